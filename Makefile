@@ -1,0 +1,53 @@
+# SigmaSight: `make run` serves the demo on SQLite, `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_SETTINGS := DJANGO_SETTINGS_MODULE=sigmasight.settings.test
+
+.PHONY: run test lint migrate bench worker beat clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "SigmaSight needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+# Development server with the embedded defaults: SQLite, eager Celery, DEBUG on.
+run: $(VENV)/.runtime
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
+	@echo "SigmaSight: API docs http://$(HOST):$(PORT)/api/docs/  admin http://$(HOST):$(PORT)/admin/"
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+migrate: $(VENV)/.runtime
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(TEST_SETTINGS) $(BIN)/python manage.py check
+	$(TEST_SETTINGS) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench
+
+worker: $(VENV)/.runtime
+	$(BIN)/celery -A sigmasight worker --loglevel=INFO
+
+beat: $(VENV)/.runtime
+	$(BIN)/celery -A sigmasight beat --loglevel=INFO
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,74 @@
+"""Shared fixtures: users, API clients and the marker rules (postgres, redis)."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from sigmasight.accounts.tests.factories import UserFactory
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL)"))
+        if "redis" in item.keywords and not settings.REDIS_URL:
+            item.add_marker(pytest.mark.skip(reason="needs Redis (REDIS_URL)"))
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    # Throttle counters live in the cache; a test must not inherit another's requests.
+    cache.clear()
+
+
+@pytest.fixture
+def vendor() -> str:
+    return connection.vendor
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    """The second user of every API test: must never see `user`'s data."""
+    return UserFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(is_staff=True)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def auth_client(user) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def other_client(other_user) -> APIClient:
+    return client_for(other_user)
+
+
+@pytest.fixture
+def staff_client(staff_user) -> APIClient:
+    return client_for(staff_user)

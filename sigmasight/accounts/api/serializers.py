@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from portfolios.models import Portfolio
+from sigmasight.accounts.models import User
+
+
+class LoginSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Access token lifetime in seconds.")
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class RefreshedSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(trim_whitespace=False, write_only=True)
+    full_name = serializers.CharField(max_length=150)
+
+
+class RegisteredSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    full_name = serializers.CharField()
+    portfolio_id = serializers.IntegerField()
+
+
+class PortfolioBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Portfolio
+        fields = ["id", "name", "description", "base_currency", "cash", "created_at"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    portfolios = PortfolioBriefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "full_name", "is_staff", "portfolios"]

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from sigmasight.api import views as api_views
+from sigmasight.api.health import HealthView
+
+api_v1 = [
+    path("auth/", include("sigmasight.accounts.api.urls")),
+    path("health/", HealthView.as_view(), name="health"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Anything else under /api/ is a 404 in the envelope, even with DEBUG on.
+    re_path(r"^api/", api_views.not_found),
+]
+
+handler400 = "sigmasight.api.views.bad_request"
+handler403 = "sigmasight.api.views.permission_denied"
+handler404 = "sigmasight.api.views.not_found"
+handler500 = "sigmasight.api.views.server_error"
