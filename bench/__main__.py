@@ -10,7 +10,9 @@ import bench
 
 
 def main() -> int:
-    names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_")
+    )
     if not names:
         sys.stdout.write("No benchmarks yet: later issues add bench/bench_*.py modules.\n")
         return 0
