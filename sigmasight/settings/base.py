@@ -140,6 +140,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": _REDIS_TIMEOUT,
     "socket_timeout": _REDIS_TIMEOUT,
 }
+# Project-level tasks: autodiscovery only scans installed apps, and `sigmasight` is not one.
+CELERY_IMPORTS = ["sigmasight.tasks"]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
