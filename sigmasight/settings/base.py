@@ -242,6 +242,29 @@ X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 6 * 1024 * 1024, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
+# Market data -------------------------------------------------------------------------------
+# With POLYGON_API_KEY: Polygon for prices (yfinance for sectors, rates and fallback); without:
+# the deterministic synthetic market, so everything runs offline. SOURCE forces one choice.
+POLYGON_API_KEY = env_optional("POLYGON_API_KEY")
+POLYGON_TIER = env_str("POLYGON_TIER", "free")
+if POLYGON_TIER not in {"free", "starter", "developer", "advanced"}:
+    raise ImproperlyConfigured(f"POLYGON_TIER={POLYGON_TIER!r} is not a Polygon plan tier.")
+POLYGON_BASE_URL = env_str("POLYGON_BASE_URL", "https://api.polygon.io")
+SIGMASIGHT_MARKET_DATA_SOURCE = env_str("SIGMASIGHT_MARKET_DATA_SOURCE", "auto")
+if SIGMASIGHT_MARKET_DATA_SOURCE not in {"auto", "synthetic", "polygon", "yfinance"}:
+    raise ImproperlyConfigured(
+        "SIGMASIGHT_MARKET_DATA_SOURCE must be one of auto, synthetic, polygon, yfinance."
+    )
+if SIGMASIGHT_MARKET_DATA_SOURCE == "polygon" and not POLYGON_API_KEY:
+    raise ImproperlyConfigured("SIGMASIGHT_MARKET_DATA_SOURCE=polygon needs POLYGON_API_KEY.")
+SIGMASIGHT_MARKET_DATA_CONNECT_TIMEOUT = env_int(
+    "SIGMASIGHT_MARKET_DATA_CONNECT_TIMEOUT", 5, minimum=1
+)
+SIGMASIGHT_MARKET_DATA_READ_TIMEOUT = env_int("SIGMASIGHT_MARKET_DATA_READ_TIMEOUT", 20, minimum=1)
+SIGMASIGHT_YFINANCE_CACHE_DIR = DATA_DIR / "yfinance"
+SIGMASIGHT_BACKFILL_CHUNK = env_int("SIGMASIGHT_BACKFILL_CHUNK", 50, minimum=1)
+SIGMASIGHT_REFRESH_MAX_SYMBOLS = 2000
+
 # i18n and static ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

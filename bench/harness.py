@@ -1,0 +1,109 @@
+"""Run a benchmark once per database backend, each in a fresh process and a fresh database.
+
+The parent (`make bench`) calls `run(module)`; for every backend it starts
+`python -m <module> --worker` with DATABASE_URL pointing at a new empty database, the worker
+migrates, measures and prints one JSON object as its last line, and the parent prints a table.
+PostgreSQL is used when it answers at BENCH_POSTGRES_URL (default: the local server); otherwise
+its row says why it was skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)
+BENCH_DB = "sigmasight_bench"
+
+
+def _fresh_postgres() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL to measure"
+        sys.stderr.write(f"PostgreSQL unavailable for benchmarks: {exc}\n")
+        return None
+    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
+    return f"{base}/{BENCH_DB}"
+
+
+def run(module: str, *, timeout: int = 900) -> list[dict]:
+    """Run `module --worker` on SQLite and PostgreSQL; return each worker's JSON result."""
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = [("SQLite", f"sqlite:///{tmp}/bench.sqlite3"), ("PostgreSQL", _fresh_postgres())]
+        for label, url in targets:
+            if url is None:
+                results.append({"backend": label, "skipped": "not reachable"})
+                continue
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test",
+                "SIGMASIGHT_DATA_DIR": tmp,
+            }
+            env.pop("REDIS_URL", None)
+            done = subprocess.run(
+                [sys.executable, "-m", module, "--worker"], cwd=ROOT, env=env, capture_output=True,
+                text=True, timeout=timeout, check=False,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"{module} on {label} failed:\n{done.stdout}\n{done.stderr}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            results.append({"backend": label, **result})
+    return results
+
+
+def worker_setup() -> None:
+    """In a worker process: configure Django and migrate the empty database."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[_fmt(c) for c in row] for row in rows]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
+    out = sys.stdout
+    out.write(f"\n{title}\n")
+    out.write("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in cells:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + "\n")
+    out.flush()
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return (
+            f"{value:,.0f}"
+            if abs(value) >= 1000
+            else f"{value:.3g}"
+            if abs(value) < 10
+            else f"{value:,.1f}"
+        )
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

@@ -1,0 +1,85 @@
+"""NYSE sessions from pandas-market-calendars, always asked with explicit bounds.
+
+Schedules are built a calendar year at a time and cached; nothing outside 1990-2099 is answered
+(pandas-market-calendars' holiday rules are not meant for arbitrary centuries).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import pandas_market_calendars as mcal
+
+FIRST_YEAR = 1990
+LAST_YEAR = 2099
+
+
+def _check(d: date) -> None:
+    if not FIRST_YEAR <= d.year <= LAST_YEAR:
+        raise ValueError(
+            f"{d.isoformat()} is outside the supported calendar ({FIRST_YEAR}-{LAST_YEAR})."
+        )
+
+
+@lru_cache(maxsize=256)
+def _year_schedule(year: int) -> pd.DataFrame:
+    schedule = mcal.get_calendar("NYSE").schedule(
+        start_date=f"{year}-01-01", end_date=f"{year}-12-31"
+    )
+    return pd.DataFrame(
+        {"session": schedule.index.date, "close": schedule["market_close"].dt.to_pydatetime()}
+    )
+
+
+@lru_cache(maxsize=256)
+def _year_sessions(year: int) -> np.ndarray:
+    return np.array(_year_schedule(year)["session"].to_numpy(), dtype="datetime64[D]")
+
+
+def trading_days(start: date, end: date) -> list[date]:
+    """NYSE sessions in [start, end], both inclusive, ascending."""
+    _check(start)
+    _check(end)
+    if end < start:
+        return []
+    days = np.concatenate([_year_sessions(y) for y in range(start.year, end.year + 1)])
+    lo, hi = np.datetime64(start, "D"), np.datetime64(end, "D")
+    return [d.item() for d in days[(days >= lo) & (days <= hi)]]
+
+
+def is_trading_day(d: date) -> bool:
+    _check(d)
+    return bool((_year_sessions(d.year) == np.datetime64(d, "D")).any())
+
+
+def previous_trading_day(d: date) -> date:
+    """The last session strictly before `d`."""
+    sessions = trading_days(d - timedelta(days=15), d - timedelta(days=1))
+    if not sessions:
+        raise ValueError(f"No NYSE session in the 15 days before {d.isoformat()}.")
+    return sessions[-1]
+
+
+def sessions_back(end: date, count: int) -> list[date]:
+    """The last `count` sessions ending at or before `end`."""
+    span = timedelta(days=int(count * 1.5) + 15)
+    sessions = trading_days(end - span, end)
+    while len(sessions) < count:
+        span *= 2
+        sessions = trading_days(end - span, end)
+    return sessions[-count:]
+
+
+def last_completed_session(now: datetime | None = None) -> date:
+    """The latest session whose close (16:00 New York, earlier on half days) has passed."""
+    now = now or datetime.now(tz=UTC)
+    today = now.date()
+    for session in reversed(trading_days(today - timedelta(days=15), today)):
+        schedule = _year_schedule(session.year)
+        close = schedule.loc[schedule["session"] == session, "close"].iloc[0]
+        if close <= now:
+            return session
+    raise ValueError(f"No completed NYSE session in the 15 days before {now.isoformat()}.")

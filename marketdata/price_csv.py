@@ -1,0 +1,199 @@
+"""The daily-price CSV format: `symbol,date,open,high,low,close,volume[,adjusted_close]`.
+
+Parsing validates every row and collects every error with its row (the file's line number, the
+header being row 1) and column, so a user fixes a file in one pass; nothing is returned unless
+every row is valid. Rate series (US10Y, US3M) carry the yield as a decimal in `close`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import IO
+
+import pandas as pd
+
+from marketdata import calendar
+from marketdata.providers.base import RATE_10Y, RATE_SHORT
+from marketdata.symbols import SymbolError, normalize_ticker
+
+REQUIRED = ["symbol", "date", "open", "high", "low", "close", "volume"]
+OPTIONAL = ["adjusted_close"]
+HEADER = [*REQUIRED, *OPTIONAL]
+MAX_ERRORS = 200
+_RATES = {RATE_10Y, RATE_SHORT}
+
+
+class PriceFileError(Exception):
+    def __init__(self, errors: list[dict]) -> None:
+        super().__init__(f"{len(errors)} problem(s) in the price file")
+        self.errors = errors
+
+
+def _number(text: str) -> Decimal:
+    value = Decimal(text)
+    if not value.is_finite():
+        raise InvalidOperation
+    return value
+
+
+def parse_prices(stream: IO[bytes] | IO[str], *, today: date | None = None) -> pd.DataFrame:
+    """Validate a price file; return a frame in BAR_COLUMNS order or raise PriceFileError."""
+    today = today or date.today()
+    raw = stream.read()
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise PriceFileError(
+                [{"row": 0, "column": "", "message": f"The file is not UTF-8 text ({exc.reason})."}]
+            ) from exc
+    reader = csv.reader(io.StringIO(raw, newline=""))
+    header = next(reader, None)
+    if not header:
+        raise PriceFileError([{"row": 1, "column": "", "message": "The file is empty."}])
+    header = [h.strip().lower() for h in header]
+    errors = _header_errors(header)
+    if errors:
+        raise PriceFileError(errors)
+    rows, errors = _rows(reader, header, today)
+    if errors:
+        raise PriceFileError(errors[:MAX_ERRORS])
+    if not rows:
+        raise PriceFileError([{"row": 2, "column": "", "message": "The file has no price rows."}])
+    frame = pd.DataFrame(rows, columns=[*HEADER])
+    frame["adjusted_close"] = frame["adjusted_close"].fillna(frame["close"])
+    return frame
+
+
+def _header_errors(header: list[str]) -> list[dict]:
+    errors = []
+    for name in sorted({h for h in header if header.count(h) > 1}):
+        errors.append({"row": 1, "column": name, "message": f"Column '{name}' appears twice."})
+    for name in header:
+        if name not in HEADER:
+            errors.append(
+                {
+                    "row": 1,
+                    "column": name,
+                    "message": f"Unknown column '{name}'; expected {HEADER}.",
+                }
+            )
+    for name in REQUIRED:
+        if name not in header:
+            errors.append(
+                {"row": 1, "column": name, "message": f"Required column '{name}' is missing."}
+            )
+    return errors
+
+
+def _rows(reader: Iterable[list[str]], header: list[str], today: date) -> tuple[list, list]:
+    rows: list[tuple] = []
+    errors: list[dict] = []
+    seen: dict[tuple[str, date], int] = {}
+    for line, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            errors.append(
+                {
+                    "row": line,
+                    "column": "",
+                    "message": f"Expected {len(header)} fields, found {len(cells)}.",
+                }
+            )
+            continue
+        record = dict(zip(header, (c.strip() for c in cells), strict=True))
+        row_errors: list[dict] = []
+
+        def fail(
+            column: str, message: str, line: int = line, row_errors: list = row_errors
+        ) -> None:
+            row_errors.append({"row": line, "column": column, "message": message})
+
+        try:
+            symbol = normalize_ticker(record["symbol"])
+        except SymbolError as exc:
+            fail("symbol", str(exc))
+            symbol = None
+        day = None
+        try:
+            day = date.fromisoformat(record["date"])
+        except ValueError:
+            fail("date", f"'{record['date']}' is not a date in YYYY-MM-DD form.")
+        if day is not None:
+            if day > today:
+                fail("date", f"{day} is in the future.")
+            elif not calendar.FIRST_YEAR <= day.year <= calendar.LAST_YEAR:
+                fail("date", f"{day} is outside the supported calendar.")
+            elif not calendar.is_trading_day(day):
+                fail("date", f"{day} is not an NYSE session.")
+        values: dict[str, Decimal | None] = {}
+        is_rate = symbol in _RATES
+        for column in ("open", "high", "low", "close", "adjusted_close"):
+            text = record.get(column, "")
+            if text == "" and (column == "adjusted_close" or (is_rate and column != "close")):
+                values[column] = None
+                continue
+            try:
+                value = _number(text)
+            except InvalidOperation:
+                fail(column, f"'{text}' is not a finite number.")
+                continue
+            if is_rate and column == "close" and not Decimal("-0.05") <= value <= Decimal("0.5"):
+                fail(column, f"{value} is not a plausible yield as a decimal (0.0425 = 4.25%).")
+            elif not is_rate and value <= 0:
+                fail(column, f"A price must be positive, not {value}.")
+            values[column] = value
+        volume = None
+        try:
+            volume = int(record["volume"]) if record["volume"] != "" or not is_rate else None
+            if volume is not None and volume < 0:
+                fail("volume", f"Volume cannot be negative ({volume}).")
+        except ValueError:
+            fail("volume", f"'{record['volume']}' is not a whole number.")
+        if not row_errors and not is_rate:
+            high, low = values["high"], values["low"]
+            if high < max(values["open"], values["close"], low):
+                fail("high", "high is below open, close or low.")
+            if low > min(values["open"], values["close"]):
+                fail("low", "low is above open or close.")
+        if symbol and day:
+            first = seen.setdefault((symbol, day), line)
+            if first != line:
+                fail("date", f"{symbol} on {day} already appears in row {first}.")
+        errors.extend(row_errors)
+        if not row_errors:
+            rows.append(
+                (symbol, day, *(_float(values[c]) for c in ("open", "high", "low", "close")),
+                 volume, _float(values["adjusted_close"]))
+            )  # fmt: skip
+        if len(errors) >= MAX_ERRORS:
+            break
+    return rows, errors
+
+
+def _float(value: Decimal | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def format_prices(rows: Iterable[tuple], out: IO[str]) -> int:
+    """Write rows (symbol, date, open, high, low, close, volume, adjusted_close) in the format."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    count = 0
+    for row in rows:
+        writer.writerow(["" if v is None else _plain(v) for v in row])
+        count += 1
+    return count
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        return text
+    return str(value)

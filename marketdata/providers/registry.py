@@ -1,0 +1,59 @@
+"""Which providers serve which data, from settings: the fallback chains the services walk."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from marketdata.providers.base import MarketDataProvider
+from marketdata.providers.synthetic import SyntheticProvider
+
+
+def _source() -> str:
+    source = settings.SIGMASIGHT_MARKET_DATA_SOURCE
+    if source == "auto":
+        return "polygon" if settings.POLYGON_API_KEY else "synthetic"
+    return source
+
+
+def _polygon() -> MarketDataProvider:
+    from marketdata.providers.polygon import PolygonProvider
+
+    return PolygonProvider(
+        settings.POLYGON_API_KEY,
+        tier=settings.POLYGON_TIER,
+        base_url=settings.POLYGON_BASE_URL,
+        connect_timeout=settings.SIGMASIGHT_MARKET_DATA_CONNECT_TIMEOUT,
+        read_timeout=settings.SIGMASIGHT_MARKET_DATA_READ_TIMEOUT,
+    )
+
+
+def _yahoo() -> MarketDataProvider:
+    from marketdata.providers.yahoo import YahooProvider
+
+    return YahooProvider(
+        cache_dir=settings.SIGMASIGHT_YFINANCE_CACHE_DIR,
+        timeout=settings.SIGMASIGHT_MARKET_DATA_READ_TIMEOUT,
+    )
+
+
+def price_providers() -> list[MarketDataProvider]:
+    source = _source()
+    if source == "polygon":
+        return [_polygon(), _yahoo()]
+    if source == "yfinance":
+        return [_yahoo()]
+    return [SyntheticProvider()]
+
+
+def reference_providers() -> list[MarketDataProvider]:
+    """Sectors, rates and option chains: yfinance backs Polygon, which has no sectors or rates."""
+    source = _source()
+    if source == "polygon":
+        return [_polygon(), _yahoo()]
+    if source == "yfinance":
+        return [_yahoo()]
+    return [SyntheticProvider()]
+
+
+def current_source() -> str:
+    return _source()

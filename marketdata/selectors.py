@@ -1,0 +1,38 @@
+"""Market-data reads for the API: ordered querysets, a fixed number of queries."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
+
+from marketdata.models import DailyPrice, Security
+
+
+def price_history(security: Security, start: date | None, end: date | None) -> QuerySet:
+    queryset = DailyPrice.objects.filter(security=security).order_by("date")
+    if start:
+        queryset = queryset.filter(date__gte=start)
+    if end:
+        queryset = queryset.filter(date__lte=end)
+    return queryset
+
+
+def option_chain(underlying: str, expiration: date | None, as_of: date | None) -> QuerySet:
+    """Each contract of the underlying with its latest cached quote on or before `as_of`."""
+    quotes = DailyPrice.objects.filter(
+        security__asset_type=Security.AssetType.OPTION, security__underlying=underlying
+    )
+    if expiration:
+        quotes = quotes.filter(security__expiration=expiration)
+    if as_of:
+        quotes = quotes.filter(date__lte=as_of)
+    return (
+        quotes.annotate(
+            rank=Window(RowNumber(), partition_by=[F("security_id")], order_by=F("date").desc())
+        )
+        .filter(rank=1)
+        .select_related("security")
+        .order_by("security__expiration", "security__strike", "security__option_type")
+    )
