@@ -157,7 +157,7 @@ def prices_fetch_and_cache(
     groups: dict[tuple[date, date], list[str]] = defaultdict(list)
     for symbol, days in need.items():
         groups[(days[0], days[-1])].append(symbol)
-    chain = providers if providers is not None else registry.price_providers()
+    chain = providers if providers is not None else registry.chain()
     for (lo, hi), group in groups.items():
         remaining = set(group)
         for provider in chain:
@@ -239,7 +239,7 @@ def sectors_fetch_and_cache(
         queryset = queryset.filter(sector="")
     pending = {s.symbol: s for s in queryset}
     changed: list[Security] = []
-    for provider in providers if providers is not None else registry.reference_providers():
+    for provider in providers if providers is not None else registry.chain():
         if not pending:
             break
         try:
@@ -269,7 +269,7 @@ def option_chain_fetch_and_cache(
     underlying = normalize_ticker(underlying)
     as_of = as_of or calendar.last_completed_session()
     report = FetchReport(symbols=1)
-    for provider in providers if providers is not None else registry.reference_providers():
+    for provider in providers if providers is not None else registry.chain():
         try:
             chain = provider.option_chain(underlying, expiration, as_of)
         except (ProviderError, NotImplementedError) as exc:

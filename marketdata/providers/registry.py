@@ -36,17 +36,10 @@ def _yahoo() -> MarketDataProvider:
     )
 
 
-def price_providers() -> list[MarketDataProvider]:
-    source = _source()
-    if source == "polygon":
-        return [_polygon(), _yahoo()]
-    if source == "yfinance":
-        return [_yahoo()]
-    return [SyntheticProvider()]
-
-
-def reference_providers() -> list[MarketDataProvider]:
-    """Sectors, rates and option chains: yfinance backs Polygon, which has no sectors or rates."""
+def chain() -> list[MarketDataProvider]:
+    """The fallback chain every fetch walks. With Polygon first, yfinance backs it up for prices
+    and chains and answers what Polygon does not offer here (sectors and Treasury yields: Polygon
+    raises NotSupported, so the services move on to the next provider)."""
     source = _source()
     if source == "polygon":
         return [_polygon(), _yahoo()]
