@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from sigmasight import celery_app
 from sigmasight.accounts.tests.factories import UserFactory
 
 
@@ -63,6 +65,15 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def _clear_cache() -> None:
     # Throttle counters live in the cache; a test must not inherit another's requests.
     cache.clear()
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Run tasks in-process for this test even when REDIS_URL points at a broker."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

@@ -87,6 +87,8 @@ def _copy_upsert(cursor, table: str, records: list[tuple]) -> None:
         "CREATE TEMPORARY TABLE IF NOT EXISTS dailyprice_load ON COMMIT DELETE ROWS AS "
         f"SELECT {columns} FROM {table} WITH NO DATA"
     )
+    # Within one outer transaction ON COMMIT has not fired yet: start from an empty table.
+    cursor.execute("TRUNCATE dailyprice_load")
     buffer = io.StringIO()
     for row in records:
         buffer.write("\t".join(r"\N" if v is None else str(v) for v in row))

@@ -158,7 +158,7 @@ def test_refresh_is_staff_only(api_client, auth_client):
 
 
 def test_refresh_queues_a_job_that_fills_the_cache(
-    staff_client, django_capture_on_commit_callbacks
+    staff_client, django_capture_on_commit_callbacks, eager_celery
 ):
     end = last_completed_session()
     start = sessions_back(end, 5)[0]
