@@ -1,11 +1,22 @@
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 
 from marketdata.models import BackfillProgress, DailyPrice, Security
 from marketdata.resources import DailyPriceResource, SecurityResource
+from marketdata.services import prices_import_csv
+from sigmasight.exceptions import ValidationFailed
+
+
+class PriceUploadForm(forms.Form):
+    file = forms.FileField(help_text="symbol,date,open,high,low,close,volume[,adjusted_close]")
+    dry_run = forms.BooleanField(required=False, label="Validate only, write nothing")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -57,6 +68,43 @@ class DailyPriceAdmin(ExportMixin, ReadOnlyAdmin):
     date_hierarchy = "date"
     ordering = ("-date", "security__symbol")
     show_full_result_count = False
+    # Outermost layer of the change list: upload and export stay visible on a read-only admin.
+    import_export_change_list_template = "admin/marketdata/dailyprice/change_list.html"
+
+    def get_urls(self) -> list:
+        upload = path(
+            "upload/",
+            self.admin_site.admin_view(self.upload_view),
+            name="marketdata_dailyprice_upload",
+        )
+        return [upload, *super().get_urls()]
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """Price files go through the same validating service as `manage.py import_prices`."""
+        if not request.user.has_perm("marketdata.add_dailyprice"):
+            raise PermissionDenied
+        form = PriceUploadForm(request.POST or None, request.FILES or None)
+        problems: list[dict] = []
+        if request.method == "POST" and form.is_valid():
+            try:
+                count = prices_import_csv(
+                    stream=form.cleaned_data["file"], dry_run=form.cleaned_data["dry_run"]
+                )
+            except ValidationFailed as exc:
+                problems = exc.fields["rows"]
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                verb = "would import" if form.cleaned_data["dry_run"] else "imported"
+                self.message_user(request, f"{verb} {count} price rows", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:marketdata_dailyprice_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload daily prices",
+            "form": form,
+            "problems": problems,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/marketdata/dailyprice/upload.html", context)
 
 
 @admin.register(BackfillProgress)

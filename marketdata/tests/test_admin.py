@@ -67,3 +67,29 @@ def test_admin_exports_prices_as_csv(staff):
     assert lines[0] == ",".join(columns)
     assert len(lines) == 1 + DailyPrice.objects.count()
     assert any(line.startswith("AAPL,2026-11-06,") for line in lines)
+
+
+def test_admin_price_upload_goes_through_the_validating_service(staff):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    page = staff.get("/admin/marketdata/dailyprice/")
+    assert b"Upload price CSV" in page.content and b"Export" in page.content
+    before = DailyPrice.objects.count()
+    bad = SimpleUploadedFile(
+        "p.csv", b"symbol,date,open,high,low,close,volume\nKO,2024-11-28,1,2,1,1.5,10\n"
+    )
+    response = staff.post("/admin/marketdata/dailyprice/upload/", {"file": bad})
+    assert response.status_code == 200
+    assert b"not an NYSE session" in response.content
+    assert DailyPrice.objects.count() == before
+    good = SimpleUploadedFile(
+        "p.csv", b"symbol,date,open,high,low,close,volume\nKO,2024-11-27,1,2,1,1.5,10\n"
+    )
+    response = staff.post("/admin/marketdata/dailyprice/upload/", {"file": good})
+    assert response.status_code == 302
+    assert DailyPrice.objects.get(security__symbol="KO").source == "csv"
+
+
+def test_admin_price_upload_needs_the_add_permission(client):
+    client.force_login(UserFactory(is_staff=True))
+    assert client.get("/admin/marketdata/dailyprice/upload/").status_code == 403
