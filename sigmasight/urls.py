@@ -10,6 +10,7 @@ from sigmasight.api.health import HealthView
 api_v1 = [
     path("auth/", include("sigmasight.accounts.api.urls")),
     path("market-data/", include("marketdata.api.urls")),
+    path("", include("portfolios.api.urls")),
     path("health/", HealthView.as_view(), name="health"),
 ]
 

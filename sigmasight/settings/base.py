@@ -203,6 +203,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "sigmasight.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # `?format=` belongs to the API (export/?format=csv), not to DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -264,6 +266,12 @@ SIGMASIGHT_MARKET_DATA_READ_TIMEOUT = env_int("SIGMASIGHT_MARKET_DATA_READ_TIMEO
 SIGMASIGHT_YFINANCE_CACHE_DIR = DATA_DIR / "yfinance"
 SIGMASIGHT_BACKFILL_CHUNK = env_int("SIGMASIGHT_BACKFILL_CHUNK", 50, minimum=1)
 SIGMASIGHT_REFRESH_MAX_SYMBOLS = 2000
+
+# The book ----------------------------------------------------------------------------------
+SIGMASIGHT_MAX_TAGS_PER_USER = env_int("SIGMASIGHT_MAX_TAGS_PER_USER", 100, minimum=1)
+SIGMASIGHT_MAX_TAGS_PER_POSITION = env_int("SIGMASIGHT_MAX_TAGS_PER_POSITION", 32, minimum=1)
+SIGMASIGHT_UPLOAD_MAX_ROWS = env_int("SIGMASIGHT_UPLOAD_MAX_ROWS", 10_000, minimum=1)
+SIGMASIGHT_UPLOAD_MAX_BYTES = env_int("SIGMASIGHT_UPLOAD_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
 
 # i18n and static ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

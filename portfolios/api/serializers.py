@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from portfolios.models import Portfolio, Position, Strategy, Tag
+
+
+class PortfolioSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Portfolio
+        fields = ["id", "name", "description", "base_currency", "cash", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_name(self, value: str) -> str:
+        owner = self.context["request"].user
+        clash = Portfolio.objects.filter(owner=owner, name=value)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError(f"You already have a portfolio named '{value}'.")
+        return value
+
+
+class TagBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "color"]
+
+
+class PositionSerializer(serializers.ModelSerializer):
+    tags = TagBriefSerializer(many=True, read_only=True)
+    greeks = serializers.SerializerMethodField(
+        help_text="Per-position Greeks once the Greeks job has run; null before."
+    )
+
+    class Meta:
+        model = Position
+        fields = [
+            "id", "portfolio", "symbol", "underlying_symbol", "position_type", "quantity",
+            "entry_price", "entry_date", "strike", "expiration", "option_type", "multiplier",
+            "last_price", "market_value", "exposure", "unrealized_pnl", "daily_pnl",
+            "valued_as_of", "notes", "tags", "greeks",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_greeks(self, position: Position) -> dict | None:
+        return None
+
+
+class PositionCreateSerializer(serializers.Serializer):
+    """Numbers and dates arrive as strings or numbers and are validated like a CSV row."""
+
+    portfolio = serializers.PrimaryKeyRelatedField(queryset=Portfolio.objects.none())
+    symbol = serializers.CharField(max_length=32)
+    quantity = serializers.CharField(max_length=40)
+    entry_price = serializers.CharField(max_length=40)
+    entry_date = serializers.CharField(max_length=10)
+    underlying = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    option_type = serializers.CharField(max_length=4, required=False, allow_blank=True)
+    strike = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    expiration = serializers.CharField(max_length=10, required=False, allow_blank=True)
+    notes = serializers.CharField(required=False, allow_blank=True)
+    tag_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["portfolio"].queryset = Portfolio.objects.filter(owner=request.user)
+
+
+class PositionUpdateSerializer(serializers.Serializer):
+    quantity = serializers.CharField(max_length=40, required=False)
+    entry_price = serializers.CharField(max_length=40, required=False)
+    entry_date = serializers.CharField(max_length=10, required=False)
+    notes = serializers.CharField(required=False, allow_blank=True)
+
+
+class PositionTagsSerializer(serializers.Serializer):
+    tag_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=True)
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    mode = serializers.ChoiceField(choices=["append", "replace"], default="append")
+
+
+class UploadResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class ExportQuery(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["csv"], default="csv")
+
+
+class TagSerializer(serializers.ModelSerializer):
+    position_count = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(min_length=1, max_length=50)
+
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "color", "description", "position_count"]
+        read_only_fields = ["id", "position_count"]
+
+
+class TotalsSerializer(serializers.Serializer):
+    market_value = serializers.DecimalField(max_digits=24, decimal_places=2, allow_null=True)
+    exposure = serializers.DecimalField(max_digits=24, decimal_places=2, allow_null=True)
+    delta_adjusted_exposure = serializers.DecimalField(
+        max_digits=24, decimal_places=2, allow_null=True,
+        help_text="Stocks count their exposure; null while an option in the group has no Greeks.",
+    )  # fmt: skip
+    greeks = serializers.DictField(allow_null=True)
+
+
+def totals(positions: list[Position]) -> dict:
+    """Sums of the stored valuation fields; null where no position has been valued."""
+
+    def total(field: str) -> Decimal | None:
+        values = [getattr(p, field) for p in positions if getattr(p, field) is not None]
+        return sum(values, Decimal("0")) if values else None
+
+    stock_only = all(not p.option_type for p in positions)
+    return {
+        "market_value": total("market_value"),
+        "exposure": total("exposure"),
+        "delta_adjusted_exposure": total("exposure") if stock_only else None,
+        "greeks": None,
+    }
+
+
+class StrategySerializer(serializers.ModelSerializer):
+    positions = serializers.SerializerMethodField()
+    totals = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Strategy
+        fields = ["id", "portfolio", "name", "kind", "is_detected", "positions", "totals"]
+
+    def get_positions(self, strategy: Strategy) -> list[int]:
+        return [p.id for p in strategy.positions.all()]
+
+    def get_totals(self, strategy: Strategy) -> dict:
+        return TotalsSerializer(totals(list(strategy.positions.all()))).data
+
+
+class StrategyCreateSerializer(serializers.Serializer):
+    portfolio = serializers.PrimaryKeyRelatedField(queryset=Portfolio.objects.none())
+    name = serializers.CharField(min_length=1, max_length=120)
+    kind = serializers.ChoiceField(choices=[Strategy.Kind.PAIRS, Strategy.Kind.CUSTOM])
+    position_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["portfolio"].queryset = Portfolio.objects.filter(owner=request.user)
+
+
+class GroupQuery(serializers.Serializer):
+    portfolio = serializers.IntegerField(required=False)
+    by = serializers.ChoiceField(choices=["type", "underlying", "tag", "strategy", "sector"])
+
+
+class GroupSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    positions = PositionSerializer(many=True)
+    totals = TotalsSerializer()

@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from marketdata.models import Security
+from portfolios import position_csv, selectors, services
+from portfolios.api import serializers as s
+from portfolios.filters import PositionFilter
+from portfolios.models import Portfolio, Position, Strategy, Tag
+from sigmasight.exceptions import ValidationFailed
+
+
+class PortfolioViewSet(viewsets.ModelViewSet):
+    queryset = Portfolio.objects.none()  # for the schema; get_queryset scopes to the user
+    serializer_class = s.PortfolioSerializer
+    http_method_names = ["get", "post", "patch", "delete"]
+    ordering_fields = ["id", "name", "created_at"]
+    search_fields = ["name", "description"]
+    filterset_fields = ["base_currency"]
+
+    def get_queryset(self):
+        return selectors.portfolios_of(self.request.user)
+
+    def perform_create(self, serializer: s.PortfolioSerializer) -> None:
+        serializer.save(owner=self.request.user)
+
+    @extend_schema(
+        request={"multipart/form-data": s.UploadSerializer},
+        responses={200: s.UploadResultSerializer},
+        description="Import a position CSV. On any bad row: 400 with fields.rows "
+        "[{row, column, message}] and nothing written; over 10,000 rows or 5 MB: 413.",
+    )
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
+    def upload(self, request: Request, pk: str | None = None) -> Response:
+        portfolio = self.get_object()
+        body = s.UploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        raw = upload.read(upload.size + 1) if upload.size else b""
+        result = services.positions_import_csv(
+            portfolio=portfolio, raw=raw, mode=body.validated_data["mode"]
+        )
+        return Response(s.UploadResultSerializer(result).data)
+
+    @extend_schema(
+        parameters=[s.ExportQuery],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The position CSV.")
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def export(self, request: Request, pk: str | None = None) -> HttpResponse:
+        portfolio = self.get_object()
+        s.ExportQuery(data=request.query_params).is_valid(raise_exception=True)
+        out = io.StringIO()
+        position_csv.write(services.positions_for_export(portfolio), out)
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="portfolio-{portfolio.pk}-positions.csv"'
+        )
+        return response
+
+
+class PositionViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Position.objects.none()
+    serializer_class = s.PositionSerializer
+    filterset_class = PositionFilter
+    ordering_fields = [
+        "id", "symbol", "quantity", "entry_date", "expiration", "market_value", "exposure",
+        "unrealized_pnl", "daily_pnl",
+    ]  # fmt: skip
+    search_fields = ["symbol", "underlying_symbol", "notes"]
+
+    def get_queryset(self):
+        return selectors.positions_of(self.request.user)
+
+    @extend_schema(request=s.PositionCreateSerializer, responses={201: s.PositionSerializer})
+    def create(self, request: Request) -> Response:
+        body = s.PositionCreateSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        portfolio, tag_ids = data.pop("portfolio"), data.pop("tag_ids", None)
+        position = services.position_create(portfolio=portfolio, data=data, tag_ids=tag_ids)
+        return Response(
+            s.PositionSerializer(self.get_queryset().get(pk=position.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=s.PositionUpdateSerializer, responses={200: s.PositionSerializer})
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        position = self.get_object()
+        body = s.PositionUpdateSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        unknown = set(request.data) - set(body.fields)
+        data = {**body.validated_data, **{k: request.data[k] for k in unknown}}
+        services.position_update(position=position, data=data)
+        return Response(s.PositionSerializer(self.get_queryset().get(pk=position.pk)).data)
+
+    def perform_destroy(self, instance: Position) -> None:
+        services.position_delete(position=instance)
+
+    @extend_schema(request=s.PositionTagsSerializer, responses={200: s.PositionSerializer})
+    @action(detail=True, methods=["put"], url_path="tags")
+    def set_tags(self, request: Request, pk: str | None = None) -> Response:
+        position = self.get_object()
+        body = s.PositionTagsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.position_set_tags(position=position, tag_ids=body.validated_data["tag_ids"])
+        return Response(s.PositionSerializer(self.get_queryset().get(pk=position.pk)).data)
+
+    @extend_schema(parameters=[s.GroupQuery], responses={200: s.GroupSerializer(many=True)})
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def grouped(self, request: Request) -> Response:
+        query = s.GroupQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        positions = list(
+            self.filter_queryset(self.get_queryset()).prefetch_related(
+                Prefetch("strategies", queryset=Strategy.objects.order_by("id"))
+            )
+        )
+        groups = _group(positions, query.validated_data["by"])
+        body = [
+            {"key": key, "positions": members, "totals": s.totals(members)}
+            for key, members in sorted(groups.items())
+        ]
+        return Response(s.GroupSerializer(body, many=True).data)
+
+
+def _group(positions: list[Position], by: str) -> dict[str, list[Position]]:
+    groups: dict[str, list[Position]] = defaultdict(list)
+    if by == "sector":
+        underlyings = {p.underlying_symbol for p in positions}
+        sectors = dict(
+            Security.objects.filter(symbol__in=underlyings).values_list("symbol", "sector")
+        )
+    for p in positions:
+        if by == "type":
+            keys = [p.position_type]
+        elif by == "underlying":
+            keys = [p.underlying_symbol]
+        elif by == "tag":
+            keys = [t.name for t in p.tags.all()] or ["untagged"]
+        elif by == "strategy":
+            keys = [st.name for st in p.strategies.all()] or ["none"]
+        else:
+            keys = [sectors.get(p.underlying_symbol) or "Unclassified"]
+        for key in keys:
+            groups[key].append(p)
+    return groups
+
+
+class TagViewSet(viewsets.ModelViewSet):
+    queryset = Tag.objects.none()
+    serializer_class = s.TagSerializer
+    http_method_names = ["get", "post", "patch", "delete"]
+    ordering_fields = ["id", "name", "created_at"]
+    search_fields = ["name", "description"]
+
+    def get_queryset(self):
+        return selectors.tags_of(self.request.user)
+
+    def create(self, request: Request) -> Response:
+        body = s.TagSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        tag = services.tag_create(owner=request.user, **body.validated_data)
+        return Response(
+            s.TagSerializer(self.get_queryset().get(pk=tag.pk)).data, status=status.HTTP_201_CREATED
+        )
+
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        tag = self.get_object()
+        body = s.TagSerializer(tag, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        services.tag_update(tag=tag, data=body.validated_data)
+        return Response(s.TagSerializer(self.get_queryset().get(pk=tag.pk)).data)
+
+
+class StrategyViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Detected strategies (recomputed when the book changes) and user-defined ones."""
+
+    queryset = Strategy.objects.none()
+    serializer_class = s.StrategySerializer
+    filterset_fields = ["portfolio", "kind", "is_detected"]
+    ordering_fields = ["id", "name", "kind"]
+
+    def get_queryset(self):
+        return selectors.strategies_of(self.request.user)
+
+    @extend_schema(request=s.StrategyCreateSerializer, responses={201: s.StrategySerializer})
+    def create(self, request: Request) -> Response:
+        body = s.StrategyCreateSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        strategy = services.strategy_create(**body.validated_data)
+        return Response(
+            s.StrategySerializer(self.get_queryset().get(pk=strategy.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    def perform_destroy(self, instance: Strategy) -> None:
+        if instance.is_detected:
+            raise ValidationFailed(
+                "Detected strategies follow the book; delete or change positions instead.",
+                code="strategy_detected",
+            )
+        instance.delete()

@@ -1,0 +1,397 @@
+"""Writes to the book: positions (one at a time or a whole CSV), tags and strategies.
+
+Every path validates with `position_csv.validate_record`, derives the stored fields the same way
+(`_position_fields`), runs in one transaction, and re-detects the portfolio's strategies after
+the book changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from marketdata.services import securities_ensure
+from portfolios import position_csv
+from portfolios.calculations.strategies import Leg, detect_strategies
+from portfolios.models import Portfolio, Position, PositionTag, Strategy, Tag
+from sigmasight.exceptions import ConflictError, PayloadTooLarge, ValidationFailed
+
+logger = logging.getLogger("sigmasight.api")
+
+EDITABLE_FIELDS = ("quantity", "entry_price", "entry_date", "notes")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+    total: int
+
+
+def _position_type(option_type: str, quantity) -> str:
+    if not option_type:
+        return Position.PositionType.LONG if quantity > 0 else Position.PositionType.SHORT
+    side = "L" if quantity > 0 else "S"
+    return f"{side}{option_type}"
+
+
+def _position_fields(record: position_csv.PositionRecord, security_id: int) -> dict:
+    return {
+        "security_id": security_id,
+        "symbol": record.symbol,
+        "underlying_symbol": record.underlying,
+        "position_type": _position_type(record.option_type, record.quantity),
+        "quantity": record.quantity,
+        "entry_price": record.entry_price,
+        "entry_date": record.entry_date,
+        "option_type": record.option_type,
+        "strike": record.strike,
+        "expiration": record.expiration,
+        "multiplier": 100 if record.option_type else 1,
+        "notes": record.notes,
+    }
+
+
+def _invalid(problems: list[dict], what: str = "position file") -> ValidationFailed:
+    return ValidationFailed(
+        f"The {what} has {len(problems)} problem(s); nothing was written.",
+        fields={"rows": problems},
+    )
+
+
+def positions_import_csv(*, portfolio: Portfolio, raw: bytes, mode: str = "append") -> ImportResult:
+    """Import a whole position file into `portfolio`, or change nothing.
+
+    `append` updates open lots with the same (symbol, entry_date) and adds the others; `replace`
+    swaps the portfolio's positions for the file's. Either way in one transaction, after every
+    row validated. Tags named in the file are created for the owner when new.
+    """
+    if mode not in ("append", "replace"):
+        raise ValidationFailed(
+            "mode must be append or replace.", fields={"mode": ["Use append or replace."]}
+        )
+    if len(raw) > settings.SIGMASIGHT_UPLOAD_MAX_BYTES:
+        raise PayloadTooLarge(
+            f"The file is {len(raw):,} bytes; the limit is {settings.SIGMASIGHT_UPLOAD_MAX_BYTES:,}."
+        )
+    try:
+        records = position_csv.parse(
+            raw, today=date.today(), max_rows=settings.SIGMASIGHT_UPLOAD_MAX_ROWS,
+            max_tags=settings.SIGMASIGHT_MAX_TAGS_PER_POSITION,
+        )  # fmt: skip
+    except position_csv.TooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from exc
+    except position_csv.PositionFileError as exc:
+        raise _invalid(exc.problems) from exc
+    with transaction.atomic():
+        result = _store(portfolio, records, replace=(mode == "replace"))
+        strategies_refresh(portfolio=portfolio)
+    logger.info(
+        "positions imported",
+        extra={
+            "portfolio_id": portfolio.pk,
+            "mode": mode,
+            "positions_created": result.created,
+            "positions_updated": result.updated,
+        },
+    )
+    return result
+
+
+def _store(
+    portfolio: Portfolio, records: list[position_csv.PositionRecord], *, replace: bool
+) -> ImportResult:
+    tags_by_name = _tags_ensure(portfolio.owner, records)
+    security_ids = securities_ensure(sorted({r.symbol for r in records}))
+    Portfolio.objects.select_for_update().filter(pk=portfolio.pk).first()
+    if replace:
+        portfolio.positions.all().delete()
+        portfolio.strategies.filter(is_detected=False).delete()
+        existing: dict[tuple, Position] = {}
+    else:
+        existing = {
+            (p.symbol, p.entry_date): p
+            for p in portfolio.positions.filter(
+                closed_at__isnull=True, symbol__in={r.symbol for r in records}
+            )
+        }
+    new, changed = [], []
+    for record in records:
+        fields = _position_fields(record, security_ids[record.symbol])
+        position = existing.get(record.lot)
+        if position is None:
+            new.append(Position(portfolio=portfolio, **fields))
+        else:
+            for name, value in fields.items():
+                setattr(position, name, value)
+            changed.append(position)
+    Position.objects.bulk_create(new, batch_size=2000)
+    Position.objects.bulk_update(changed, [*_UPDATE_FIELDS], batch_size=2000)
+    by_lot = {(p.symbol, p.entry_date): p for p in [*new, *changed]}
+    tagged = [r for r in records if r.tags is not None]
+    PositionTag.objects.filter(position__in=[by_lot[r.lot] for r in tagged]).delete()
+    PositionTag.objects.bulk_create(
+        [
+            PositionTag(position=by_lot[r.lot], tag=tags_by_name[name.lower()])
+            for r in tagged
+            for name in r.tags
+        ],
+        batch_size=5000,
+    )
+    _user_strategies_from_file(portfolio, records, by_lot)
+    return ImportResult(created=len(new), updated=len(changed), total=len(records))
+
+
+_UPDATE_FIELDS = (
+    "security_id", "underlying_symbol", "position_type", "quantity", "entry_price", "option_type",
+    "strike", "expiration", "multiplier", "notes", "updated_at",
+)  # fmt: skip
+
+
+def _tags_ensure(owner, records: Iterable[position_csv.PositionRecord]) -> dict[str, Tag]:
+    """The owner's tags by lower-cased name, creating the ones the file names for the first time."""
+    wanted: dict[str, tuple[str, int]] = {}
+    for record in records:
+        for name in record.tags or ():
+            wanted.setdefault(name.lower(), (name, record.row))
+    have = {t.name.lower(): t for t in Tag.objects.filter(owner=owner)}
+    missing = [key for key in wanted if key not in have]
+    limit = settings.SIGMASIGHT_MAX_TAGS_PER_USER
+    if len(have) + len(missing) > limit:
+        first_over = wanted[missing[limit - len(have)]]
+        raise _invalid(
+            [{"row": first_over[1], "column": "tags",
+              "message": f"'{first_over[0]}' would exceed the limit of {limit} tags per user."}]
+        )  # fmt: skip
+    if missing:
+        Tag.objects.bulk_create([Tag(owner=owner, name=wanted[key][0]) for key in missing])
+        have = {t.name.lower(): t for t in Tag.objects.filter(owner=owner)}
+    return have
+
+
+def _user_strategies_from_file(
+    portfolio: Portfolio, records: list[position_csv.PositionRecord], by_lot: dict
+) -> None:
+    groups: dict[tuple[str, str], list[Position]] = defaultdict(list)
+    for record in records:
+        if record.strategy:
+            groups[record.strategy].append(by_lot[record.lot])
+    for (kind, name), positions in groups.items():
+        strategy, _ = Strategy.objects.get_or_create(
+            portfolio=portfolio, name=name, is_detected=False, defaults={"kind": kind}
+        )
+        strategy.positions.add(*positions)
+
+
+def strategies_refresh(*, portfolio: Portfolio) -> int:
+    """Re-detect the portfolio's strategies from its open positions (user-defined ones stay)."""
+    legs = [
+        Leg(id=p.id, underlying=p.underlying_symbol, quantity=p.quantity, option_type=p.option_type or None,
+            strike=p.strike, expiration=p.expiration)
+        for p in portfolio.positions.filter(closed_at__isnull=True).only(
+            "id", "underlying_symbol", "quantity", "option_type", "strike", "expiration"
+        )
+    ]  # fmt: skip
+    detected = detect_strategies(legs)
+    portfolio.strategies.filter(is_detected=True).delete()
+    created = Strategy.objects.bulk_create(
+        [
+            Strategy(portfolio=portfolio, name=d.name, kind=d.kind, is_detected=True)
+            for d in detected
+        ]
+    )
+    through = Strategy.positions.through
+    through.objects.bulk_create(
+        [
+            through(strategy_id=strategy.id, position_id=position_id)
+            for strategy, found in zip(created, detected, strict=True)
+            for position_id in found.position_ids
+        ],
+        batch_size=5000,
+    )
+    return len(created)
+
+
+def _record(data: dict, *, today: date, row: int = 0) -> position_csv.PositionRecord:
+    problems = position_csv.Problems()
+    strings = {k: "" if v is None else str(v) for k, v in data.items()}
+    record = position_csv.validate_record(
+        strings, row=row, problems=problems, today=today, has_tags=False
+    )
+    if record is None:
+        fields: dict[str, list[str]] = defaultdict(list)
+        for problem in problems.items:
+            fields[problem["column"] or "non_field_errors"].append(problem["message"])
+        raise ValidationFailed("The position is not valid.", fields=dict(fields))
+    return record
+
+
+def position_create(
+    *, portfolio: Portfolio, data: dict, tag_ids: list[int] | None = None
+) -> Position:
+    """One position from API fields (strings or numbers), validated as a CSV row would be."""
+    record = _record(data, today=date.today())
+    with transaction.atomic():
+        security_id = securities_ensure([record.symbol])[record.symbol]
+        try:
+            with transaction.atomic():
+                position = Position.objects.create(
+                    portfolio=portfolio, **_position_fields(record, security_id)
+                )
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"An open {record.symbol} lot entered {record.entry_date} already exists in this portfolio.",
+                code="duplicate_lot",
+            ) from exc
+        if tag_ids is not None:
+            position_set_tags(position=position, tag_ids=tag_ids)
+        strategies_refresh(portfolio=portfolio)
+    return position
+
+
+def position_update(*, position: Position, data: dict) -> Position:
+    """Change quantity, entry price, entry date or notes; the instrument itself is fixed."""
+    fixed = {k for k in data if k not in EDITABLE_FIELDS}
+    if fixed:
+        raise ValidationFailed(
+            "Only quantity, entry_price, entry_date and notes can change; close the lot and open "
+            "another to change the instrument.",
+            fields={k: ["This field cannot be changed."] for k in sorted(fixed)},
+        )
+    current = {
+        "symbol": position.symbol, "quantity": position.quantity, "entry_price": position.entry_price,
+        "entry_date": position.entry_date.isoformat(), "notes": position.notes,
+    }  # fmt: skip
+    record = _record({**current, **data}, today=date.today())
+    with transaction.atomic():
+        position.quantity = record.quantity
+        position.entry_price = record.entry_price
+        position.entry_date = record.entry_date
+        position.notes = record.notes
+        position.position_type = _position_type(position.option_type, record.quantity)
+        try:
+            with transaction.atomic():
+                position.save()
+        except IntegrityError as exc:
+            raise ConflictError(
+                "Another open lot of this symbol has that entry date.", code="duplicate_lot"
+            ) from exc
+        strategies_refresh(portfolio=position.portfolio)
+    return position
+
+
+def position_delete(*, position: Position) -> None:
+    portfolio = position.portfolio
+    with transaction.atomic():
+        position.delete()
+        strategies_refresh(portfolio=portfolio)
+
+
+def position_set_tags(*, position: Position, tag_ids: list[int]) -> Position:
+    """Replace a position's tags with the owner's tags `tag_ids` (another user's ids are unknown)."""
+    ids = list(dict.fromkeys(tag_ids))
+    limit = settings.SIGMASIGHT_MAX_TAGS_PER_POSITION
+    if len(ids) > limit:
+        raise ValidationFailed(
+            "Too many tags.", fields={"tag_ids": [f"At most {limit} tags per position."]}
+        )
+    owner_id = position.portfolio.owner_id
+    found = set(Tag.objects.filter(owner_id=owner_id, id__in=ids).values_list("id", flat=True))
+    unknown = [i for i in ids if i not in found]
+    if unknown:
+        raise ValidationFailed(
+            "Unknown tags.", fields={"tag_ids": [f"No tag with id {i}." for i in unknown]}
+        )
+    with transaction.atomic():
+        PositionTag.objects.filter(position=position).exclude(tag_id__in=ids).delete()
+        present = set(
+            PositionTag.objects.filter(position=position).values_list("tag_id", flat=True)
+        )
+        PositionTag.objects.bulk_create(
+            [PositionTag(position=position, tag_id=i) for i in ids if i not in present]
+        )
+    return position
+
+
+def tag_create(*, owner, name: str, color: str | None = None, description: str = "") -> Tag:
+    limit = settings.SIGMASIGHT_MAX_TAGS_PER_USER
+    with transaction.atomic():
+        if Tag.objects.filter(owner=owner).count() >= limit:
+            raise ValidationFailed(
+                "Tag limit reached.", fields={"name": [f"At most {limit} tags per user."]}
+            )
+        _tag_name_free(owner, name)
+        extra = {"color": color} if color else {}
+        return Tag.objects.create(owner=owner, name=name, description=description, **extra)
+
+
+def tag_update(*, tag: Tag, data: dict) -> Tag:
+    if "name" in data:
+        _tag_name_free(tag.owner, data["name"], exclude=tag.pk)
+    for key in ("name", "color", "description"):
+        if key in data:
+            setattr(tag, key, data[key])
+    tag.save()
+    return tag
+
+
+def _tag_name_free(owner, name: str, exclude: int | None = None) -> None:
+    clash = Tag.objects.filter(owner=owner, name__iexact=name).exclude(pk=exclude)
+    if clash.exists():
+        raise ValidationFailed(
+            "Tag names are unique.", fields={"name": [f"You already have a tag named '{name}'."]}
+        )
+
+
+def strategy_create(
+    *, portfolio: Portfolio, name: str, kind: str, position_ids: list[int]
+) -> Strategy:
+    """A user-defined strategy (pairs or custom) over positions of the same portfolio."""
+    ids = list(dict.fromkeys(position_ids))
+    found = set(portfolio.positions.filter(id__in=ids).values_list("id", flat=True))
+    unknown = [i for i in ids if i not in found]
+    if unknown:
+        raise ValidationFailed(
+            "Unknown positions.",
+            fields={"position_ids": [f"No position {i} in this portfolio." for i in unknown]},
+        )
+    if kind == Strategy.Kind.PAIRS:
+        sides = {
+            q > 0 for q in portfolio.positions.filter(id__in=ids).values_list("quantity", flat=True)
+        }
+        if len(ids) != 2 or sides != {True, False}:
+            raise ValidationFailed(
+                "A pairs trade is one long and one short position.",
+                fields={"position_ids": ["Give one long and one short position."]},
+            )
+    with transaction.atomic():
+        strategy = Strategy.objects.create(
+            portfolio=portfolio, name=name, kind=kind, is_detected=False
+        )
+        strategy.positions.set(ids)
+    return strategy
+
+
+def positions_for_export(portfolio: Portfolio) -> Iterable[dict]:
+    """Open positions as rows of the upload format, tags and user strategies included."""
+    positions = (
+        portfolio.positions.filter(closed_at__isnull=True)
+        .prefetch_related("tags", "strategies")
+        .order_by("id")
+    )
+    for p in positions:
+        user = [s for s in p.strategies.all() if not s.is_detected]
+        yield {
+            "symbol": p.symbol, "quantity": p.quantity, "entry_price": p.entry_price,
+            "entry_date": p.entry_date, "underlying": p.underlying_symbol if p.option_type else "",
+            "option_type": p.option_type, "strike": p.strike, "expiration": p.expiration,
+            "tags": ";".join(sorted((t.name for t in p.tags.all()), key=str.lower)),
+            "strategy": f"{user[0].kind}:{user[0].name}" if user else "",
+            "notes": p.notes,
+        }  # fmt: skip
