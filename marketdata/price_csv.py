@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -26,6 +27,7 @@ OPTIONAL = ["adjusted_close"]
 HEADER = [*REQUIRED, *OPTIONAL]
 MAX_ERRORS = 200
 _RATES = {RATE_10Y, RATE_SHORT}
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class PriceFileError(Exception):
@@ -122,6 +124,8 @@ def _rows(reader: Iterable[list[str]], header: list[str], today: date) -> tuple[
             symbol = None
         day = None
         try:
+            if not _ISO_DATE.match(record["date"]):
+                raise ValueError(record["date"])
             day = date.fromisoformat(record["date"])
         except ValueError:
             fail("date", f"'{record['date']}' is not a date in YYYY-MM-DD form.")

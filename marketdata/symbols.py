@@ -68,6 +68,10 @@ def build_occ(root: str, expiration: date, option_type: str, strike: Decimal | f
         raise SymbolError(f"'{root}' is not a 1-6 character option root.")
     if option_type not in {"C", "P"}:
         raise SymbolError(f"The option type must be C or P, not '{option_type}'.")
+    if not 2000 <= expiration.year <= 2099:
+        raise SymbolError(
+            f"An OCC symbol cannot hold the expiration {expiration} (2000-2099 only)."
+        )
     thousandths = Decimal(str(strike)) * 1000
     if thousandths <= 0 or thousandths != thousandths.to_integral_value():
         raise SymbolError(f"Strike {strike} must be positive with at most three decimals.")

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,6 +31,8 @@ OPTIONAL = ["underlying", "option_type", "strike", "expiration", "tags", "strate
 COLUMNS = [*REQUIRED, *OPTIONAL]
 TEXT_COLUMNS = ("tags", "strategy", "notes")
 FORMULA_PREFIXES = ("=", "+", "-", "@")
+_NEEDS_QUOTE = re.compile(r"^'*[=+\-@]")
+_NEUTRALIZED = re.compile(r"^'+[=+\-@]")
 MAX_ERRORS = 500
 MAX_CELL = 2_000
 MAX_NOTES = 1_000
@@ -38,6 +42,8 @@ QUANTITY_PLACES = 6
 PRICE_PLACES = 6
 LIMIT = Decimal("1e12")
 USER_STRATEGY_KINDS = ("pairs", "custom")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_HEADER_COLUMNS = 2 * len(COLUMNS)
 _OPTION_TYPES = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}
 
 
@@ -83,13 +89,13 @@ class TooLarge(Exception):
 
 
 def unneutralize(text: str) -> str:
-    if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_PREFIXES:
-        return text[1:]
-    return text
+    return text[1:] if _NEUTRALIZED.match(text) else text
 
 
 def neutralize(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    # Apostrophes already in front of a formula character get one more, so the import's removal
+    # of exactly one gives the original back.
+    return "'" + text if _NEEDS_QUOTE.match(text) else text
 
 
 def _decimal(text: str, column: str, places: int, fail) -> Decimal | None:
@@ -111,7 +117,10 @@ def _decimal(text: str, column: str, places: int, fail) -> Decimal | None:
 
 
 def _date(text: str, column: str, fail) -> date | None:
+    # fromisoformat alone also takes 20240102 and 2024-W01-2; the format is YYYY-MM-DD only.
     try:
+        if not ISO_DATE.match(text):
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
         fail(column, f"'{text}' is not a date in YYYY-MM-DD form.")
@@ -131,7 +140,10 @@ def validate_record(
     for column in TEXT_COLUMNS:
         cells[column] = unneutralize(cells[column])
     for column, text in cells.items():
-        if len(text) > MAX_CELL:
+        if "\x00" in text:
+            fail(column, "The value contains a NUL character.")
+            cells[column] = ""
+        elif len(text) > MAX_CELL:
             fail(
                 column, f"The value is {len(text)} characters long; at most {MAX_CELL} are allowed."
             )
@@ -242,6 +254,9 @@ def _instrument(cells: dict[str, str], fail) -> tuple:
     if column_strike is None or column_expiration is None:
         return none
     root = normalize_ticker_or_none(cells["underlying"]) or ticker
+    if not 2000 <= column_expiration.year <= 2099:
+        fail("expiration", "An OCC option symbol holds expirations from 2000 to 2099 only.")
+        return none
     try:
         symbol = build_occ(root, column_expiration, column_type, column_strike)
     except SymbolError as exc:
@@ -315,8 +330,10 @@ def parse(raw: bytes, *, today: date, max_rows: int, max_tags: int) -> list[Posi
         lots: dict[tuple[str, date], int] = {}
         has_tags = "tags" in header
         data_rows = 0
+        last_line = reader.line_num
         for cells in reader:
-            row = reader.line_num
+            # A quoted cell may span lines: report the line where the record starts.
+            row, last_line = last_line + 1, reader.line_num
             if not any(c.strip() for c in cells):
                 continue
             data_rows += 1
@@ -359,8 +376,14 @@ def _check_header(header: list[str], problems: Problems) -> None:
         separator = "semicolons" if ";" in header[0] else "tabs"
         problems.add(1, "", f"Columns are separated by {separator}; use commas.")
         return
-    for name in sorted({h for h in header if header.count(h) > 1}):
-        problems.add(1, name, f"Column '{name}' appears twice.")
+    if len(header) > MAX_HEADER_COLUMNS:
+        problems.add(
+            1, "", f"The header has {len(header):,} columns; the format has {len(COLUMNS)}."
+        )
+        return
+    for name, count in sorted(Counter(header).items()):
+        if count > 1:
+            problems.add(1, name, f"Column '{name}' appears {count} times.")
     for name in header:
         if name not in COLUMNS:
             problems.add(1, name, f"Unknown column '{name}'; allowed: {', '.join(COLUMNS)}.")
