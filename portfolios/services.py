@@ -94,14 +94,16 @@ def positions_import_csv(*, portfolio: Portfolio, raw: bytes, mode: str = "appen
     with transaction.atomic():
         result = _store(portfolio, records, replace=(mode == "replace"))
         strategies_refresh(portfolio=portfolio)
-    logger.info(
-        "positions imported",
-        extra={
-            "portfolio_id": portfolio.pk,
-            "mode": mode,
-            "positions_created": result.created,
-            "positions_updated": result.updated,
-        },
+    transaction.on_commit(
+        lambda: logger.info(
+            "positions imported",
+            extra={
+                "portfolio_id": portfolio.pk,
+                "mode": mode,
+                "positions_created": result.created,
+                "positions_updated": result.updated,
+            },
+        )
     )
     return result
 
@@ -385,6 +387,15 @@ def _tag_name_free(owner, name: str, exclude: int | None = None) -> None:
         )
 
 
+def strategy_legs_problem(kind: str, quantities: list) -> str | None:
+    """Why these legs cannot make a user-defined strategy of `kind`, or None."""
+    if kind == Strategy.Kind.PAIRS and (
+        len(quantities) != 2 or {q > 0 for q in quantities} != {True, False}
+    ):
+        return "A pairs trade is one long and one short position."
+    return None
+
+
 def strategy_create(
     *, portfolio: Portfolio, name: str, kind: str, position_ids: list[int]
 ) -> Strategy:
@@ -414,20 +425,25 @@ def strategy_create(
     return strategy
 
 
+def position_upload_row(p: Position) -> dict:
+    """A lot as a row of the upload format (tags and its user-defined strategy included).
+    Expects `tags` and `strategies` prefetched."""
+    user = [st for st in p.strategies.all() if not st.is_detected]
+    return {
+        "symbol": p.symbol, "quantity": p.quantity, "entry_price": p.entry_price,
+        "entry_date": p.entry_date, "underlying": p.underlying_symbol if p.option_type else "",
+        "option_type": p.option_type, "strike": p.strike, "expiration": p.expiration,
+        "tags": ";".join(sorted((t.name for t in p.tags.all()), key=str.lower)),
+        "strategy": f"{user[0].kind}:{user[0].name}" if user else "",
+        "notes": p.notes,
+    }  # fmt: skip
+
+
 def positions_for_export(portfolio: Portfolio) -> Iterable[dict]:
-    """Open positions as rows of the upload format, tags and user strategies included."""
+    """Open positions as rows of the upload format."""
     positions = (
-        portfolio.positions.filter(closed_at__isnull=True)
+        Position.objects.filter(portfolio_id=portfolio.pk, closed_at__isnull=True)
         .prefetch_related("tags", "strategies")
         .order_by("id")
     )
-    for p in positions:
-        user = [s for s in p.strategies.all() if not s.is_detected]
-        yield {
-            "symbol": p.symbol, "quantity": p.quantity, "entry_price": p.entry_price,
-            "entry_date": p.entry_date, "underlying": p.underlying_symbol if p.option_type else "",
-            "option_type": p.option_type, "strike": p.strike, "expiration": p.expiration,
-            "tags": ";".join(sorted((t.name for t in p.tags.all()), key=str.lower)),
-            "strategy": f"{user[0].kind}:{user[0].name}" if user else "",
-            "notes": p.notes,
-        }  # fmt: skip
+    return (position_upload_row(p) for p in positions)

@@ -1,0 +1,523 @@
+"""The book's admin: pages, query counts, and imports through the library's real two-step flow.
+
+The import tests post the forms of django-import-export 4.4.3 as a browser does: the import form
+(`resource`, `import_file`, `format`, the format's value read from the rendered page), then the
+confirm form with the hidden fields read back from the preview page.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.http import HttpResponse
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from marketdata.models import Security
+from marketdata.symbols import build_occ
+from portfolios.models import Portfolio, Position, PositionTag, Strategy, Tag
+from portfolios.position_csv import COLUMNS
+from portfolios.services import strategies_refresh
+from portfolios.tests.factories import PortfolioFactory, TagFactory, option, stock
+from sigmasight.accounts.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ADMIN = "/admin/portfolios"
+HEADER = ["portfolio", *COLUMNS]
+EXP = date(2027, 1, 15)
+CALL = build_occ("AAPL", EXP, "C", Decimal("200"))
+
+
+@pytest.fixture
+def staff(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def book() -> dict:
+    owner = UserFactory()
+    core = PortfolioFactory(owner=owner, name="Core")
+    hedge = PortfolioFactory(owner=owner, name="Hedge")
+    tech = TagFactory(owner=owner, name="Tech")
+    aapl = stock(core, "AAPL", "300", entry_date=date(2023, 6, 1))
+    call = option(core, "AAPL", EXP, "C", "250", "-2", entry_date=date(2023, 6, 1))
+    msft = stock(core, "MSFT", "10", entry_date=date(2024, 2, 1))
+    closed = stock(core, "IBM", "5", closed_at=datetime(2024, 3, 1, tzinfo=UTC))
+    PositionTag.objects.create(position=aapl, tag=tech)
+    strategies_refresh(portfolio=core)
+    mine = Strategy.objects.create(
+        portfolio=core, name="Mine", kind=Strategy.Kind.CUSTOM, is_detected=False
+    )
+    mine.positions.set([aapl, msft])
+    return {
+        "owner": owner, "core": core, "hedge": hedge, "tech": tech, "aapl": aapl, "call": call,
+        "msft": msft, "closed": closed, "user_strategy": mine,
+        "detected": Strategy.objects.get(portfolio=core, kind="covered_call"),
+    }  # fmt: skip
+
+
+def snapshot() -> dict[str, object]:
+    """What an import may write: compared before and after a refused or previewed file."""
+    return {
+        "positions": sorted(
+            Position.objects.values_list("portfolio_id", "symbol", "entry_date", "quantity")
+        ),
+        "tags": sorted(Tag.objects.values_list("owner_id", "name")),
+        "position_tags": PositionTag.objects.count(),
+        "strategies": sorted(Strategy.objects.values_list("portfolio_id", "name", "is_detected")),
+        "securities": Security.objects.count(),
+    }
+
+
+def as_file(kind: str, rows: list[list[object]], header: list[str] = HEADER) -> SimpleUploadedFile:
+    """`rows` as a CSV (cells as text) or an XLSX (numbers and dates as spreadsheet values)."""
+    if kind == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([["" if c is None else str(c) for c in row] for row in rows])
+        return SimpleUploadedFile("positions.csv", out.getvalue().encode(), "text/csv")
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return SimpleUploadedFile("positions.xlsx", out.getvalue(), "application/octet-stream")
+
+
+def format_value(client, model: str, kind: str) -> str:
+    """The `format` choice the import page offers for `kind` (csv, xlsx)."""
+    page = client.get(f"{ADMIN}/{model}/import/").content.decode()
+    match = re.search(rf'<option value="(\d+)">{kind}</option>', page)
+    assert match, f"no {kind} format on the {model} import page"
+    return match[1]
+
+
+def preview(client, model: str, upload: SimpleUploadedFile, kind: str = "csv") -> HttpResponse:
+    form = {"resource": "0", "format": format_value(client, model, kind), "import_file": upload}
+    return client.post(f"{ADMIN}/{model}/import/", form)
+
+
+def confirm(client, model: str, page: HttpResponse) -> HttpResponse:
+    """Post the confirm form of a preview page back, with the hidden fields it rendered."""
+    form = page.content.decode()
+    form = form[form.index("process_import") :]
+    form = form[: form.index("</form>")]
+    fields = {
+        name: html.unescape(value)
+        for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)
+    }
+    assert {"import_file_name", "original_file_name", "format"} <= fields.keys()
+    return client.post(f"{ADMIN}/{model}/process_import/", fields)
+
+
+def problems(page: HttpResponse) -> set[tuple[int, str]]:
+    return {(p["row"], p["column"]) for p in page.context["result"].problems}
+
+
+# Pages and query counts ------------------------------------------------------------------------
+def test_admin_book_pages_load(staff, book):
+    core, aapl = book["core"], book["aapl"]
+    urls = [
+        f"{ADMIN}/portfolio/",
+        f"{ADMIN}/portfolio/?q={book['owner'].email}",
+        f"{ADMIN}/portfolio/{core.pk}/change/",
+        f"{ADMIN}/portfolio/import/",
+        f"{ADMIN}/portfolio/export/",
+        f"{ADMIN}/position/",
+        f"{ADMIN}/position/?q=Core",
+        f"{ADMIN}/position/?position_type__exact=SC",
+        f"{ADMIN}/position/?portfolio__owner__id__exact={book['owner'].pk}",
+        f"{ADMIN}/position/?expiration__isnull=False",
+        f"{ADMIN}/position/{aapl.pk}/change/",
+        f"{ADMIN}/position/import/",
+        f"{ADMIN}/position/export/",
+        f"{ADMIN}/tag/",
+        f"{ADMIN}/tag/?q=tech",
+        f"{ADMIN}/tag/{book['tech'].pk}/change/",
+        f"{ADMIN}/tag/import/",
+        f"{ADMIN}/tag/export/",
+        f"{ADMIN}/strategy/",
+        f"{ADMIN}/strategy/?is_detected__exact=1&kind__exact=covered_call",
+        f"{ADMIN}/strategy/{book['detected'].pk}/change/",
+        f"{ADMIN}/strategy/{book['user_strategy'].pk}/change/",
+        f"{ADMIN}/strategy/add/",
+        f"{ADMIN}/strategy/export/",
+    ]
+    for url in urls:
+        assert staff.get(url).status_code == 200, url
+
+
+def test_admin_portfolio_page_shows_open_positions_inline(staff, book):
+    page = staff.get(f"{ADMIN}/portfolio/{book['core'].pk}/change/").content.decode()
+    assert "open positions" in page.lower()
+    assert f"{ADMIN}/position/{book['aapl'].pk}/change/" in page
+    assert f"{ADMIN}/position/{book['closed'].pk}/change/" not in page
+
+
+def add_books(count: int) -> None:
+    """`count` owners, each with a portfolio, a tag, a tagged lot and its strategies."""
+    for _ in range(count):
+        portfolio = PortfolioFactory()
+        position = stock(portfolio, "AAPL", "100")
+        PositionTag.objects.create(position=position, tag=TagFactory(owner=portfolio.owner))
+        strategies_refresh(portfolio=portfolio)
+        Strategy.objects.create(
+            portfolio=portfolio, name="Mine", kind="custom", is_detected=False
+        ).positions.add(position)
+
+
+@pytest.mark.parametrize("model", ["portfolio", "position", "tag", "strategy"])
+def test_admin_changelist_queries_do_not_grow_with_rows(
+    staff, django_assert_max_num_queries, model
+):
+    add_books(5)
+    with CaptureQueriesContext(connection) as five:
+        assert staff.get(f"{ADMIN}/{model}/").status_code == 200
+    add_books(45)
+    with django_assert_max_num_queries(len(five)):
+        page = staff.get(f"{ADMIN}/{model}/")
+    assert page.context["cl"].result_count >= 50
+
+
+def test_admin_portfolio_page_queries_do_not_grow_with_positions(
+    staff, django_assert_max_num_queries
+):
+    portfolio = PortfolioFactory()
+    first = date(2023, 1, 2)
+    for day in range(5):
+        stock(portfolio, "AAPL", "10", entry_date=first + timedelta(days=day))
+    url = f"{ADMIN}/portfolio/{portfolio.pk}/change/"
+    with CaptureQueriesContext(connection) as five:
+        assert staff.get(url).status_code == 200
+    for day in range(5, 50):
+        stock(portfolio, "AAPL", "10", entry_date=first + timedelta(days=day))
+    with django_assert_max_num_queries(len(five)):
+        page = staff.get(url)
+    assert page.content.decode().count("inlineviewlink") == 50
+
+
+# Position import ---------------------------------------------------------------------------------
+def good_rows(book: dict, kind: str) -> list[list[object]]:
+    """Three new lots and an update of MSFT; spreadsheet types for XLSX, as a user's sheet has."""
+    core, hedge = book["core"].pk, book["hedge"].pk
+
+    def day(text: str) -> object:
+        return date.fromisoformat(text) if kind == "xlsx" else text
+
+    return [
+        [core, "aapl", 100, 150.5, day("2024-01-02"), None, None, None, None, "tech;Core", "custom:Income", "first lot"],
+        [core, CALL, -1, 5.25, day("2024-01-03"), None, None, None, None, None, "Income", None],
+        [core, "MSFT", -50, 310, day("2024-02-01"), None, None, None, None, None, None, None],
+        [hedge, "SPY", 2, 7.5, day("2024-01-04"), None, "P", 400, day("2027-01-15"), "Core", None, "+hedge"],
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_admin_position_import_previews_then_stores_through_the_service(staff, book, kind):
+    before = snapshot()
+    page = preview(staff, "position", as_file(kind, good_rows(book, kind)), kind)
+
+    assert page.status_code == 200
+    result = page.context["result"]
+    assert not result.has_errors() and not result.has_validation_errors()
+    assert [r.import_type for r in result.rows] == ["new", "new", "update", "new"]
+    content = page.content.decode()
+    assert content.count('<tr class="new">') == 3 and content.count('<tr class="update">') == 1
+    assert CALL in content and build_occ("SPY", EXP, "P", Decimal(400)) in content
+    assert 'name="import_file_name"' in content
+    assert snapshot() == before, "the preview wrote something"
+
+    logged = LogEntry.objects.count()
+    response = confirm(staff, "position", page)
+    assert response.status_code == 302
+    done = staff.get(response["Location"])
+    assert "Import finished: 3 new, 1 updated" in done.content.decode()
+    assert LogEntry.objects.count() == logged + 4
+
+    core, hedge, owner = book["core"], book["hedge"], book["owner"]
+    lots = {p.symbol: p for p in core.positions.filter(closed_at__isnull=True)}
+    assert set(lots) == {"AAPL", CALL, "MSFT"} | {book["call"].symbol}
+    aapl = core.positions.get(symbol="AAPL", entry_date=date(2024, 1, 2))
+    assert (aapl.position_type, aapl.quantity, aapl.multiplier) == ("LONG", 100, 1)
+    assert aapl.security.symbol == "AAPL" and aapl.notes == "first lot"
+    call = lots[CALL]
+    assert (call.position_type, call.multiplier, call.underlying_symbol) == ("SC", 100, "AAPL")
+    assert (call.option_type, call.strike, call.expiration) == ("C", Decimal(200), EXP)
+    msft = core.positions.get(symbol="MSFT")
+    assert msft.pk == book["msft"].pk and (msft.quantity, msft.position_type) == (-50, "SHORT")
+    put = hedge.positions.get()
+    assert (put.symbol, put.position_type, put.multiplier) == (
+        build_occ("SPY", EXP, "P", Decimal(400)), "LP", 100,
+    )  # fmt: skip
+    assert put.notes == "+hedge"
+    # Tags by name per owner: "tech" is the owner's existing "Tech"; "Core" is created once.
+    assert sorted(Tag.objects.filter(owner=owner).values_list("name", flat=True)) == [
+        "Core",
+        "Tech",
+    ]
+    assert sorted(t.name for t in aapl.tags.all()) == ["Core", "Tech"]
+    income = Strategy.objects.get(portfolio=core, name="Income")
+    assert (income.kind, income.is_detected) == ("custom", False)
+    assert set(income.positions.all()) == {aapl, call}
+    detected = Strategy.objects.filter(portfolio=core, is_detected=True)
+    assert detected.filter(kind="covered_call", positions=call).exists()
+    assert Strategy.objects.filter(portfolio=hedge, is_detected=True).exists()
+
+
+def test_admin_position_import_refuses_a_bad_file_with_its_row_errors(staff, book):
+    core = book["core"].pk
+    rows = [
+        [core, "AAPL", "10", "150", "2024-01-02", "", "", "", "", "", "", ""],
+        [core, "MSFT", "0", "300", "2024-01-02", "", "", "", "", "", "", ""],
+        [core, "AAPL251317C00200000", "1", "3", "2024-01-02", "", "", "", "", "", "", ""],
+        ["999999", "TSLA", "5", "200", "2024-01-02", "", "", "", "", "", "", ""],
+        [core, "aapl", "3", "150", "2024-01-02", "", "", "", "", "", "", ""],
+    ]
+    before = snapshot()
+    page = preview(staff, "position", as_file("csv", rows))
+
+    assert page.status_code == 200
+    assert problems(page) == {(3, "quantity"), (4, "symbol"), (5, "portfolio"), (6, "symbol")}
+    content = html.unescape(page.content.decode())
+    assert "The file has 4 problems; nothing was written." in content
+    assert "The quantity cannot be zero" in content
+    assert "'AAPL251317C00200000': '251317' is not a real expiration date." in content
+    assert "There is no portfolio 999999." in content
+    assert "AAPL entered 2024-01-02 already appears in row 2." in content
+    assert 'name="import_file_name"' not in content
+    assert snapshot() == before
+
+
+def test_admin_position_import_refuses_a_file_without_a_portfolio_column(staff, book):
+    upload = as_file("csv", [["AAPL", "10", "150", "2024-01-02"]], header=COLUMNS[:4])
+    page = preview(staff, "position", upload)
+    assert page.status_code == 200
+    assert problems(page) == {(1, "portfolio")}
+    assert "Required column &#x27;portfolio&#x27; is missing." in page.content.decode()
+
+
+def test_admin_position_import_reports_what_only_the_service_checks(staff, book):
+    """The per-user tag limit is the service's: the preview runs it and rolls everything back."""
+    core, hedge = book["core"].pk, book["hedge"].pk
+    rows = [
+        [core, "AAPL", "10", "150", "2024-01-02", "", "", "", "", "one", "", ""],
+        [hedge, "MSFT", "10", "300", "2024-01-02", "", "", "", "", "two", "", ""],
+    ]
+    before = snapshot()
+    with override_settings(SIGMASIGHT_MAX_TAGS_PER_USER=2):
+        page = preview(staff, "position", as_file("csv", rows))
+    assert problems(page) == {(3, "tags")}
+    assert "would exceed the limit of 2 tags per user" in html.unescape(page.content.decode())
+    assert snapshot() == before
+
+
+def test_admin_position_import_confirm_refused_when_the_book_changed(staff, book):
+    rows = good_rows(book, "csv")
+    page = preview(staff, "position", as_file("csv", rows))
+    assert 'name="import_file_name"' in page.content.decode()
+    Portfolio.objects.filter(pk=book["hedge"].pk).delete()
+    before = snapshot()
+
+    response = confirm(staff, "position", page)
+
+    assert response.status_code == 200
+    assert problems(response) == {(5, "portfolio")}
+    assert "Nothing was imported" in response.content.decode()
+    assert snapshot() == before
+
+
+def test_admin_position_export_is_the_upload_layout(staff, book):
+    response = staff.post(f"{ADMIN}/position/export/", {"format": "0", "resource": "0"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    core = book["core"].pk
+    assert rows[0] == HEADER
+    assert rows[1:] == [
+        [str(core), "AAPL", "300", "100", "2023-06-01", "", "", "", "", "Tech", "custom:Mine", ""],
+        [str(core), book["call"].symbol, "-2", "5", "2023-06-01", "AAPL", "C", "250", "2027-01-15", "", "", ""],
+        [str(core), "MSFT", "10", "100", "2024-02-01", "", "", "", "", "", "custom:Mine", ""],
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_admin_position_export_imports_back_unchanged(staff, book, kind):
+    page = staff.get(f"{ADMIN}/position/export/").content.decode()
+    value = re.search(rf'<option value="(\d+)">{kind}</option>', page)[1]
+    response = staff.post(f"{ADMIN}/position/export/", {"format": value, "resource": "0"})
+    assert response.status_code == 200
+    before = snapshot()
+
+    upload = SimpleUploadedFile(f"export.{kind}", response.content, "application/octet-stream")
+    page = preview(staff, "position", upload, kind)
+    assert [r.import_type for r in page.context["result"].rows] == ["update"] * 3
+    assert confirm(staff, "position", page).status_code == 302
+    assert snapshot() == before
+
+
+def test_admin_position_delete_refreshes_detected_strategies(staff, book):
+    call = book["call"]
+    response = staff.post(f"{ADMIN}/position/{call.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Position.objects.filter(pk=call.pk).exists()
+    assert not Strategy.objects.filter(portfolio=book["core"], kind="covered_call").exists()
+    assert Strategy.objects.filter(portfolio=book["core"], kind="single").count() == 2
+
+
+def test_admin_positions_are_written_only_by_import(staff, book):
+    assert staff.get(f"{ADMIN}/position/add/").status_code == 403
+    aapl = book["aapl"]
+    page = staff.get(f"{ADMIN}/position/{aapl.pk}/change/")
+    assert b'name="_save"' not in page.content
+    staff.post(f"{ADMIN}/position/{aapl.pk}/change/", {"quantity": "1"})
+    aapl.refresh_from_db()
+    assert aapl.quantity == 300
+
+
+# Tags and portfolios ------------------------------------------------------------------------------
+def tag_file(*rows: str) -> SimpleUploadedFile:
+    raw = "\n".join(["owner_email,name,color,description", *rows]) + "\n"
+    return SimpleUploadedFile("tags.csv", raw.encode(), "text/csv")
+
+
+def test_admin_tag_import_refuses_a_case_insensitive_duplicate(staff, book):
+    email = book["owner"].email.upper()
+    before = snapshot()
+    page = preview(
+        staff,
+        "tag",
+        tag_file(f"{email},tech,#FF0000,", f"{email},Alpha,#00FF00,", f"{email},ALPHA,,"),
+    )
+    assert page.status_code == 200
+    result = page.context["result"]
+    assert [row.number for row in result.invalid_rows] == [1, 3]
+    content = html.unescape(page.content.decode())
+    assert "You already have a tag named 'tech'." in content
+    assert "You already have a tag named 'ALPHA'." in content
+    assert 'name="import_file_name"' not in content
+    assert snapshot() == before
+
+
+def test_admin_tag_import_creates_and_updates(staff, book):
+    email = book["owner"].email
+    page = preview(
+        staff, "tag", tag_file(f"{email},Tech,#FF0000,Technology", f"{email},Value,,Cheap")
+    )
+    assert [r.import_type for r in page.context["result"].rows] == ["update", "new"]
+    assert confirm(staff, "tag", page).status_code == 302
+    tags = {t.name: t for t in Tag.objects.filter(owner=book["owner"])}
+    assert (tags["Tech"].pk, tags["Tech"].color) == (book["tech"].pk, "#FF0000")
+    assert (tags["Value"].color, tags["Value"].description) == ("#4A90D9", "Cheap")
+
+
+def test_admin_tag_import_refuses_an_unknown_owner(staff, book):
+    page = preview(staff, "tag", tag_file("nobody@example.com,Tech,,"))
+    assert page.status_code == 200
+    assert "There is no user with the email nobody@example.com." in page.content.decode()
+    assert not Tag.objects.filter(name="Tech").exclude(pk=book["tech"].pk).exists()
+
+
+def test_admin_portfolio_import_and_export(staff, book):
+    owner = book["owner"]
+    raw = (
+        "id,owner_email,name,description,base_currency,cash\n"
+        f",{owner.email},Income,,EUR,2500.00\n"
+        f"{book['core'].pk},{owner.email},Core,Main book,USD,1000.00\n"
+    )
+    page = preview(staff, "portfolio", SimpleUploadedFile("p.csv", raw.encode(), "text/csv"))
+    assert [r.import_type for r in page.context["result"].rows] == ["new", "update"]
+    assert confirm(staff, "portfolio", page).status_code == 302
+    income = Portfolio.objects.get(owner=owner, name="Income")
+    assert (income.base_currency, income.cash) == ("EUR", Decimal("2500.00"))
+    assert Portfolio.objects.get(pk=book["core"].pk).description == "Main book"
+
+    response = staff.post(
+        f"{ADMIN}/portfolio/export/",
+        {"format": "0", "resource": "0", **{f"portfolioresource_{c}": "on" for c in
+         ["id", "owner_email", "name", "description", "base_currency", "cash"]}},
+    )  # fmt: skip
+    lines = response.content.decode().splitlines()
+    assert lines[0] == "id,owner_email,name,description,base_currency,cash"
+    assert f"{income.pk},{owner.email},Income,,EUR,2500.00" in lines
+
+
+def test_admin_portfolio_import_refuses_a_duplicate_name(staff, book):
+    raw = (
+        f"id,owner_email,name,description,base_currency,cash\n,{book['owner'].email},Core,,USD,0\n"
+    )
+    page = preview(staff, "portfolio", SimpleUploadedFile("p.csv", raw.encode(), "text/csv"))
+    assert page.status_code == 200
+    assert page.context["result"].has_validation_errors()
+    assert Portfolio.objects.filter(name="Core").count() == 1
+
+
+# Strategies -----------------------------------------------------------------------------------------
+def test_admin_detected_strategies_cannot_be_edited(staff, book):
+    detected = book["detected"]
+    name = detected.name
+    url = f"{ADMIN}/strategy/{detected.pk}/change/"
+    page = staff.get(url)
+    assert page.status_code == 200 and b'name="_save"' not in page.content
+    response = staff.post(url, {"name": "Renamed", "kind": "custom"})
+    assert response.status_code == 403
+    assert staff.post(f"{ADMIN}/strategy/{detected.pk}/delete/", {"post": "yes"}).status_code == 403
+    detected.refresh_from_db()
+    assert (detected.name, detected.kind, detected.is_detected) == (name, "covered_call", True)
+
+
+def test_admin_user_strategies_can_be_edited(staff, book):
+    strategy = book["user_strategy"]
+    url = f"{ADMIN}/strategy/{strategy.pk}/change/"
+    assert b'name="_save"' in staff.get(url).content
+    long_aapl, msft = book["aapl"], book["msft"]
+
+    refused = staff.post(
+        url, {"name": "Pair", "kind": "pairs", "positions": [long_aapl.pk, msft.pk]}
+    )
+    assert refused.status_code == 200
+    assert "A pairs trade is one long and one short position." in refused.content.decode()
+
+    other = stock(book["hedge"], "KO", "10")
+    refused = staff.post(url, {"name": "Mixed", "kind": "custom", "positions": [other.pk]})
+    assert "not in the portfolio Core" in refused.content.decode()
+
+    saved = staff.post(url, {"name": "Renamed", "kind": "custom", "positions": [long_aapl.pk]})
+    assert saved.status_code == 302
+    strategy.refresh_from_db()
+    assert strategy.name == "Renamed" and list(strategy.positions.all()) == [long_aapl]
+
+
+def test_admin_user_strategy_can_be_added(staff, book):
+    aapl, call = book["aapl"], book["call"]
+    response = staff.post(
+        f"{ADMIN}/strategy/add/",
+        {"portfolio": book["core"].pk, "name": "Hedged", "kind": "custom", "positions": [aapl.pk, call.pk]},
+    )  # fmt: skip
+    assert response.status_code == 302
+    added = Strategy.objects.get(name="Hedged")
+    assert (added.is_detected, added.kind) == (False, "custom")
+    assert set(added.positions.all()) == {aapl, call}
+
+
+def test_admin_strategy_export_lists_positions(staff, book):
+    columns = ["id", "portfolio", "name", "kind", "is_detected", "positions"]
+    form = {"format": "0", "resource": "0", **{f"strategyresource_{c}": "on" for c in columns}}
+    response = staff.post(f"{ADMIN}/strategy/export/", form)
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    mine = next(r for r in rows if r["name"] == "Mine")
+    assert mine["positions"] == f"{book['aapl'].pk},{book['msft'].pk}"
