@@ -31,3 +31,31 @@ def insert_rows(
             f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({placeholders})", rows
         )
     return len(rows)
+
+
+def upsert_rows(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    unique: Sequence[str],
+) -> int:
+    """INSERT .. ON CONFLICT (unique) DO UPDATE for every other column, in one executemany.
+    Re-running a day writes the same rows again instead of duplicating them."""
+    if not rows:
+        return 0
+    quote = connection.ops.quote_name
+    column_names = [model._meta.get_field(c).column for c in columns]
+    key_names = [model._meta.get_field(c).column for c in unique]
+    updates = ", ".join(
+        f"{quote(c)} = excluded.{quote(c)}" for c in column_names if c not in key_names
+    )
+    placeholders = ", ".join(["%s"] * len(columns))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in column_names)}) "
+            f"VALUES ({placeholders}) ON CONFLICT ({', '.join(quote(c) for c in key_names)}) "
+            f"DO UPDATE SET {updates}",
+            rows,
+        )
+    return len(rows)

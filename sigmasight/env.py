@@ -90,3 +90,7 @@ def env_rate(name: str, default: str) -> str:
             f"Environment variable {name}={value!r} is not a rate like '100/min'."
         )
     return value
+
+
+def env_float(name: str, default: float) -> float:
+    return _parsed(name, default, float, "a number")

@@ -11,6 +11,7 @@ api_v1 = [
     path("auth/", include("sigmasight.accounts.api.urls")),
     path("market-data/", include("marketdata.api.urls")),
     path("", include("portfolios.api.urls")),
+    path("", include("analytics.api.urls")),
     path("health/", HealthView.as_view(), name="health"),
 ]
 

@@ -32,7 +32,9 @@ class TagBriefSerializer(serializers.ModelSerializer):
 class PositionSerializer(serializers.ModelSerializer):
     tags = TagBriefSerializer(many=True, read_only=True)
     greeks = serializers.SerializerMethodField(
-        help_text="Per-position Greeks once the Greeks job has run; null before."
+        help_text="Latest stored position Greeks {as_of, delta, gamma, theta, vega, rho, "
+        "dollar_delta, implied_volatility, volatility, source}; for stocks delta = quantity; "
+        "null for an option before the Greeks job has run."
     )
 
     class Meta:
@@ -46,7 +48,7 @@ class PositionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_greeks(self, position: Position) -> dict | None:
-        return None
+        return self.context.get("greeks", {}).get(position.id)
 
 
 class PositionCreateSerializer(serializers.Serializer):
@@ -112,24 +114,33 @@ class TotalsSerializer(serializers.Serializer):
     exposure = serializers.DecimalField(max_digits=24, decimal_places=2, allow_null=True)
     delta_adjusted_exposure = serializers.DecimalField(
         max_digits=24, decimal_places=2, allow_null=True,
-        help_text="Stocks count their exposure; null while an option in the group has no Greeks.",
+        help_text="Sum of position dollar deltas; null while a member has no Greeks or price.",
     )  # fmt: skip
     greeks = serializers.DictField(allow_null=True)
 
 
-def totals(positions: list[Position]) -> dict:
-    """Sums of the stored valuation fields; null where no position has been valued."""
+def totals(positions: list[Position], greeks: dict[int, dict] | None = None) -> dict:
+    """Sums of stored valuations and position Greeks; null where a member lacks them."""
 
     def total(field: str) -> Decimal | None:
         values = [getattr(p, field) for p in positions if getattr(p, field) is not None]
         return sum(values, Decimal("0")) if values else None
 
-    stock_only = all(not p.option_type for p in positions)
+    rows = [(greeks or {}).get(p.id) for p in positions]
+    complete = bool(rows) and all(r is not None and r.get("dollar_delta") is not None for r in rows)
+    summed = (
+        {
+            name: sum(r[name] for r in rows)
+            for name in ("delta", "gamma", "theta", "vega", "rho", "dollar_delta")
+        }
+        if complete
+        else None
+    )
     return {
         "market_value": total("market_value"),
         "exposure": total("exposure"),
-        "delta_adjusted_exposure": total("exposure") if stock_only else None,
-        "greeks": None,
+        "delta_adjusted_exposure": Decimal(f"{summed['dollar_delta']:.2f}") if summed else None,
+        "greeks": summed,
     }
 
 
@@ -145,7 +156,9 @@ class StrategySerializer(serializers.ModelSerializer):
         return [p.id for p in strategy.positions.all()]
 
     def get_totals(self, strategy: Strategy) -> dict:
-        return TotalsSerializer(totals(list(strategy.positions.all()))).data
+        return TotalsSerializer(
+            totals(list(strategy.positions.all()), self.context.get("greeks"))
+        ).data
 
 
 class StrategyCreateSerializer(serializers.Serializer):

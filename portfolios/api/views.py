@@ -3,8 +3,10 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 
+from django.conf import settings
 from django.db.models import Prefetch
 from django.http import HttpResponse
+from django.utils.module_loading import import_string
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -90,6 +92,20 @@ class PositionViewSet(
     def get_queryset(self):
         return selectors.positions_of(self.request.user)
 
+    def _serialize(self, positions: list[Position], *, many: bool = True) -> object:
+        # Greeks come from the analytics app through a settings hook: portfolios sits below
+        # analytics and never imports it.
+        greeks = import_string(settings.SIGMASIGHT_POSITION_GREEKS_PROVIDER)(positions)
+        data = s.PositionSerializer(positions, many=True, context={"greeks": greeks}).data
+        return data if many else data[0]
+
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self._serialize(list(page)))
+
+    def retrieve(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return Response(self._serialize([self.get_object()], many=False))
+
     @extend_schema(request=s.PositionCreateSerializer, responses={201: s.PositionSerializer})
     def create(self, request: Request) -> Response:
         body = s.PositionCreateSerializer(data=request.data, context={"request": request})
@@ -110,7 +126,7 @@ class PositionViewSet(
         unknown = set(request.data) - set(body.fields)
         data = {**body.validated_data, **{k: request.data[k] for k in unknown}}
         services.position_update(position=position, data=data)
-        return Response(s.PositionSerializer(self.get_queryset().get(pk=position.pk)).data)
+        return Response(self._serialize([self.get_queryset().get(pk=position.pk)], many=False))
 
     def perform_destroy(self, instance: Position) -> None:
         services.position_delete(position=instance)
@@ -122,7 +138,7 @@ class PositionViewSet(
         body = s.PositionTagsSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.position_set_tags(position=position, tag_ids=body.validated_data["tag_ids"])
-        return Response(s.PositionSerializer(self.get_queryset().get(pk=position.pk)).data)
+        return Response(self._serialize([self.get_queryset().get(pk=position.pk)], many=False))
 
     @extend_schema(parameters=[s.GroupQuery], responses={200: s.GroupSerializer(many=True)})
     @action(detail=False, methods=["get"], pagination_class=None)
@@ -135,11 +151,12 @@ class PositionViewSet(
             )
         )
         groups = _group(positions, query.validated_data["by"])
+        greeks = import_string(settings.SIGMASIGHT_POSITION_GREEKS_PROVIDER)(positions)
         body = [
-            {"key": key, "positions": members, "totals": s.totals(members)}
+            {"key": key, "positions": members, "totals": s.totals(members, greeks)}
             for key, members in sorted(groups.items())
         ]
-        return Response(s.GroupSerializer(body, many=True).data)
+        return Response(s.GroupSerializer(body, many=True, context={"greeks": greeks}).data)
 
 
 def _group(positions: list[Position], by: str) -> dict[str, list[Position]]:

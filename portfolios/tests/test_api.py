@@ -105,11 +105,11 @@ def test_positions_list_fields(auth_client, book):
 
 
 def test_positions_list_query_count_does_not_grow(auth_client, book, django_assert_max_num_queries):
-    with django_assert_max_num_queries(4):  # user, count, page, tags
+    with django_assert_max_num_queries(5):  # user, count, page, tags, latest Greeks
         auth_client.get(f"{API}/positions/")
     for n in range(40):
         stock(book["portfolio"], f"S{n:02d}", "10")
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):
         assert auth_client.get(f"{API}/positions/", {"page_size": 100}).json()["count"] == 45
 
 
@@ -251,7 +251,7 @@ def test_grouped_by_each_dimension(auth_client, book):
 def test_grouped_totals_from_stored_valuations(auth_client, book):
     Position.objects.filter(pk=book["aapl"].pk).update(market_value="60000.00", exposure="60000.00")
     Position.objects.filter(pk=book["short"].pk).update(
-        market_value="10000.00", exposure="-10000.00"
+        market_value="10000.00", exposure="-10000.00", last_price="200"
     )
     rows = auth_client.get(f"{API}/positions/grouped/", {"by": "type"}).json()
     totals = {g["key"]: g["totals"] for g in rows}

@@ -13,7 +13,15 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from sigmasight.env import env_bool, env_int, env_list, env_optional, env_rate, env_str
+from sigmasight.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_optional,
+    env_rate,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(env_str("SIGMASIGHT_DATA_DIR", str(BASE_DIR / "var")))
@@ -272,6 +280,16 @@ SIGMASIGHT_MAX_TAGS_PER_USER = env_int("SIGMASIGHT_MAX_TAGS_PER_USER", 100, mini
 SIGMASIGHT_MAX_TAGS_PER_POSITION = env_int("SIGMASIGHT_MAX_TAGS_PER_POSITION", 32, minimum=1)
 SIGMASIGHT_UPLOAD_MAX_ROWS = env_int("SIGMASIGHT_UPLOAD_MAX_ROWS", 10_000, minimum=1)
 SIGMASIGHT_UPLOAD_MAX_BYTES = env_int("SIGMASIGHT_UPLOAD_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+
+# Analytics ----------------------------------------------------------------------------------
+SIGMASIGHT_REALIZED_VOL_WINDOW = env_int("SIGMASIGHT_REALIZED_VOL_WINDOW", 63, minimum=10)
+SIGMASIGHT_DEFAULT_VOLATILITY = env_float("SIGMASIGHT_DEFAULT_VOLATILITY", 0.30)
+SIGMASIGHT_DEFAULT_RATE = env_float("SIGMASIGHT_DEFAULT_RATE", 0.045)
+if not 0 < SIGMASIGHT_DEFAULT_VOLATILITY < 5 or not -0.05 < SIGMASIGHT_DEFAULT_RATE < 0.5:
+    raise ImproperlyConfigured("SIGMASIGHT_DEFAULT_VOLATILITY / _RATE are decimals (0.30, 0.045).")
+SIGMASIGHT_MAX_GREEKS_REQUEST = 10_000
+# How the positions API (portfolios app) gets Greeks without importing analytics.
+SIGMASIGHT_POSITION_GREEKS_PROVIDER = "analytics.selectors.latest_position_greeks"
 
 # i18n and static ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from datetime import date
+
+from django.conf import settings
+from rest_framework import serializers
+
+
+class PortfolioQuery(serializers.Serializer):
+    portfolio = serializers.IntegerField(required=False, help_text="default: your first portfolio")
+    as_of = serializers.DateField(required=False, help_text="default: the latest session")
+
+
+class AsOfQuery(serializers.Serializer):
+    as_of = serializers.DateField(required=False)
+
+
+class GreeksSerializer(serializers.Serializer):
+    delta = serializers.FloatField()
+    gamma = serializers.FloatField()
+    theta = serializers.FloatField()
+    vega = serializers.FloatField()
+    rho = serializers.FloatField()
+    dollar_delta = serializers.FloatField()
+
+
+class ExposuresSerializer(serializers.Serializer):
+    gross = serializers.DecimalField(max_digits=24, decimal_places=2)
+    net = serializers.DecimalField(max_digits=24, decimal_places=2)
+    long = serializers.DecimalField(max_digits=24, decimal_places=2)
+    short = serializers.DecimalField(max_digits=24, decimal_places=2)
+    long_count = serializers.IntegerField()
+    short_count = serializers.IntegerField()
+    options = serializers.DecimalField(max_digits=24, decimal_places=2)
+    stock = serializers.DecimalField(max_digits=24, decimal_places=2)
+    notional = serializers.DecimalField(max_digits=24, decimal_places=2)
+    unvalued = serializers.IntegerField(help_text="positions without a price on as_of")
+
+
+class DataQualitySerializer(serializers.Serializer):
+    source = serializers.CharField()
+    stale = serializers.BooleanField()
+    fallbacks = serializers.IntegerField(help_text="options priced with default or mock volatility")
+    missing_greeks = serializers.IntegerField(help_text="options with no Greeks stored for as_of")
+
+
+class SummarySerializer(serializers.Serializer):
+    portfolio = serializers.IntegerField()
+    as_of = serializers.DateField()
+    equity = serializers.DecimalField(max_digits=24, decimal_places=2)
+    market_value = serializers.DecimalField(max_digits=24, decimal_places=2)
+    cash = serializers.DecimalField(max_digits=24, decimal_places=2)
+    exposures = ExposuresSerializer()
+    greeks = GreeksSerializer()
+    delta_adjusted_exposure = serializers.DecimalField(max_digits=24, decimal_places=2)
+    daily_pnl = serializers.DecimalField(max_digits=24, decimal_places=2)
+    unrealized_pnl = serializers.DecimalField(max_digits=24, decimal_places=2)
+    normalized_by = serializers.ChoiceField(choices=["equity", "gross"])
+    factor_betas = serializers.DictField(child=serializers.FloatField())
+    data_quality = DataQualitySerializer()
+
+
+class PositionGreeksRowSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    symbol = serializers.CharField()
+    delta = serializers.FloatField()
+    gamma = serializers.FloatField()
+    theta = serializers.FloatField()
+    vega = serializers.FloatField()
+    rho = serializers.FloatField()
+    dollar_delta = serializers.FloatField(allow_null=True)
+    implied_volatility = serializers.FloatField(allow_null=True)
+    volatility = serializers.FloatField(allow_null=True)
+    source = serializers.CharField()
+
+
+class RiskGreeksSerializer(serializers.Serializer):
+    as_of = serializers.DateField()
+    portfolio = GreeksSerializer()
+    positions = PositionGreeksRowSerializer(many=True)
+
+
+class OptionInputSerializer(serializers.Serializer):
+    option_type = serializers.ChoiceField(choices=["C", "P", "call", "put", "c", "p"])
+    underlying_price = serializers.FloatField()
+    strike = serializers.FloatField()
+    expiration = serializers.DateField(required=False)
+    days_to_expiry = serializers.IntegerField(required=False, min_value=0, max_value=36500)
+    volatility = serializers.FloatField(required=False, help_text="decimal, 0.25 = 25%")
+    option_price = serializers.FloatField(
+        required=False, help_text="solve the implied volatility from it"
+    )
+    rate = serializers.FloatField(
+        required=False, help_text="decimal; default: the cached 13-week T-bill yield"
+    )
+    dividend_yield = serializers.FloatField(required=False, default=0.0)
+    quantity = serializers.FloatField(
+        required=False, help_text="contracts: Greeks x quantity x 100"
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        errors: dict[str, list[str]] = {}
+        for name in ("underlying_price", "strike"):
+            if not attrs[name] > 0:
+                errors[name] = ["Must be positive."]
+        if ("expiration" in attrs) == ("days_to_expiry" in attrs):
+            errors["expiration"] = ["Give exactly one of expiration and days_to_expiry."]
+        elif "expiration" in attrs and attrs["expiration"] < date.today():
+            errors["expiration"] = ["The expiration is in the past."]
+        if ("volatility" in attrs) == ("option_price" in attrs):
+            errors["volatility"] = ["Give exactly one of volatility and option_price."]
+        elif "volatility" in attrs and not 0 <= attrs["volatility"] <= 10:
+            errors["volatility"] = ["Volatility is a decimal between 0 and 10 (0.25 = 25%)."]
+        elif "option_price" in attrs and not attrs["option_price"] > 0:
+            errors["option_price"] = ["Must be positive."]
+        if "rate" in attrs and not -0.1 <= attrs["rate"] <= 1:
+            errors["rate"] = ["The rate is a decimal (0.045 = 4.5%)."]
+        if not 0 <= attrs.get("dividend_yield", 0.0) <= 1:
+            errors["dividend_yield"] = ["The dividend yield is a decimal between 0 and 1."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class CalculateSerializer(serializers.Serializer):
+    options = OptionInputSerializer(
+        many=True, allow_empty=False, max_length=settings.SIGMASIGHT_MAX_GREEKS_REQUEST
+    )
+
+
+class CalculatedSerializer(serializers.Serializer):
+    price = serializers.FloatField()
+    delta = serializers.FloatField()
+    gamma = serializers.FloatField()
+    theta = serializers.FloatField()
+    vega = serializers.FloatField()
+    rho = serializers.FloatField()
+    implied_volatility = serializers.FloatField(allow_null=True)
+
+
+class CalculatedListSerializer(serializers.Serializer):
+    results = CalculatedSerializer(many=True)

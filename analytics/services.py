@@ -1,0 +1,307 @@
+"""Analytics writes: value the book and compute option Greeks for a session, in a fixed number
+of queries per call, on whole arrays, with bulk writes. Re-running a session overwrites it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from analytics.calculations import aggregation
+from analytics.calculations.greeks import position_greeks, realized_volatility
+from analytics.calculations.valuation import value_positions
+from analytics.models import PositionGreeks
+from marketdata import calendar
+from marketdata.models import DailyPrice
+from marketdata.providers.base import RATE_SHORT
+from marketdata.services import current_prices
+from portfolios.models import Portfolio, Position
+from sigmasight.db import db_timestamp, upsert_rows
+
+logger = logging.getLogger("sigmasight.batch")
+
+BOOK_COLUMNS = [
+    "id", "portfolio_id", "symbol", "underlying_symbol", "option_type", "strike", "expiration",
+    "quantity", "entry_price", "multiplier",
+]  # fmt: skip
+
+
+@dataclass
+class RunReport:
+    as_of: date
+    positions: int = 0
+    written: int = 0
+    missing_prices: list[str] = field(default_factory=list)
+    sources: dict[str, int] = field(default_factory=dict)
+
+
+def session_for(as_of: date | None) -> date:
+    if as_of is None:
+        return calendar.last_completed_session()
+    return as_of if calendar.is_trading_day(as_of) else calendar.previous_trading_day(as_of)
+
+
+def load_book(portfolio_ids: list[int] | None) -> pd.DataFrame:
+    """Open positions as a frame (one query)."""
+    queryset = Position.objects.filter(closed_at__isnull=True)
+    if portfolio_ids is not None:
+        queryset = queryset.filter(portfolio_id__in=portfolio_ids)
+    frame = pd.DataFrame.from_records(
+        list(queryset.order_by("id").values_list(*BOOK_COLUMNS)), columns=BOOK_COLUMNS
+    )
+    for column in ("strike", "quantity", "entry_price", "multiplier"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    frame["is_option"] = frame["option_type"] != ""
+    return frame
+
+
+def _closes(symbols: list[str], as_of: date) -> tuple[dict[str, float], dict[str, bool]]:
+    """Latest close on or before `as_of` per symbol, and whether it is stale."""
+    quotes = current_prices(symbols, as_of=as_of) if symbols else {}
+    return (
+        {s: float(q.price) for s, q in quotes.items()},
+        {s: q.stale for s, q in quotes.items()},
+    )
+
+
+def positions_value(
+    *, as_of: date | None = None, portfolio_ids: list[int] | None = None
+) -> RunReport:
+    """Value every open position at the session's close (and P&L against the previous session)."""
+    as_of = session_for(as_of)
+    book = load_book(portfolio_ids)
+    report = RunReport(as_of=as_of, positions=len(book))
+    if book.empty:
+        return report
+    symbols = sorted(set(book["symbol"]))
+    price, _ = _closes(symbols, as_of)
+    previous, _ = _closes(symbols, calendar.previous_trading_day(as_of))
+    last = book["symbol"].map(price).astype(float).to_numpy()
+    valuation = value_positions(
+        quantity=book["quantity"], price=last,
+        previous_price=book["symbol"].map(previous).astype(float).to_numpy(),
+        entry_price=book["entry_price"], multiplier=book["multiplier"],
+    )  # fmt: skip
+    report.missing_prices = sorted(set(book.loc[np.isnan(last), "symbol"]))
+
+    def money(values: np.ndarray) -> list:
+        return [None if not np.isfinite(v) else Decimal(f"{v:.2f}") for v in values]
+
+    stamp = db_timestamp(Position, "updated_at", timezone.now())
+    rows = list(
+        zip(
+            [None if not np.isfinite(v) else Decimal(f"{v:.6f}") for v in last],
+            money(valuation.market_value), money(valuation.exposure),
+            money(valuation.unrealized_pnl), money(valuation.daily_pnl),
+            [as_of if np.isfinite(v) else None for v in last], [stamp] * len(book),
+            book["id"].tolist(), strict=True,
+        )
+    )  # fmt: skip
+    quote = connection.ops.quote_name
+    columns = [
+        "last_price",
+        "market_value",
+        "exposure",
+        "unrealized_pnl",
+        "daily_pnl",
+        "valued_as_of",
+        "updated_at",
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {quote(Position._meta.db_table)} SET "
+            + ", ".join(f"{quote(c)} = %s" for c in columns)
+            + f" WHERE {quote('id')} = %s",
+            rows,
+        )
+    report.written = len(rows)
+    return report
+
+
+def _underlying_history(underlyings: list[str], as_of: date, window: int) -> np.ndarray:
+    """Realized volatility per underlying from cached closes (one query)."""
+    start = calendar.sessions_back(as_of, window + 1)[0]
+    rows = DailyPrice.objects.filter(
+        security__symbol__in=underlyings, date__gte=start, date__lte=as_of
+    ).values_list("security__symbol", "date", "close")
+    frame = pd.DataFrame.from_records(list(rows), columns=["symbol", "date", "close"])
+    if frame.empty:
+        return np.full(len(underlyings), np.nan)
+    closes = frame.pivot(index="date", columns="symbol", values="close").astype(float).sort_index()
+    closes = closes.reindex(columns=underlyings)
+    return realized_volatility(closes.to_numpy(), window)
+
+
+def greeks_compute(
+    *, as_of: date | None = None, portfolio_ids: list[int] | None = None
+) -> RunReport:
+    """Black-Scholes Greeks for every open option position on the session, stored per position."""
+    as_of = session_for(as_of)
+    book = load_book(portfolio_ids)
+    options = book[book["is_option"]].reset_index(drop=True)
+    report = RunReport(as_of=as_of, positions=len(options))
+    if options.empty:
+        return report
+    underlyings = sorted(set(options["underlying_symbol"]))
+    price, _ = _closes(sorted(set(options["symbol"])) + underlyings + [RATE_SHORT], as_of)
+    rate = price.get(RATE_SHORT, settings.SIGMASIGHT_DEFAULT_RATE)
+    realized = dict(
+        zip(
+            underlyings,
+            _underlying_history(underlyings, as_of, settings.SIGMASIGHT_REALIZED_VOL_WINDOW),
+            strict=True,
+        )
+    )
+    spot = options["underlying_symbol"].map(price).astype(float).to_numpy()
+    days = np.array([(e - as_of).days for e in options["expiration"]], dtype=float)
+    result = position_greeks(
+        underlying_price=spot, strike=options["strike"].to_numpy(), days=days, rate=rate,
+        is_call=(options["option_type"] == "C").to_numpy(), quantity=options["quantity"].to_numpy(),
+        multiplier=options["multiplier"].to_numpy(),
+        option_close=options["symbol"].map(price).astype(float).to_numpy(),
+        realized_vol=options["underlying_symbol"].map(realized).astype(float).to_numpy(),
+        default_vol=settings.SIGMASIGHT_DEFAULT_VOLATILITY,
+    )  # fmt: skip
+    report.missing_prices = sorted(set(options.loc[~np.isfinite(spot), "underlying_symbol"]))
+    sources, counts = np.unique(result.source.astype(str), return_counts=True)
+    report.sources = dict(zip(sources.tolist(), counts.tolist(), strict=True))
+
+    def num(values: np.ndarray) -> list:
+        return [None if not np.isfinite(v) else float(v) for v in values]
+
+    computed_at = db_timestamp(PositionGreeks, "computed_at", timezone.now())
+    rows = list(
+        zip(
+            options["id"].tolist(), [as_of] * len(options), num(result.delta), num(result.gamma),
+            num(result.theta), num(result.vega), num(result.rho), num(result.dollar_delta),
+            num(result.implied_volatility), num(result.volatility), result.source.tolist(),
+            num(spot), num(result.model_price), [float(rate)] * len(options),
+            days.astype(int).tolist(), [computed_at] * len(options), strict=True,
+        )
+    )  # fmt: skip
+    with transaction.atomic():
+        report.written = upsert_rows(
+            PositionGreeks,
+            ["position_id", "date", "delta", "gamma", "theta", "vega", "rho", "dollar_delta",
+             "implied_volatility", "volatility", "volatility_source", "underlying_price",
+             "model_price", "risk_free_rate", "days_to_expiry", "computed_at"],
+            rows,
+            unique=["position_id", "date"],
+        )  # fmt: skip
+    logger.info(
+        "greeks computed",
+        extra={"as_of": as_of.isoformat(), "options": len(options), "sources": report.sources},
+    )
+    return report
+
+
+FRAME_FLOATS = [
+    "quantity", "multiplier", "exposure", "market_value", "unrealized_pnl", "daily_pnl",
+    "underlying_price", *aggregation.GREEKS, "dollar_delta", "implied_volatility", "volatility",
+]  # fmt: skip
+
+
+def _empty_frame() -> pd.DataFrame:
+    columns = {name: pd.Series(dtype=float) for name in FRAME_FLOATS}
+    columns.update(
+        id=pd.Series(dtype="int64"), symbol=pd.Series(dtype=object),
+        is_option=pd.Series(dtype=bool), volatility_source=pd.Series(dtype=object),
+    )  # fmt: skip
+    return pd.DataFrame(columns)
+
+
+def portfolio_frame(portfolio: Portfolio, as_of: date) -> tuple[pd.DataFrame, dict]:
+    """The book valued at `as_of` from cached closes, with stored Greeks, ready to aggregate."""
+    book = load_book([portfolio.pk])
+    if book.empty:
+        return _empty_frame(), {"stale": False, "fallbacks": 0, "missing_greeks": 0}
+    symbols = sorted(set(book["symbol"]) | set(book["underlying_symbol"]))
+    price, stale = _closes(symbols, as_of)
+    previous, _ = _closes(symbols, calendar.previous_trading_day(as_of))
+    last = book["symbol"].map(price).astype(float).to_numpy()
+    valuation = value_positions(
+        quantity=book["quantity"], price=last,
+        previous_price=book["symbol"].map(previous).astype(float).to_numpy(),
+        entry_price=book["entry_price"], multiplier=book["multiplier"],
+    )  # fmt: skip
+    stored = pd.DataFrame.from_records(
+        list(
+            PositionGreeks.objects.filter(position__portfolio=portfolio, date=as_of).values_list(
+                "position_id",
+                "delta",
+                "gamma",
+                "theta",
+                "vega",
+                "rho",
+                "dollar_delta",
+                "implied_volatility",
+                "volatility",
+                "volatility_source",
+            )
+        ),
+        columns=[
+            "id",
+            *aggregation.GREEKS,
+            "dollar_delta",
+            "implied_volatility",
+            "volatility",
+            "volatility_source",
+        ],
+    )
+    frame = book.assign(
+        market_value=valuation.market_value, exposure=valuation.exposure,
+        unrealized_pnl=valuation.unrealized_pnl, daily_pnl=valuation.daily_pnl,
+        underlying_price=book["underlying_symbol"].map(price).astype(float),
+    ).merge(stored, on="id", how="left")  # fmt: skip
+    stock = ~frame["is_option"]
+    frame.loc[stock, "delta"] = frame.loc[stock, "quantity"] * frame.loc[stock, "multiplier"]
+    for name in ("gamma", "theta", "vega", "rho"):
+        frame.loc[stock, name] = 0.0
+    frame.loc[stock, "dollar_delta"] = (
+        frame.loc[stock, "delta"] * frame.loc[stock, "underlying_price"]
+    )
+    frame.loc[stock, "volatility_source"] = frame.loc[stock, "volatility_source"].fillna("stock")
+    quality = {
+        "stale": any(stale.get(s, True) for s in set(book["symbol"])),
+        "fallbacks": int(frame["volatility_source"].isin(["default", "mock"]).sum()),
+        "missing_greeks": int((frame["is_option"] & frame["volatility_source"].isna()).sum()),
+    }
+    return frame, quality
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(f"{value:.2f}")
+
+
+def portfolio_summary(*, portfolio: Portfolio, as_of: date | None = None) -> dict:
+    """The summary of API.md, computed from cached closes and stored Greeks for the session."""
+    from marketdata.providers.registry import current_source
+
+    as_of = session_for(as_of)
+    frame, quality = portfolio_frame(portfolio, as_of)
+    exposures = aggregation.exposures(frame)
+    greeks = aggregation.greeks(frame)
+    equity = float(portfolio.cash) + exposures["net"]
+    money_keys = ("gross", "net", "long", "short", "options", "stock", "notional")
+    return {
+        "portfolio": portfolio.pk,
+        "as_of": as_of,
+        "equity": _money(equity),
+        "market_value": _money(float(frame["market_value"].sum())),
+        "cash": portfolio.cash,
+        "exposures": {k: (_money(v) if k in money_keys else v) for k, v in exposures.items()},
+        "greeks": greeks,
+        "delta_adjusted_exposure": _money(greeks["dollar_delta"]),
+        "daily_pnl": _money(float(frame["daily_pnl"].sum())),
+        "unrealized_pnl": _money(float(frame["unrealized_pnl"].sum())),
+        "normalized_by": "equity" if equity > 0 else "gross",
+        "factor_betas": {},
+        "data_quality": {"source": current_source(), **quality},
+    }
