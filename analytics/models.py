@@ -44,3 +44,157 @@ class PositionGreeks(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position_id} {self.date}"
+
+
+class FactorDefinition(models.Model):
+    class FactorType(models.TextChoices):
+        STYLE = "style", "Style"
+        MACRO = "macro", "Macro"
+
+    name = models.CharField(max_length=50, unique=True)
+    etf_proxy = models.CharField(max_length=16, blank=True)
+    factor_type = models.CharField(
+        max_length=10, choices=FactorType.choices, default=FactorType.STYLE
+    )
+    display_order = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["display_order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PositionFactorExposure(models.Model):
+    """OLS beta of a position's returns (options: the underlying's) to one factor, and the
+    position's dollar exposure to it (exposure x beta; options delta-adjusted by default)."""
+
+    position = models.ForeignKey(
+        "portfolios.Position", on_delete=models.CASCADE, related_name="factor_exposures"
+    )
+    factor = models.ForeignKey(FactorDefinition, on_delete=models.CASCADE)
+    date = models.DateField()
+    beta = models.FloatField()
+    raw_beta = models.FloatField()
+    std_error = models.FloatField(null=True)
+    dollar_exposure = models.FloatField()
+    r_squared = models.FloatField()
+    observations = models.IntegerField()
+    capped = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["position_id", "factor_id", "date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["position", "factor", "date"], name="positionfactor_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["date", "position"], name="positionfactor_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.position_id} {self.factor_id} {self.date}"
+
+
+class PortfolioFactorExposure(models.Model):
+    portfolio = models.ForeignKey(
+        "portfolios.Portfolio", on_delete=models.CASCADE, related_name="factor_exposures"
+    )
+    factor = models.ForeignKey(FactorDefinition, on_delete=models.CASCADE)
+    date = models.DateField()
+    beta = models.FloatField()  # dollar exposure / equity (or / gross, see normalized_by)
+    dollar_exposure = models.FloatField()
+    normalized_by = models.CharField(max_length=6, default="equity")
+    positions_with_beta = models.IntegerField(default=0)
+    positions_without_beta = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["portfolio_id", "factor_id", "date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["portfolio", "factor", "date"], name="portfoliofactor_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} {self.factor_id} {self.date}"
+
+
+class PositionInterestRateBeta(models.Model):
+    """OLS slope of a position's daily returns on daily changes of the 10-year yield (decimal)."""
+
+    position = models.ForeignKey(
+        "portfolios.Position", on_delete=models.CASCADE, related_name="rate_betas"
+    )
+    date = models.DateField()
+    ir_beta = models.FloatField()
+    r_squared = models.FloatField()
+    observations = models.IntegerField()
+
+    class Meta:
+        ordering = ["position_id", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["position", "date"], name="positionratebeta_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position_id} {self.date}"
+
+
+class MarketRiskScenario(models.Model):
+    class Kind(models.TextChoices):
+        MARKET = "market", "Market move"
+        RATES = "rates", "Rate move"
+
+    portfolio = models.ForeignKey(
+        "portfolios.Portfolio", on_delete=models.CASCADE, related_name="scenarios"
+    )
+    date = models.DateField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    move = models.FloatField()  # decimal: -0.01 = market down 1%; 0.005 = yields up 50bp
+    predicted_pnl = models.FloatField()  # options fully revalued
+    delta_only_pnl = models.FloatField(null=True)
+    predicted_return = models.FloatField()
+
+    class Meta:
+        ordering = ["portfolio_id", "date", "kind", "move"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["portfolio", "date", "kind", "move"], name="scenario_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} {self.date} {self.kind} {self.move}"
+
+
+class RiskMetricSnapshot(models.Model):
+    portfolio = models.ForeignKey(
+        "portfolios.Portfolio", on_delete=models.CASCADE, related_name="risk_metrics"
+    )
+    date = models.DateField()
+    confidence = models.FloatField()
+    horizon_days = models.IntegerField()
+    var_historical = models.FloatField()
+    var_parametric = models.FloatField()
+    var_monte_carlo = models.FloatField()
+    expected_shortfall = models.FloatField()
+    volatility = models.FloatField()
+    sharpe = models.FloatField(null=True)
+    sortino = models.FloatField(null=True)
+    max_drawdown = models.FloatField()
+    beta = models.FloatField(null=True)
+    backtest = models.JSONField(default=dict)
+    observations = models.IntegerField()
+
+    class Meta:
+        ordering = ["portfolio_id", "date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["portfolio", "date", "confidence", "horizon_days"], name="riskmetric_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} {self.date} {self.confidence}"

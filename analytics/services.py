@@ -17,7 +17,7 @@ from django.utils import timezone
 from analytics.calculations import aggregation
 from analytics.calculations.greeks import position_greeks, realized_volatility
 from analytics.calculations.valuation import value_positions
-from analytics.models import PositionGreeks
+from analytics.models import PortfolioFactorExposure, PositionGreeks
 from marketdata import calendar
 from marketdata.models import DailyPrice
 from marketdata.providers.base import RATE_SHORT
@@ -211,15 +211,18 @@ FRAME_FLOATS = [
 def _empty_frame() -> pd.DataFrame:
     columns = {name: pd.Series(dtype=float) for name in FRAME_FLOATS}
     columns.update(
-        id=pd.Series(dtype="int64"), symbol=pd.Series(dtype=object),
+        id=pd.Series(dtype="int64"), portfolio_id=pd.Series(dtype="int64"), symbol=pd.Series(dtype=object),
+        underlying_symbol=pd.Series(dtype=object), days_to_expiry=pd.Series(dtype=float),
+        risk_free_rate=pd.Series(dtype=float), strike=pd.Series(dtype=float),
         is_option=pd.Series(dtype=bool), volatility_source=pd.Series(dtype=object),
     )  # fmt: skip
     return pd.DataFrame(columns)
 
 
-def portfolio_frame(portfolio: Portfolio, as_of: date) -> tuple[pd.DataFrame, dict]:
-    """The book valued at `as_of` from cached closes, with stored Greeks, ready to aggregate."""
-    book = load_book([portfolio.pk])
+def book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, dict]:
+    """Open positions of the portfolios valued at `as_of` from cached closes, with their stored
+    Greeks for that session, ready to aggregate. Four queries whatever the size of the book."""
+    book = load_book(portfolio_ids)
     if book.empty:
         return _empty_frame(), {"stale": False, "fallbacks": 0, "missing_greeks": 0}
     symbols = sorted(set(book["symbol"]) | set(book["underlying_symbol"]))
@@ -231,29 +234,17 @@ def portfolio_frame(portfolio: Portfolio, as_of: date) -> tuple[pd.DataFrame, di
         previous_price=book["symbol"].map(previous).astype(float).to_numpy(),
         entry_price=book["entry_price"], multiplier=book["multiplier"],
     )  # fmt: skip
+    stored_columns = [
+        *aggregation.GREEKS, "dollar_delta", "implied_volatility", "volatility",
+        "volatility_source", "days_to_expiry", "risk_free_rate",
+    ]  # fmt: skip
     stored = pd.DataFrame.from_records(
         list(
-            PositionGreeks.objects.filter(position__portfolio=portfolio, date=as_of).values_list(
-                "position_id",
-                "delta",
-                "gamma",
-                "theta",
-                "vega",
-                "rho",
-                "dollar_delta",
-                "implied_volatility",
-                "volatility",
-                "volatility_source",
-            )
+            PositionGreeks.objects.filter(
+                position__portfolio_id__in=portfolio_ids, date=as_of
+            ).values_list("position_id", *stored_columns)
         ),
-        columns=[
-            "id",
-            *aggregation.GREEKS,
-            "dollar_delta",
-            "implied_volatility",
-            "volatility",
-            "volatility_source",
-        ],
+        columns=["id", *stored_columns],
     )
     frame = book.assign(
         market_value=valuation.market_value, exposure=valuation.exposure,
@@ -274,6 +265,10 @@ def portfolio_frame(portfolio: Portfolio, as_of: date) -> tuple[pd.DataFrame, di
         "missing_greeks": int((frame["is_option"] & frame["volatility_source"].isna()).sum()),
     }
     return frame, quality
+
+
+def portfolio_frame(portfolio: Portfolio, as_of: date) -> tuple[pd.DataFrame, dict]:
+    return book_frame([portfolio.pk], as_of)
 
 
 def _money(value: float) -> Decimal:
@@ -302,6 +297,10 @@ def portfolio_summary(*, portfolio: Portfolio, as_of: date | None = None) -> dic
         "daily_pnl": _money(float(frame["daily_pnl"].sum())),
         "unrealized_pnl": _money(float(frame["unrealized_pnl"].sum())),
         "normalized_by": "equity" if equity > 0 else "gross",
-        "factor_betas": {},
+        "factor_betas": dict(
+            PortfolioFactorExposure.objects.filter(portfolio=portfolio, date=as_of)
+            .order_by("factor__display_order")
+            .values_list("factor__name", "beta")
+        ),
         "data_quality": {"source": current_source(), **quality},
     }

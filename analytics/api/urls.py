@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from analytics.api import risk_views as rv
 from analytics.api import views
 
 urlpatterns = [
@@ -16,5 +17,21 @@ urlpatterns = [
     path("risk/greeks/", views.RiskGreeksView.as_view(), name="risk-greeks"),
     path(
         "risk/greeks/calculate/", views.GreeksCalculateView.as_view(), name="risk-greeks-calculate"
+    ),
+    path("risk/factors/", rv.RiskFactorsView.as_view(), name="risk-factors"),
+    path("risk/metrics/", rv.RiskMetricsView.as_view(), name="risk-metrics"),
+    path("risk/scenarios/market/", rv.MarketScenariosView.as_view(), name="scenarios-market"),
+    path("risk/scenarios/rates/", rv.RateScenariosView.as_view(), name="scenarios-rates"),
+    path(
+        "risk/scenarios/calculate/", rv.ScenarioCalculateView.as_view(), name="scenarios-calculate"
+    ),
+    path("risk/scenarios/accuracy/", rv.ScenarioAccuracyView.as_view(), name="scenarios-accuracy"),
+    path("factors/definitions/", rv.FactorDefinitionsView.as_view(), name="factor-definitions"),
+    path("factors/exposures/", rv.FactorExposuresView.as_view(), name="factor-exposures"),
+    path("factors/correlation/", rv.FactorCorrelationView.as_view(), name="factor-correlation"),
+    path(
+        "factors/diagnostics/<int:position_id>/",
+        rv.FactorDiagnosticsView.as_view(),
+        name="factor-diagnostics",
     ),
 ]

@@ -330,3 +330,16 @@ LOGGING = {
         },
     },
 }
+
+# Factor model -------------------------------------------------------------------------------
+SIGMASIGHT_FACTOR_WINDOW = env_int("SIGMASIGHT_FACTOR_WINDOW", 252, minimum=60)
+SIGMASIGHT_FACTOR_MIN_OBSERVATIONS = env_int("SIGMASIGHT_FACTOR_MIN_OBSERVATIONS", 60, minimum=20)
+SIGMASIGHT_BETA_CAP = env_float("SIGMASIGHT_BETA_CAP", 3.0)
+# Style factors enter as residuals to the market (DESIGN.md); true uses raw ETF returns.
+SIGMASIGHT_RAW_STYLE_FACTORS = env_bool("SIGMASIGHT_RAW_STYLE_FACTORS", False)
+# Options' dollar factor exposure: "delta_adjusted" (DESIGN.md) or "dollar" (market value sign).
+SIGMASIGHT_OPTION_FACTOR_EXPOSURE = env_str("SIGMASIGHT_OPTION_FACTOR_EXPOSURE", "delta_adjusted")
+if SIGMASIGHT_OPTION_FACTOR_EXPOSURE not in {"delta_adjusted", "dollar"}:
+    raise ImproperlyConfigured("SIGMASIGHT_OPTION_FACTOR_EXPOSURE is delta_adjusted or dollar.")
+SIGMASIGHT_MONTE_CARLO_DRAWS = env_int("SIGMASIGHT_MONTE_CARLO_DRAWS", 10_000, minimum=1000)
+SIGMASIGHT_EWMA_LAMBDA = env_float("SIGMASIGHT_EWMA_LAMBDA", 0.94)

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+from import_export.admin import ExportMixin, ImportExportModelAdmin
+
+from analytics.models import (
+    FactorDefinition,
+    MarketRiskScenario,
+    PortfolioFactorExposure,
+    PositionFactorExposure,
+    PositionGreeks,
+    PositionInterestRateBeta,
+    RiskMetricSnapshot,
+)
+from analytics.resources import FactorDefinitionResource
+
+
+@admin.register(FactorDefinition)
+class FactorDefinitionAdmin(ImportExportModelAdmin):
+    resource_classes = [FactorDefinitionResource]
+    list_display = ("name", "etf_proxy", "factor_type", "display_order", "is_active")
+    list_filter = ("factor_type", "is_active")
+    list_editable = ("display_order", "is_active")
+    search_fields = ("name", "etf_proxy")
+    ordering = ("display_order", "id")
+
+
+class ComputedAdmin(ExportMixin, admin.ModelAdmin):
+    """Results written by the batch: staff read and export them; jobs write them."""
+
+    date_hierarchy = "date"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(PositionGreeks)
+class PositionGreeksAdmin(ComputedAdmin):
+    list_display = (
+        "position",
+        "date",
+        "delta",
+        "gamma",
+        "theta",
+        "vega",
+        "volatility",
+        "volatility_source",
+    )
+    list_filter = ("volatility_source",)
+    list_select_related = ("position",)
+    search_fields = ("position__symbol",)
+
+
+@admin.register(PositionFactorExposure)
+class PositionFactorExposureAdmin(ComputedAdmin):
+    list_display = ("position", "factor", "date", "beta", "dollar_exposure", "r_squared", "capped")
+    list_filter = ("factor", "capped")
+    list_select_related = ("position", "factor")
+
+
+@admin.register(PortfolioFactorExposure)
+class PortfolioFactorExposureAdmin(ComputedAdmin):
+    list_display = ("portfolio", "factor", "date", "beta", "dollar_exposure", "normalized_by")
+    list_filter = ("factor",)
+    list_select_related = ("portfolio", "factor")
+
+
+@admin.register(PositionInterestRateBeta)
+class PositionInterestRateBetaAdmin(ComputedAdmin):
+    list_display = ("position", "date", "ir_beta", "r_squared", "observations")
+    list_select_related = ("position",)
+
+
+@admin.register(MarketRiskScenario)
+class MarketRiskScenarioAdmin(ComputedAdmin):
+    list_display = (
+        "portfolio",
+        "date",
+        "kind",
+        "move",
+        "predicted_pnl",
+        "delta_only_pnl",
+        "predicted_return",
+    )
+    list_filter = ("kind",)
+    list_select_related = ("portfolio",)
+
+
+@admin.register(RiskMetricSnapshot)
+class RiskMetricSnapshotAdmin(ComputedAdmin):
+    list_display = (
+        "portfolio",
+        "date",
+        "confidence",
+        "var_historical",
+        "var_parametric",
+        "var_monte_carlo",
+        "volatility",
+    )
+    list_select_related = ("portfolio",)

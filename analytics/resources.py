@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from import_export import resources
+
+from analytics.models import FactorDefinition
+
+
+class FactorDefinitionResource(resources.ModelResource):
+    class Meta:
+        model = FactorDefinition
+        import_id_fields = ("name",)
+        fields = ("name", "etf_proxy", "factor_type", "display_order", "is_active", "description")
+        use_transactions = True
+        skip_unchanged = True

@@ -1,0 +1,472 @@
+"""Factor exposures, interest-rate betas, market and rate scenarios, and risk metrics.
+
+Each job reads the book, one returns panel and the stored Greeks in a fixed number of queries,
+computes on arrays (calculations/), and upserts its rows for the session."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+
+from analytics.calculations import factors as fx
+from analytics.calculations import risk
+from analytics.calculations.scenarios import OptionBook, accuracy, market_scenarios, rate_scenarios
+from analytics.models import (
+    FactorDefinition,
+    MarketRiskScenario,
+    PortfolioFactorExposure,
+    PositionFactorExposure,
+    PositionInterestRateBeta,
+    RiskMetricSnapshot,
+)
+from analytics.services import book_frame, session_for
+from marketdata import calendar
+from marketdata.calculations import black_scholes as bs
+from marketdata.models import DailyPrice
+from marketdata.providers.base import RATE_10Y, RATE_SHORT
+from portfolios.models import Portfolio
+from sigmasight.db import upsert_rows
+from sigmasight.exceptions import InsufficientHistory
+
+logger = logging.getLogger("sigmasight.batch")
+MARKET = "Market"
+MARKET_MOVES = (-0.01, 0.01)
+RATE_MOVES = (-0.005, 0.005)
+
+
+@dataclass
+class FactorReport:
+    as_of: date
+    positions: int = 0
+    with_beta: int = 0
+    without_beta: dict[str, str] = field(default_factory=dict)  # symbol -> reason
+
+
+def closes_panel(symbols: Sequence[str], as_of: date, sessions: int) -> pd.DataFrame:
+    """Closes (sessions x symbols) over the last `sessions` NYSE sessions to `as_of` (one query)."""
+    days = calendar.sessions_back(as_of, sessions)
+    rows = DailyPrice.objects.filter(
+        security__symbol__in=list(symbols), date__gte=days[0], date__lte=as_of
+    ).values_list("date", "security__symbol", "close")
+    frame = pd.DataFrame.from_records(list(rows), columns=["date", "symbol", "close"])
+    wide = (
+        frame.pivot(index="date", columns="symbol", values="close")
+        if len(frame)
+        else pd.DataFrame()
+    )
+    return wide.reindex(index=days, columns=list(symbols)).astype(float)
+
+
+def active_factors() -> list[FactorDefinition]:
+    return list(
+        FactorDefinition.objects.filter(is_active=True)
+        .exclude(etf_proxy="")
+        .order_by("display_order", "id")
+    )
+
+
+def factor_returns(as_of: date, window: int) -> pd.DataFrame:
+    """Daily returns of the active factors (columns = factor names), styles residual to Market."""
+    factors = active_factors()
+    closes = closes_panel([f.etf_proxy for f in factors], as_of, window + 1)
+    returns = fx.simple_returns(closes).rename(columns={f.etf_proxy: f.name for f in factors})
+    returns = returns.dropna(how="any")
+    if not settings.SIGMASIGHT_RAW_STYLE_FACTORS and MARKET in returns:
+        returns = fx.residualize(returns, market=MARKET)
+    return returns
+
+
+def _option_exposure(frame: pd.DataFrame) -> np.ndarray:
+    """The exposure a position's factor betas apply to: stocks their exposure; options their
+    delta-adjusted exposure (DESIGN.md) unless settings choose dollar exposure."""
+    if settings.SIGMASIGHT_OPTION_FACTOR_EXPOSURE == "dollar":
+        return frame["exposure"].to_numpy(dtype=float)
+    return np.where(frame["is_option"], frame["dollar_delta"], frame["exposure"]).astype(float)
+
+
+def factors_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> FactorReport:
+    as_of = session_for(as_of)
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    frame, _ = book_frame(portfolio_ids, as_of)
+    report = FactorReport(as_of=as_of, positions=len(frame))
+    factors = active_factors()
+    X = factor_returns(as_of, window)
+    if frame.empty or X.empty:
+        return report
+    symbols = sorted(set(frame["underlying_symbol"]))
+    Y = fx.simple_returns(closes_panel(symbols, as_of, window + 1)).reindex(X.index)
+    result = fx.batched_ols(
+        Y.to_numpy(dtype=float), X.to_numpy(dtype=float), list(X.columns),
+        min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=settings.SIGMASIGHT_BETA_CAP,
+    )  # fmt: skip
+    row_of = {s: i for i, s in enumerate(symbols)}
+    index = frame["underlying_symbol"].map(row_of).to_numpy()
+    betas = result.betas[index]
+    exposure = np.nan_to_num(_option_exposure(frame))
+    dollar = fx.dollar_exposures(exposure, betas)
+    by_name = {f.name: f.pk for f in factors}
+    position_rows, portfolio_rows = [], []
+    for p, position_id in enumerate(frame["id"].tolist()):
+        r = index[p]
+        if result.reason[r]:
+            report.without_beta[symbols[r]] = result.reason[r]
+            continue
+        report.with_beta += 1
+        for k, name in enumerate(result.factors):
+            position_rows.append((
+                position_id, by_name[name], as_of, float(result.betas[r, k]), float(result.raw_betas[r, k]),
+                float(result.std_errors[r, k]), float(dollar[p, k]), float(result.r_squared[r]),
+                int(result.observations[r]), bool(result.capped[r, k]),
+            ))  # fmt: skip
+    has_beta = np.array([not result.reason[r] for r in index], dtype=bool)
+    for portfolio_id, group in frame.groupby("portfolio_id"):
+        members = group.index.to_numpy()
+        equity = float(
+            Portfolio.objects.values_list("cash", flat=True).get(pk=portfolio_id)
+        ) + float(np.nansum(group["exposure"]))
+        gross = float(np.nansum(np.abs(group["exposure"])))
+        totals = np.nansum(dollar[members], axis=0)
+        if equity <= 0 and gross <= 0:
+            continue  # nothing valued and no cash: no portfolio beta to normalize
+        portfolio_betas, normalized = fx.portfolio_betas(dollar[members], equity, gross)
+        for k, name in enumerate(result.factors):
+            portfolio_rows.append((
+                int(portfolio_id), by_name[name], as_of, float(portfolio_betas[k]), float(totals[k]), normalized,
+                int(has_beta[members].sum()), int((~has_beta[members]).sum()),
+            ))  # fmt: skip
+    with transaction.atomic():
+        upsert_rows(
+            PositionFactorExposure,
+            ["position_id", "factor_id", "date", "beta", "raw_beta", "std_error", "dollar_exposure",
+             "r_squared", "observations", "capped"],
+            position_rows, unique=["position_id", "factor_id", "date"],
+        )  # fmt: skip
+        upsert_rows(
+            PortfolioFactorExposure,
+            ["portfolio_id", "factor_id", "date", "beta", "dollar_exposure", "normalized_by",
+             "positions_with_beta", "positions_without_beta"],
+            portfolio_rows, unique=["portfolio_id", "factor_id", "date"],
+        )  # fmt: skip
+    logger.info(
+        "factor exposures computed",
+        extra={"as_of": as_of.isoformat(), "with_beta": report.with_beta},
+    )
+    return report
+
+
+def ir_betas_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> FactorReport:
+    """OLS slope of each position's returns (options: the underlying's) on daily changes of the
+    10-year yield, over the factor window."""
+    as_of = session_for(as_of)
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    frame, _ = book_frame(portfolio_ids, as_of)
+    report = FactorReport(as_of=as_of, positions=len(frame))
+    if frame.empty:
+        return report
+    symbols = sorted(set(frame["underlying_symbol"]))
+    closes = closes_panel([*symbols, RATE_10Y], as_of, window + 1)
+    yield_change = closes[RATE_10Y].diff().iloc[1:]
+    Y = fx.simple_returns(closes[symbols])
+    usable = yield_change.notna()
+    result = fx.batched_ols(
+        Y[usable].to_numpy(dtype=float), yield_change[usable].to_numpy(dtype=float)[:, None], ["rates"],
+        min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=np.inf,
+    )  # fmt: skip
+    row_of = {s: i for i, s in enumerate(symbols)}
+    rows = []
+    for position_id, symbol in zip(frame["id"].tolist(), frame["underlying_symbol"], strict=True):
+        r = row_of[symbol]
+        if result.reason[r]:
+            report.without_beta[symbol] = result.reason[r]
+            continue
+        report.with_beta += 1
+        rows.append(
+            (
+                position_id,
+                as_of,
+                float(result.betas[r, 0]),
+                float(result.r_squared[r]),
+                int(result.observations[r]),
+            )
+        )
+    upsert_rows(
+        PositionInterestRateBeta, ["position_id", "date", "ir_beta", "r_squared", "observations"], rows,
+        unique=["position_id", "date"],
+    )  # fmt: skip
+    return report
+
+
+def _scenario_inputs(frame: pd.DataFrame, as_of: date) -> tuple[np.ndarray, np.ndarray]:
+    """Stored market beta and IR beta per frame row (NaN where none)."""
+    ids = frame["id"].tolist()
+    market = dict(
+        PositionFactorExposure.objects.filter(
+            position_id__in=ids, date=as_of, factor__name=MARKET
+        ).values_list("position_id", "beta")
+    )
+    rates = dict(
+        PositionInterestRateBeta.objects.filter(position_id__in=ids, date=as_of).values_list(
+            "position_id", "ir_beta"
+        )
+    )
+    return (
+        frame["id"].map(market).astype(float).to_numpy(),
+        frame["id"].map(rates).astype(float).to_numpy(),
+    )
+
+
+def _equity_and_base(portfolio: Portfolio, frame: pd.DataFrame) -> float:
+    equity = float(portfolio.cash) + float(np.nansum(frame["exposure"]))
+    return equity if equity > 0 else float(np.nansum(np.abs(frame["exposure"]))) or 1.0
+
+
+def scenarios_for(
+    portfolio: Portfolio, as_of: date, *, market_moves: Sequence[float] = MARKET_MOVES,
+    rate_moves: Sequence[float] = RATE_MOVES,
+) -> dict[str, list[dict]]:  # fmt: skip
+    """Market moves with options fully revalued (and the delta-only P&L beside), and rate moves."""
+    frame, _ = book_frame([portfolio.pk], as_of)
+    base = _equity_and_base(portfolio, frame)
+    market_beta, ir_beta = (
+        _scenario_inputs(frame, as_of) if len(frame) else (np.zeros(0), np.zeros(0))
+    )
+    stocks = ~frame["is_option"].to_numpy(dtype=bool)
+    options = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
+    book = OptionBook(
+        spot=frame["underlying_price"].to_numpy(dtype=float)[options],
+        strike=frame["strike"].to_numpy(dtype=float)[options],
+        years=frame["days_to_expiry"].to_numpy(dtype=float)[options] / 365.0,
+        rate=frame["risk_free_rate"].to_numpy(dtype=float)[options],
+        volatility=frame["volatility"].to_numpy(dtype=float)[options],
+        is_call=(frame["option_type"] == "C").to_numpy()[options],
+        units=(frame["quantity"] * frame["multiplier"]).to_numpy(dtype=float)[options],
+        market_beta=market_beta[options],
+    )
+    moves = np.asarray(market_moves, dtype=float)
+    market = market_scenarios(
+        moves, stock_exposure=np.nan_to_num(frame["exposure"].to_numpy(dtype=float)[stocks]),
+        stock_beta=market_beta[stocks], options=book,
+    )  # fmt: skip
+    values = np.nan_to_num(_option_exposure(frame)) if len(frame) else np.zeros(0)
+    rates = rate_scenarios(np.asarray(rate_moves, dtype=float), values=values, ir_betas=ir_beta)
+    return {
+        "market": [
+            {"scenario": f"market {m:+.2%}", "move": float(m), "predicted_pnl": float(full),
+             "delta_only_pnl": float(delta), "predicted_return": float(full / base)}
+            for m, full, delta in zip(moves, market.full, market.delta_only, strict=True)
+        ],
+        "rates": [
+            {"scenario": f"rates {m * 10_000:+.0f}bp", "move": float(m), "predicted_pnl": float(pnl),
+             "delta_only_pnl": None, "predicted_return": float(pnl / base)}
+            for m, pnl in zip(rate_moves, rates, strict=True)
+        ],
+    }  # fmt: skip
+
+
+def scenarios_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> int:
+    as_of = session_for(as_of)
+    rows = []
+    for portfolio in Portfolio.objects.filter(pk__in=portfolio_ids).order_by("id"):
+        for kind, items in scenarios_for(portfolio, as_of).items():
+            for item in items:
+                rows.append(
+                    (
+                        portfolio.pk,
+                        as_of,
+                        kind,
+                        item["move"],
+                        item["predicted_pnl"],
+                        item["delta_only_pnl"],
+                        item["predicted_return"],
+                    )
+                )
+    return upsert_rows(
+        MarketRiskScenario,
+        ["portfolio_id", "date", "kind", "move", "predicted_pnl", "delta_only_pnl", "predicted_return"],
+        rows, unique=["portfolio_id", "date", "kind", "move"],
+    )  # fmt: skip
+
+
+def pnl_history(portfolio: Portfolio, as_of: date, sessions: int) -> pd.Series:
+    """Daily P&L of the current book revalued over past closes (positions' own closes; options
+    their cached closes), the series risk metrics use until snapshots exist."""
+    frame, _ = book_frame([portfolio.pk], as_of)
+    if frame.empty:
+        raise InsufficientHistory(
+            "The portfolio has no positions.", fields={"sessions": 0, "required": 2}
+        )
+    closes = closes_panel(sorted(set(frame["symbol"])), as_of, sessions + 1)
+    units = (frame["quantity"] * frame["multiplier"]).groupby(frame["symbol"]).sum()
+    changes = closes.diff().iloc[1:]
+    complete = changes.notna().all(axis=1)
+    return (changes[complete][units.index] * units).sum(axis=1)
+
+
+def scenario_accuracy(portfolio: Portfolio, as_of: date, days_back: int) -> dict:
+    """Predicted (market beta exposure x SPY return) against realized P&L over the last sessions."""
+    frame, _ = book_frame([portfolio.pk], as_of)
+    realized = pnl_history(portfolio, as_of, days_back)
+    market = fx.simple_returns(closes_panel(["SPY"], as_of, days_back + 1))["SPY"]
+    market_beta, _ = _scenario_inputs(frame, as_of)
+    exposure_to_market = float(
+        np.nansum(np.nan_to_num(_option_exposure(frame)) * np.nan_to_num(market_beta))
+    )
+    predicted = market.reindex(realized.index) * exposure_to_market
+    return accuracy(predicted.to_numpy(), realized.to_numpy())
+
+
+def risk_metrics(
+    portfolio: Portfolio, as_of: date, *, confidence: float, horizon_days: int
+) -> dict:
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    pnl = pnl_history(portfolio, as_of, window)
+    required = max(settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, risk.MIN_VAR_OBSERVATIONS)
+    if len(pnl) < required:
+        raise InsufficientHistory(
+            f"Only {len(pnl)} sessions of P&L history exist; {required} are needed.",
+            fields={"sessions": len(pnl), "required": required},
+        )
+    frame, _ = book_frame([portfolio.pk], as_of)
+    base = _equity_and_base(portfolio, frame)
+    returns = pnl.to_numpy() / base
+    hist_var = risk.historical_var(pnl.to_numpy(), confidence)
+    es = risk.expected_shortfall(pnl.to_numpy(), confidence)
+    X = factor_returns(as_of, window)
+    cov = risk.ewma_covariance(X.to_numpy(), lam=settings.SIGMASIGHT_EWMA_LAMBDA)
+    exposures = PositionFactorExposure.objects.filter(position__portfolio=portfolio, date=as_of)
+    by_factor = exposures.values_list("factor__name", "dollar_exposure")
+    dollar = pd.Series(0.0, index=X.columns)
+    for name, value in by_factor:
+        dollar[name] += value
+    residual = _residual_variance(portfolio, as_of, frame)
+    parametric = risk.parametric_var(dollar.to_numpy(), cov, residual, confidence, horizon_days)
+    mc_var, _ = risk.monte_carlo_var(
+        cov, _full_revaluation(frame, as_of, list(X.columns), residual), n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS,
+        seed=MONTE_CARLO_SEED, confidence=confidence, horizon_days=horizon_days,
+    )  # fmt: skip
+    rate = _daily_risk_free(as_of)
+    spy = fx.simple_returns(closes_panel(["SPY"], as_of, window + 1))["SPY"].reindex(pnl.index)
+    exceptions, observations = _backtest(pnl.to_numpy(), confidence)
+    _, p_value = (
+        risk.kupiec_pof(exceptions, observations, confidence) if observations else (None, None)
+    )
+    return {
+        "as_of": as_of, "confidence": confidence, "horizon_days": horizon_days,
+        "var_historical": risk.scale_to_horizon(hist_var, horizon_days),
+        "var_parametric": parametric, "var_monte_carlo": mc_var,
+        "expected_shortfall": risk.scale_to_horizon(es, horizon_days),
+        "volatility": risk.annualized_volatility(returns),
+        "sharpe": risk.sharpe(returns, rate), "sortino": risk.sortino(returns, rate),
+        "max_drawdown": risk.max_drawdown(returns),
+        "beta": risk.beta(returns, spy.to_numpy()) if spy.notna().sum() >= required else None,
+        "backtest": {"exceptions": exceptions, "observations": observations, "kupiec_p_value": p_value},
+        "observations": len(pnl),
+    }  # fmt: skip
+
+
+MONTE_CARLO_SEED = 20_261_124
+
+
+def _full_revaluation(frame: pd.DataFrame, as_of: date, factors: list[str], residual_var: float):
+    """P&L of the book under factor moves: every position's underlying moves by its own betas;
+    stocks linearly, options repriced by Black-Scholes at the shocked underlying; plus the
+    positions' residual risk as seeded normal noise (so a linear book converges to parametric)."""
+    rows = PositionFactorExposure.objects.filter(
+        position_id__in=frame["id"].tolist(), date=as_of
+    ).values_list("position_id", "factor__name", "beta")
+    table = pd.DataFrame.from_records(list(rows), columns=["id", "factor", "beta"])
+    betas = (
+        table.pivot(index="id", columns="factor", values="beta").reindex(index=frame["id"], columns=factors)
+        if len(table) else pd.DataFrame(np.nan, index=frame["id"], columns=factors)
+    ).fillna(0.0).to_numpy()  # fmt: skip
+    option = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
+    stock = ~frame["is_option"].to_numpy(dtype=bool)
+    exposure = np.nan_to_num(frame["exposure"].to_numpy(dtype=float))
+    spot = frame["underlying_price"].to_numpy(dtype=float)[option]
+    terms = (
+        frame["strike"].to_numpy(dtype=float)[option], frame["days_to_expiry"].to_numpy(dtype=float)[option] / 365.0,
+        frame["risk_free_rate"].to_numpy(dtype=float)[option], frame["volatility"].to_numpy(dtype=float)[option],
+        (frame["option_type"] == "C").to_numpy()[option],
+    )  # fmt: skip
+    units = (frame["quantity"] * frame["multiplier"]).to_numpy(dtype=float)[option]
+    base = bs.price(spot, *terms)
+    noise = np.random.default_rng(MONTE_CARLO_SEED + 1)
+    residual_sd = float(np.sqrt(max(residual_var, 0.0)))
+
+    def revalue(moves: np.ndarray) -> np.ndarray:
+        underlying = moves @ betas.T  # (draws, positions) underlying returns
+        pnl = underlying[:, stock] @ exposure[stock]
+        if option.any():
+            shocked = bs.price(np.maximum(spot * (1.0 + underlying[:, option]), 0.0), *terms)
+            pnl = pnl + (shocked - base) @ units
+        return pnl + residual_sd * noise.standard_normal(len(moves))
+
+    return revalue
+
+
+def _residual_variance(portfolio: Portfolio, as_of: date, frame: pd.DataFrame) -> float:
+    """Sum of (exposure x residual daily vol)^2 over positions, from the factor regressions."""
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    X = factor_returns(as_of, window)
+    symbols = sorted(set(frame["underlying_symbol"]))
+    Y = fx.simple_returns(closes_panel(symbols, as_of, window + 1)).reindex(X.index)
+    result = fx.batched_ols(Y.to_numpy(dtype=float), X.to_numpy(dtype=float), list(X.columns),
+                            min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=settings.SIGMASIGHT_BETA_CAP)  # fmt: skip
+    vol = pd.Series(result.residual_vol, index=symbols)
+    exposure = np.nan_to_num(_option_exposure(frame))
+    return float(
+        np.nansum((exposure * frame["underlying_symbol"].map(vol).to_numpy(dtype=float)) ** 2)
+    )
+
+
+def _daily_risk_free(as_of: date) -> float:
+    quote = (
+        DailyPrice.objects.filter(security__symbol=RATE_SHORT, date__lte=as_of)
+        .order_by("-date")
+        .values_list("close", flat=True)
+        .first()
+    )
+    annual = float(quote) if quote is not None else settings.SIGMASIGHT_DEFAULT_RATE
+    return annual / 252
+
+
+def _backtest(pnl: np.ndarray, confidence: float, lookback: int = 100) -> tuple[int, int]:
+    """Rolling 1-day historical VaR from the previous `lookback` days against each next day."""
+    var = np.array(
+        [risk.historical_var(pnl[t - lookback : t], confidence) for t in range(lookback, len(pnl))]
+    )
+    if not len(var):
+        return 0, 0
+    return risk.var_backtest(pnl[lookback:], var)
+
+
+def risk_metrics_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> int:
+    as_of = session_for(as_of)
+    rows = []
+    for portfolio in Portfolio.objects.filter(pk__in=portfolio_ids).order_by("id"):
+        for confidence in (0.95, 0.99):
+            try:
+                m = risk_metrics(portfolio, as_of, confidence=confidence, horizon_days=1)
+            except InsufficientHistory:
+                continue
+            rows.append((
+                portfolio.pk, as_of, confidence, 1, m["var_historical"], m["var_parametric"], m["var_monte_carlo"],
+                m["expected_shortfall"], m["volatility"], m["sharpe"], m["sortino"], m["max_drawdown"], m["beta"],
+                m["backtest"], m["observations"],
+            ))  # fmt: skip
+    rows = [(*r[:13], json.dumps(r[13]), r[14]) for r in rows]
+    return upsert_rows(
+        RiskMetricSnapshot,
+        ["portfolio_id", "date", "confidence", "horizon_days", "var_historical", "var_parametric",
+         "var_monte_carlo", "expected_shortfall", "volatility", "sharpe", "sortino", "max_drawdown",
+         "beta", "backtest", "observations"],
+        rows, unique=["portfolio_id", "date", "confidence", "horizon_days"],
+    )  # fmt: skip
