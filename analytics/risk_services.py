@@ -65,9 +65,11 @@ def closes_panel(symbols: Sequence[str], as_of: date, sessions: int) -> pd.DataF
     return wide.reindex(index=days, columns=list(symbols)).astype(float)
 
 
-def active_factors() -> list[FactorDefinition]:
+def active_factors(factor_type: str = "style") -> list[FactorDefinition]:
+    """The factor model's regressors: active factors of a type (style by default; the stress
+    engine models the macro factors separately) that have a proxy series."""
     return list(
-        FactorDefinition.objects.filter(is_active=True)
+        FactorDefinition.objects.filter(is_active=True, factor_type=factor_type)
         .exclude(etf_proxy="")
         .order_by("display_order", "id")
     )

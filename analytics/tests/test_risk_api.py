@@ -62,7 +62,9 @@ def get(client, path: str, **params):
 
 
 def test_factor_definitions_are_seeded(auth_client):
-    rows = get(auth_client, "factors/definitions/")["results"]
+    macro = get(auth_client, "factors/definitions/", factor_type="macro")["results"]
+    assert {r["name"]: r["etf_proxy"] for r in macro}["Rates"] == "US10Y" and len(macro) == 10
+    rows = get(auth_client, "factors/definitions/", factor_type="style")["results"]
     assert [r["name"] for r in rows] == [
         "Market", "Value", "Growth", "Momentum", "Quality", "Size", "Low Volatility", "Short Interest",
     ]  # fmt: skip
