@@ -12,6 +12,7 @@ api_v1 = [
     path("market-data/", include("marketdata.api.urls")),
     path("", include("portfolios.api.urls")),
     path("", include("analytics.api.urls")),
+    path("", include("stress.api.urls")),
     path("health/", HealthView.as_view(), name="health"),
 ]
 

@@ -53,8 +53,9 @@ def market_scenarios(
     )
     # (moves, options): each option's underlying moves by its own beta times the market move.
     shocked_spot = options.spot[None, :] * (1.0 + beta[None, :] * moves[:, None])
+    # Black-Scholes is undefined at a zero spot: a move of -100% or worse leaves a millionth.
     shocked = bs.price(
-        np.maximum(shocked_spot, 0.0), options.strike, options.years, options.rate,
+        np.maximum(shocked_spot, options.spot[None, :] * 1e-6), options.strike, options.years, options.rate,
         options.volatility, options.is_call,
     )  # fmt: skip
     full = linear + ((shocked - base.price[None, :]) * options.units[None, :]).sum(axis=1)
