@@ -51,7 +51,9 @@ class FactorReport:
 
 
 def closes_panel(symbols: Sequence[str], as_of: date, sessions: int) -> pd.DataFrame:
-    """Closes (sessions x symbols) over the last `sessions` NYSE sessions to `as_of` (one query)."""
+    """Closes (sessions x symbols) over the last `sessions` NYSE sessions to `as_of` (one query).
+    A symbol asked twice is one column."""
+    symbols = list(dict.fromkeys(symbols))
     days = calendar.sessions_back(as_of, sessions)
     rows = DailyPrice.objects.filter(
         security__symbol__in=list(symbols), date__gte=days[0], date__lte=as_of
@@ -128,6 +130,15 @@ def factors_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> F
                 float(result.std_errors[r, k]), float(dollar[p, k]), float(result.r_squared[r]),
                 int(result.observations[r]), bool(result.capped[r, k]),
             ))  # fmt: skip
+    macro_dollar, macro_ids = _macro_exposures(
+        as_of, window, symbols, index, frame, exposure, position_rows
+    )
+    if macro_dollar is not None:
+        dollar = np.concatenate([dollar, macro_dollar], axis=1)
+        result_factors = [*result.factors, *macro_ids]
+        by_name = {**by_name, **macro_ids}
+    else:
+        result_factors = list(result.factors)
     has_beta = np.array([not result.reason[r] for r in index], dtype=bool)
     for portfolio_id, group in frame.groupby("portfolio_id"):
         members = group.index.to_numpy()
@@ -139,7 +150,7 @@ def factors_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> F
         if equity <= 0 and gross <= 0:
             continue  # nothing valued and no cash: no portfolio beta to normalize
         portfolio_betas, normalized = fx.portfolio_betas(dollar[members], equity, gross)
-        for k, name in enumerate(result.factors):
+        for k, name in enumerate(result_factors):
             portfolio_rows.append((
                 int(portfolio_id), by_name[name], as_of, float(portfolio_betas[k]), float(totals[k]), normalized,
                 int(has_beta[members].sum()), int((~has_beta[members]).sum()),
@@ -162,6 +173,51 @@ def factors_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> F
         extra={"as_of": as_of.isoformat(), "with_beta": report.with_beta},
     )
     return report
+
+
+def _macro_exposures(
+    as_of: date, window: int, symbols: list[str], index: np.ndarray, frame: pd.DataFrame,
+    exposure: np.ndarray, position_rows: list,
+) -> tuple[np.ndarray | None, dict[str, int]]:  # fmt: skip
+    """Each position's beta to each macro factor: the coefficient on the macro's raw move in a
+    regression on [Market, macro] (Rates: yield changes). Holding the market fixed, it applies to
+    the macro's move beyond what the market explains (the stress engine's convention). Appends
+    the position rows; returns the (positions, macros) dollar exposures and name -> id."""
+    macros = active_factors("macro")
+    market = next((f for f in active_factors() if f.name == MARKET), None)
+    if not macros or market is None:
+        return None, {}
+    wanted = list(dict.fromkeys([market.etf_proxy, *symbols, *[m.etf_proxy for m in macros]]))
+    closes = closes_panel(wanted, as_of, window + 1)
+    returns = closes / closes.shift(1) - 1
+    moves = pd.DataFrame({MARKET: returns[market.etf_proxy]})
+    for m in macros:
+        series = closes[m.etf_proxy]
+        moves[m.name] = series.diff() if m.etf_proxy == RATE_10Y else returns[m.etf_proxy]
+    moves = moves.iloc[1:].dropna(how="any")
+    if len(moves) < settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS:
+        return None, {}
+    Y = returns[symbols].reindex(moves.index).to_numpy(dtype=float)
+    dollar = np.zeros((len(frame), len(macros)))
+    for k, m in enumerate(macros):
+        result = fx.batched_ols(
+            Y, moves[[MARKET, m.name]].to_numpy(), [MARKET, m.name],
+            min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=settings.SIGMASIGHT_BETA_CAP,
+        )  # fmt: skip
+        beta = np.where(
+            [not result.reason[r] for r in range(len(symbols))], result.betas[:, 1], np.nan
+        )
+        for p, position_id in enumerate(frame["id"].tolist()):
+            r = index[p]
+            if np.isnan(beta[r]):
+                continue
+            dollar[p, k] = exposure[p] * beta[r]
+            position_rows.append((
+                position_id, m.pk, as_of, float(beta[r]), float(result.raw_betas[r, 1]),
+                float(result.std_errors[r, 1]), float(dollar[p, k]), float(result.r_squared[r]),
+                int(result.observations[r]), bool(result.capped[r, 1]),
+            ))  # fmt: skip
+    return dollar, {m.name: m.pk for m in macros}
 
 
 def ir_betas_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> FactorReport:
@@ -347,7 +403,8 @@ def risk_metrics(
     by_factor = exposures.values_list("factor__name", "dollar_exposure")
     dollar = pd.Series(0.0, index=X.columns)
     for name, value in by_factor:
-        dollar[name] += value
+        if name in dollar.index:  # macro betas are for stress tests, not the VaR factor model
+            dollar[name] += value
     residual = _residual_variance(portfolio, as_of, frame)
     parametric = risk.parametric_var(dollar.to_numpy(), cov, residual, confidence, horizon_days)
     mc_var, _ = risk.monte_carlo_var(

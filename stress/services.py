@@ -113,46 +113,6 @@ def correlation_store(as_of: date, model: FactorModel, lookback: int) -> FactorC
     return row
 
 
-def macro_betas_compute(
-    as_of: date, portfolio_ids: list[int], model: FactorModel, frame: pd.DataFrame
-) -> None:
-    """Each position's beta to each macro factor (regression on [Market, macro residual])."""
-    macros = [n for n in model.names if n != MARKET and n in _macro_names()]
-    if frame.empty or not macros:
-        return
-    symbols = sorted(set(frame["underlying_symbol"]))
-    window = settings.SIGMASIGHT_FACTOR_WINDOW
-    returns = fx.simple_returns(closes_panel(symbols, as_of, window + 1)).reindex(model.moves.index)
-    ids = dict(FactorDefinition.objects.filter(name__in=macros).values_list("name", "id"))
-    index = frame["underlying_symbol"].map({s: i for i, s in enumerate(symbols)}).to_numpy()
-    rows = []
-    for name in macros:
-        result = fx.batched_ols(
-            returns.to_numpy(dtype=float), model.moves[[MARKET, name]].to_numpy(), [MARKET, name],
-            min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=settings.SIGMASIGHT_BETA_CAP,
-        )  # fmt: skip
-        exposure = _exposure(frame)
-        for p, position_id in enumerate(frame["id"].tolist()):
-            r = index[p]
-            if result.reason[r]:
-                continue
-            rows.append((
-                position_id, ids[name], as_of, float(result.betas[r, 1]), float(result.raw_betas[r, 1]),
-                float(result.std_errors[r, 1]), float(exposure[p] * result.betas[r, 1]),
-                float(result.r_squared[r]), int(result.observations[r]), bool(result.capped[r, 1]),
-            ))  # fmt: skip
-    upsert_rows(
-        PositionFactorExposure,
-        ["position_id", "factor_id", "date", "beta", "raw_beta", "std_error", "dollar_exposure",
-         "r_squared", "observations", "capped"],
-        rows, unique=["position_id", "factor_id", "date"],
-    )  # fmt: skip
-
-
-def _macro_names() -> set[str]:
-    return set(FactorDefinition.objects.filter(factor_type="macro").values_list("name", flat=True))
-
-
 def _exposure(frame: pd.DataFrame) -> np.ndarray:
     if settings.SIGMASIGHT_OPTION_FACTOR_EXPOSURE == "dollar":
         return np.nan_to_num(frame["exposure"].to_numpy(dtype=float))
@@ -196,7 +156,6 @@ def stress_run(
         factors_compute(as_of=as_of, portfolio_ids=missing)
         ir_betas_compute(as_of=as_of, portfolio_ids=missing)
     frame, _ = book_frame(portfolio_ids, as_of)
-    macro_betas_compute(as_of, portfolio_ids, model, frame)
     if scenarios is None:
         scenarios = list(
             StressScenario.objects.filter(owner__isnull=True, is_active=True).order_by("id")
