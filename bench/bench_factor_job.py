@@ -16,7 +16,25 @@ SYMBOLS = 500
 AS_OF = date(2026, 11, 20)
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TARGET_S = 10.0
-PROXIES = ["SPY", "VTV", "VUG", "MTUM", "QUAL", "SIZE", "USMV", "US10Y"]
+PROXIES = [
+    "SPY",
+    "VTV",
+    "VUG",
+    "MTUM",
+    "QUAL",
+    "SIZE",
+    "USMV",
+    "US10Y",
+    "USO",
+    "GLD",
+    "EWG",
+    "EEM",
+    "FXI",
+    "VIXY",
+    "HYG",
+    "JETS",
+    "XLK",
+]
 
 
 def worker() -> dict:
@@ -96,7 +114,7 @@ def main() -> None:
             r["rerun_s"], r["ir_s"], r["statsmodels_loop_s"],
         ])  # fmt: skip
     harness.print_table(
-        f"Factor job end to end: {POSITIONS:,} positions, {SYMBOLS} symbols, 252 sessions, 7 factors; target < {TARGET_S:g} s",
+        f"Factor job end to end: {POSITIONS:,} positions, {SYMBOLS} symbols, 252 sessions, 7 style + 10 macro factors; target < {TARGET_S:g} s",
         ["backend", "positions", "rows written", "factors_compute s", "target met", "re-run s", "ir_betas_compute s",
          f"statsmodels OLS loop over the {SYMBOLS} symbols s"],
         rows,
