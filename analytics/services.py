@@ -74,34 +74,35 @@ def _closes(symbols: list[str], as_of: date) -> tuple[dict[str, float], dict[str
 def positions_value(
     *, as_of: date | None = None, portfolio_ids: list[int] | None = None
 ) -> RunReport:
-    """Value every open position at the session's close (and P&L against the previous session)."""
+    """Value every open position at the session's close (and P&L against the previous session)
+    and store it on the position (the valuation the positions API lists)."""
     as_of = session_for(as_of)
-    book = load_book(portfolio_ids)
-    report = RunReport(as_of=as_of, positions=len(book))
-    if book.empty:
+    if portfolio_ids is None:
+        portfolio_ids = list(
+            Position.objects.filter(closed_at__isnull=True)
+            .values_list("portfolio_id", flat=True)
+            .distinct()
+        )
+    frame, _ = book_frame(portfolio_ids, as_of)
+    report = RunReport(as_of=as_of, positions=len(frame))
+    if frame.empty:
         return report
-    symbols = sorted(set(book["symbol"]))
-    price, _ = _closes(symbols, as_of)
-    previous, _ = _closes(symbols, calendar.previous_trading_day(as_of))
-    last = book["symbol"].map(price).astype(float).to_numpy()
-    valuation = value_positions(
-        quantity=book["quantity"], price=last,
-        previous_price=book["symbol"].map(previous).astype(float).to_numpy(),
-        entry_price=book["entry_price"], multiplier=book["multiplier"],
-    )  # fmt: skip
-    report.missing_prices = sorted(set(book.loc[np.isnan(last), "symbol"]))
+    last = frame["last_price"].to_numpy(dtype=float)
+    report.missing_prices = sorted(set(frame.loc[np.isnan(last), "symbol"]))
 
-    def money(values: np.ndarray) -> list:
-        return [None if not np.isfinite(v) else Decimal(f"{v:.2f}") for v in values]
+    def money(values: pd.Series) -> list:
+        return [
+            None if not np.isfinite(v) else Decimal(f"{v:.2f}")
+            for v in values.to_numpy(dtype=float)
+        ]
 
     stamp = db_timestamp(Position, "updated_at", timezone.now())
     rows = list(
         zip(
             [None if not np.isfinite(v) else Decimal(f"{v:.6f}") for v in last],
-            money(valuation.market_value), money(valuation.exposure),
-            money(valuation.unrealized_pnl), money(valuation.daily_pnl),
-            [as_of if np.isfinite(v) else None for v in last], [stamp] * len(book),
-            book["id"].tolist(), strict=True,
+            money(frame["market_value"]), money(frame["exposure"]), money(frame["unrealized_pnl"]),
+            money(frame["daily_pnl"]), [as_of if np.isfinite(v) else None for v in last],
+            [stamp] * len(frame), frame["id"].tolist(), strict=True,
         )
     )  # fmt: skip
     quote = connection.ops.quote_name
@@ -203,6 +204,7 @@ def greeks_compute(
 
 
 FRAME_FLOATS = [
+    "last_price",
     "quantity", "multiplier", "exposure", "market_value", "unrealized_pnl", "daily_pnl",
     "underlying_price", *aggregation.GREEKS, "dollar_delta", "implied_volatility", "volatility",
 ]  # fmt: skip
@@ -247,6 +249,7 @@ def book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, dic
         columns=["id", *stored_columns],
     )
     frame = book.assign(
+        last_price=last,
         market_value=valuation.market_value, exposure=valuation.exposure,
         unrealized_pnl=valuation.unrealized_pnl, daily_pnl=valuation.daily_pnl,
         underlying_price=book["underlying_symbol"].map(price).astype(float),

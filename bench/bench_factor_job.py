@@ -5,8 +5,6 @@ over the 500 symbols (reading the same panel), measured in the same run."""
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import UTC, date, datetime
 
 from bench import harness
@@ -107,7 +105,7 @@ def main() -> None:
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append([r["backend"], "skipped: " + r["skipped"], *[""] * 6])
+            rows.append(harness.skipped_row(r, 8))
             continue
         rows.append([
             r["backend"], POSITIONS, r["rows"], r["compute_s"], "yes" if r["compute_s"] < TARGET_S else "NO",
@@ -122,7 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        sys.stdout.write(json.dumps(worker()) + "\n")
-    else:
-        main()
+    harness.entry(worker, main)

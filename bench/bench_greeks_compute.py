@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -134,7 +132,7 @@ def main() -> None:
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append([r["backend"], "skipped: " + r["skipped"], *[""] * 6])
+            rows.append(harness.skipped_row(r, 8))
             continue
         loop_total = r["per_position_s"] * r["options"]
         rows.append(
@@ -152,7 +150,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        sys.stdout.write(json.dumps(worker()) + "\n")
-    else:
-        main()
+    harness.entry(worker, main)

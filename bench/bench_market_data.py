@@ -4,8 +4,6 @@ Target: at least 50,000 rows/s."""
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import UTC, date, datetime
 
 from bench import harness
@@ -75,7 +73,7 @@ def main() -> None:
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append([r["backend"], "skipped: " + r["skipped"], *[""] * 7])
+            rows.append(harness.skipped_row(r, 9))
             continue
         rows.append(
             [
@@ -94,7 +92,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        sys.stdout.write(json.dumps(worker()) + "\n")
-    else:
-        main()
+    harness.entry(worker, main)

@@ -5,9 +5,7 @@ Target: under 3 s for 10,000 rows."""
 
 from __future__ import annotations
 
-import json
 import random
-import sys
 from datetime import date, timedelta
 
 from bench import harness
@@ -90,7 +88,7 @@ def main() -> None:
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append([r["backend"], "skipped: " + r["skipped"], *[""] * 6])
+            rows.append(harness.skipped_row(r, 8))
             continue
         rows.append(
             [
@@ -108,7 +106,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        sys.stdout.write(json.dumps(worker()) + "\n")
-    else:
-        main()
+    harness.entry(worker, main)

@@ -5,8 +5,6 @@ one portfolio at a time (the per-portfolio API path), measured on 10 portfolios 
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import UTC, date, datetime
 
 from bench import harness
@@ -90,7 +88,7 @@ def main() -> None:
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append([r["backend"], "skipped: " + r["skipped"], *[""] * 5])
+            rows.append(harness.skipped_row(r, 7))
             continue
         rows.append([
             r["backend"], r["scenarios"], PORTFOLIOS * PER_PORTFOLIO, r["run_s"],
@@ -106,7 +104,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        sys.stdout.write(json.dumps(worker()) + "\n")
-    else:
-        main()
+    harness.entry(worker, main)

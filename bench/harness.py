@@ -107,3 +107,15 @@ def _fmt(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def entry(worker: Callable[[], dict], main: Callable[[], None]) -> None:
+    """`python -m bench.bench_x` runs the table; with --worker it is the measured process."""
+    if "--worker" in sys.argv:
+        sys.stdout.write(json.dumps(worker()) + "\n")
+    else:
+        main()
+
+
+def skipped_row(result: dict, width: int) -> list[object]:
+    return [result["backend"], "skipped: " + result["skipped"], *[""] * (width - 2)]
