@@ -207,6 +207,9 @@ def stress_run(
                     {"position": int(group["id"].iloc[j]), "symbol": group["symbol"].iloc[j], "pnl": float(full_pnl[s, members][j])}
                     for j in worst
                 ],
+                "by_position": {
+                    str(pid): float(v) for pid, v in zip(group["id"].tolist(), full_pnl[s, members], strict=True)
+                },
                 "normalized_by": "equity" if equity > 0 else "gross",
             }  # fmt: skip
             rows.append((

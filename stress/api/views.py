@@ -111,6 +111,7 @@ def result_row(r: StressTestResult) -> dict:
         "pnl_pct": r.pnl_pct, "by_factor": r.breakdown.get("by_factor", {}),
         "factor_moves": r.breakdown.get("factor_moves", {}),
         "worst_positions": r.breakdown.get("worst_positions", []),
+        "by_position": r.breakdown.get("by_position", {}),
     }  # fmt: skip
 
 

@@ -89,6 +89,9 @@ def test_every_library_scenario_runs_on_a_demo_book(demo_book, library):
             r.scenario.name
         )
         assert len(r.breakdown["worst_positions"]) == 5
+        assert sum(r.breakdown["by_position"].values()) == pytest.approx(
+            r.correlated_pnl, rel=1e-9, abs=1e-6
+        )
     crash = next(r for r in results if r.scenario.shocks.get("Market", 0) <= -0.3)
     assert crash.correlated_pnl < 0
     again = stress_run(as_of=AS_OF, portfolio_ids=[demo_book.pk])
