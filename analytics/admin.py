@@ -5,6 +5,7 @@ from django.http import HttpRequest
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 
 from analytics.models import (
+    BatchJob,
     FactorDefinition,
     MarketRiskScenario,
     PortfolioFactorExposure,
@@ -103,3 +104,40 @@ class RiskMetricSnapshotAdmin(ComputedAdmin):
         "volatility",
     )
     list_select_related = ("portfolio",)
+
+
+@admin.register(BatchJob)
+class BatchJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "run_date", "status", "started_at", "duration_s", "triggered_by")
+    list_filter = ("name", "status")
+    date_hierarchy = "run_date"
+    ordering = ("-id",)
+    actions = ["rerun"]
+    readonly_fields = [f.name for f in BatchJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Re-run the selected jobs for their session")
+    def rerun(self, request: HttpRequest, queryset) -> None:
+        from analytics.batch import JOBS, TRIGGERS, trigger_queue
+
+        for job in queryset:
+            name = job.name.removeprefix("trigger:")
+            trigger = (
+                name
+                if name in TRIGGERS
+                else next((t for t, jobs in TRIGGERS.items() if jobs and name in jobs), "all")
+            )
+            if name not in JOBS and name not in TRIGGERS:
+                continue
+            try:
+                trigger_queue(
+                    trigger=trigger, run_date=job.run_date, portfolio_ids=None, user=request.user
+                )
+            except Exception as exc:  # noqa: BLE001 - shown to the admin user
+                self.message_user(request, f"{job}: {exc}", level="error")
+        self.message_user(request, "Queued.")

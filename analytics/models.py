@@ -198,3 +198,76 @@ class RiskMetricSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.portfolio_id} {self.date} {self.confidence}"
+
+
+class BatchJob(models.Model):
+    """One run of a batch job for a session: what ran, how it went, what failed."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        PARTIAL = "partial", "Partial"
+
+    name = models.CharField(max_length=40)
+    run_date = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    counts = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    failed_portfolios = models.JSONField(default=dict)  # portfolio id -> reason
+    triggered_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # Two workers never run the same job for the same session at once.
+            models.UniqueConstraint(
+                fields=["name", "run_date"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="batchjob_one_active_per_session",
+            ),
+        ]
+        indexes = [models.Index(fields=["name", "run_date"], name="batchjob_name_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.run_date} {self.status}"
+
+
+class PortfolioSnapshot(models.Model):
+    """The portfolio at the close of one NYSE session (money in currency, Greeks as stored)."""
+
+    portfolio = models.ForeignKey(
+        "portfolios.Portfolio", on_delete=models.CASCADE, related_name="snapshots"
+    )
+    date = models.DateField()
+    equity = models.DecimalField(max_digits=20, decimal_places=2)
+    market_value = models.DecimalField(max_digits=20, decimal_places=2)
+    cash = models.DecimalField(max_digits=20, decimal_places=2)
+    daily_pnl = models.DecimalField(max_digits=20, decimal_places=2)
+    daily_return = models.FloatField()
+    cumulative_pnl = models.DecimalField(max_digits=20, decimal_places=2)
+    gross_exposure = models.DecimalField(max_digits=20, decimal_places=2)
+    net_exposure = models.DecimalField(max_digits=20, decimal_places=2)
+    long_exposure = models.DecimalField(max_digits=20, decimal_places=2)
+    short_exposure = models.DecimalField(max_digits=20, decimal_places=2)
+    delta_adjusted_exposure = models.DecimalField(max_digits=20, decimal_places=2)
+    greeks = models.JSONField(default=dict)
+    factor_betas = models.JSONField(default=dict)
+    position_count = models.IntegerField()
+    data_quality = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["portfolio_id", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["portfolio", "date"], name="snapshot_portfolio_date")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} {self.date}"

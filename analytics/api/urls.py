@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
+from analytics.api import batch_views as bv
 from analytics.api import risk_views as rv
 from analytics.api import views
 
@@ -34,4 +36,9 @@ urlpatterns = [
         rv.FactorDiagnosticsView.as_view(),
         name="factor-diagnostics",
     ),
+    path("admin/batch/<str:trigger>/", bv.TriggerView.as_view(), name="batch-trigger"),
 ]
+
+jobs = SimpleRouter()
+jobs.register("admin/batch/jobs", bv.BatchJobViewSet, basename="batch-job")
+urlpatterns = [*jobs.urls, *urlpatterns]

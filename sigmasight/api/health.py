@@ -63,8 +63,10 @@ def check_broker() -> str:
 
 
 def last_batch() -> dict | None:
-    """The most recent batch run; the daily batch (BatchJob) is not built yet, so none."""
-    return None
+    """The most recently finished batch job run."""
+    from analytics.batch import last_finished
+
+    return last_finished()
 
 
 class HealthView(APIView):

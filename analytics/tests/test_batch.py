@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import io
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from analytics import batch
+from analytics.models import BatchJob, PositionFactorExposure, PositionGreeks
+from marketdata.calendar import sessions_back
+from marketdata.providers.synthetic import SyntheticProvider
+from marketdata.services import prices_fetch_and_cache
+from portfolios.tests.factories import PortfolioFactory, option, stock
+from sigmasight.accounts.tests.test_auth_api import assert_envelope
+from stress.models import StressTestResult
+
+pytestmark = pytest.mark.django_db
+
+AS_OF = date(2026, 11, 20)
+SERIES = ["SPY", "VTV", "VUG", "MTUM", "QUAL", "SIZE", "USMV", "US10Y", "US3M", "USO", "GLD", "EWG",
+          "EEM", "FXI", "VIXY", "HYG", "JETS", "XLK"]  # fmt: skip
+
+
+@pytest.fixture
+def books(user, other_user):
+    first = PortfolioFactory(owner=user, cash=Decimal("100000"))
+    stock(first, "AAPL", "100")
+    option(first, "AAPL", date(2027, 1, 15), "C", "550", "-1")
+    second = PortfolioFactory(owner=other_user, cash=Decimal("50000"))
+    stock(second, "JPM", "-50")
+    stock(second, "KO", "200")
+    # The market-data job fetches through the configured chain (synthetic here); preload the
+    # year of history the factor window needs so the test stays fast.
+    start = sessions_back(AS_OF, 270)[0]
+    prices_fetch_and_cache(
+        symbols=["AAPL", "JPM", "KO", *SERIES],
+        start=start,
+        end=AS_OF,
+        providers=[SyntheticProvider()],
+    )
+    return first, second
+
+
+def numbers() -> list:
+    return sorted(
+        StressTestResult.objects.values_list("portfolio_id", "scenario_id", "correlated_pnl")
+    )
+
+
+def test_daily_chain_runs_every_job_in_order(books):
+    runs = batch.run_daily_batch(AS_OF)
+    assert [r.name for r in runs] == batch.DAILY
+    assert all(r.status == "succeeded" for r in runs), [(r.name, r.error) for r in runs]
+    assert runs[0].counts["positions_valued"] == 4
+    assert PositionGreeks.objects.filter(date=AS_OF).count() == 1
+    assert PositionFactorExposure.objects.filter(date=AS_OF, factor__name="Market").count() == 4
+    assert StressTestResult.objects.filter(date=AS_OF).count() > 0
+
+
+def test_rerunning_a_day_changes_nothing(books):
+    batch.run_daily_batch(AS_OF)
+    counts = (
+        PositionGreeks.objects.count(),
+        PositionFactorExposure.objects.count(),
+        StressTestResult.objects.count(),
+    )
+    before = numbers()
+    batch.run_daily_batch(AS_OF)
+    assert (
+        PositionGreeks.objects.count(),
+        PositionFactorExposure.objects.count(),
+        StressTestResult.objects.count(),
+    ) == counts
+    after = numbers()
+    assert [row[:2] for row in after] == [row[:2] for row in before]
+    assert [row[2] for row in after] == pytest.approx([row[2] for row in before], rel=1e-12)
+
+
+def test_a_failing_portfolio_does_not_stop_the_others(books, monkeypatch):
+    first, _ = books
+    real = batch.JOBS["greeks"]
+
+    def greeks_failing_for_first(as_of, portfolio_ids):
+        if first.pk in portfolio_ids:
+            raise RuntimeError("pricing blew up")
+        return real(as_of, portfolio_ids)
+
+    monkeypatch.setitem(batch.JOBS, "greeks", greeks_failing_for_first)
+    job = batch.job_run("greeks", AS_OF)
+    assert job.status == "partial"
+    assert job.failed_portfolios == {str(first.pk): "RuntimeError: pricing blew up"}
+    assert job.counts["portfolios_ok"] == 1
+
+
+def test_non_session_is_skipped(books):
+    job = batch.job_run("market_data", date(2026, 11, 26))  # Thanksgiving
+    assert job.status == "succeeded" and job.counts == {"skipped_non_session": 1}
+
+
+def test_a_running_job_cannot_be_started_twice(books):
+    BatchJob.objects.create(name="greeks", run_date=AS_OF, status="running")
+    from sigmasight.exceptions import ConflictError
+
+    with pytest.raises(ConflictError):
+        batch.job_run("greeks", AS_OF)
+
+
+def test_run_batch_command(books):
+    out = io.StringIO()
+    call_command(
+        "run_batch",
+        "--date",
+        AS_OF.isoformat(),
+        "--job",
+        "market_data",
+        "--job",
+        "greeks",
+        stdout=out,
+    )
+    assert "market_data  succeeded" in out.getvalue() and "greeks       succeeded" in out.getvalue()
+    with pytest.raises(CommandError):
+        call_command("run_batch", "--job", "teleport", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_trigger_and_job_views_are_staff_only(auth_client, api_client, books):
+    assert_envelope(api_client.post("/api/v1/admin/batch/all/", {}), 401)
+    assert_envelope(auth_client.post("/api/v1/admin/batch/all/", {}), 403)
+    assert_envelope(auth_client.get("/api/v1/admin/batch/jobs/"), 403)
+
+
+def test_trigger_runs_and_health_reports_the_last_batch(
+    staff_client, api_client, books, eager_celery, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            "/api/v1/admin/batch/risk-metrics/", {"date": AS_OF.isoformat()}
+        )
+    assert response.status_code == 202, response.content
+    job = staff_client.get(f"/api/v1/admin/batch/jobs/{response.json()['job_id']}/").json()
+    assert job["name"] == "trigger:risk-metrics" and job["status"] == "succeeded"
+    assert set(job["counts"]["jobs"]) == {"greeks", "factors", "market_risk"}
+    listed = staff_client.get("/api/v1/admin/batch/jobs/", {"name": "greeks"}).json()
+    assert listed["count"] == 1
+    health = api_client.get("/api/v1/health/").json()
+    assert health["last_batch"]["status"] == "succeeded"
+    assert_envelope(staff_client.post("/api/v1/admin/batch/teleport/", {}), 404)
+    assert_envelope(staff_client.post("/api/v1/admin/batch/all/", {"date": "soon"}), 400)
+
+
+def test_batch_admin_lists_jobs(client, books):
+    from sigmasight.accounts.tests.factories import UserFactory
+
+    batch.job_run("greeks", AS_OF)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    assert client.get("/admin/analytics/batchjob/").status_code == 200
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_trigger_runs_on_a_real_celery_worker(books):
+    """A worker process on a private queue claims the queued job through Redis and runs the
+    whole chain against the (committed) test database."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    from django.db import connection
+
+    from analytics.tasks import run_trigger
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    queue = f"batch-{uuid.uuid4().hex[:8]}"
+    umbrella = BatchJob.objects.create(name="trigger:all", run_date=AS_OF)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "sigmasight", "worker", "--pool=solo", "-Q", queue,
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test", "DATABASE_URL": url},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        reply = run_trigger.apply_async(args=[umbrella.pk, None], queue=queue).get(timeout=240)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    umbrella.refresh_from_db()
+    assert reply == {"job_id": umbrella.pk, "status": "succeeded"}
+    assert umbrella.status == "succeeded"
+    assert set(umbrella.counts["jobs"]) == set(batch.DAILY)
+    assert StressTestResult.objects.filter(date=AS_OF).exists()
