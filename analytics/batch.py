@@ -79,6 +79,12 @@ def _market_risk(as_of: date, portfolio_ids: list[int]) -> dict:
             "metric_rows": risk_metrics_compute(as_of=as_of, portfolio_ids=portfolio_ids)}  # fmt: skip
 
 
+def _snapshots(as_of: date, portfolio_ids: list[int]) -> dict:
+    from analytics.snapshots import snapshots_take
+
+    return {"snapshots": snapshots_take(as_of=as_of, portfolio_ids=portfolio_ids)}
+
+
 def _stress(as_of: date, portfolio_ids: list[int]) -> dict:
     from stress.services import stress_run
 
@@ -90,17 +96,11 @@ JOBS: dict[str, Callable[[date, list[int]], dict]] = {
     "greeks": _greeks,
     "factors": _factors,
     "market_risk": _market_risk,
+    "snapshots": _snapshots,
     "stress": _stress,
 }
 # The order of a trading day (DESIGN.md): each job needs the ones before it.
 DAILY = list(JOBS)
-
-
-def register(name: str, job: Callable[[date, list[int]], dict], *, after: str) -> None:
-    """Add a job to the day after another (the snapshot job registers itself this way)."""
-    JOBS[name] = job
-    if name not in DAILY:
-        DAILY.insert(DAILY.index(after) + 1, name)
 
 
 def portfolio_chunks(portfolio_ids: list[int] | None, limit: int) -> list[list[int]]:

@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from analytics.api import batch_views as bv
 from analytics.api import risk_views as rv
+from analytics.api import snapshot_views as snap
 from analytics.api import views
 
 urlpatterns = [
@@ -37,6 +38,14 @@ urlpatterns = [
         name="factor-diagnostics",
     ),
     path("admin/batch/<str:trigger>/", bv.TriggerView.as_view(), name="batch-trigger"),
+    path(
+        "portfolios/<int:pk>/exposures/", snap.ExposuresView.as_view(), name="portfolio-exposures"
+    ),
+    path(
+        "portfolios/<int:pk>/performance/",
+        snap.PerformanceView.as_view(),
+        name="portfolio-performance",
+    ),
 ]
 
 jobs = SimpleRouter()
