@@ -1,0 +1,84 @@
+"""The whole daily chain (market data .. stress) on generated books with a year of synthetic
+prices: seconds per job at 1,000 and 10,000 positions (100 positions per portfolio, 40% options),
+on SQLite and PostgreSQL. Target: under 60 s for 10,000 positions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from bench import harness
+
+SIZES = (1_000, 10_000)
+PER_PORTFOLIO = 100
+AS_OF = date(2026, 11, 20)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+TARGET_S = 60.0
+
+
+def worker() -> dict:
+    harness.worker_setup()
+    from django.db import connection
+
+    from analytics import batch
+    from marketdata.providers.synthetic import SyntheticProvider
+    from portfolios.models import Portfolio
+    from portfolios.services import positions_import_csv
+    from sigmasight.accounts.models import User
+
+    roots = [f"D{i:03d}" for i in range(300)]
+    spot = {
+        b.symbol: b.close for b in SyntheticProvider().daily_bars(roots, AS_OF, AS_OF).itertuples()
+    }
+    user = User.objects.create_user("bench@example.com", "a-long-bench-password")
+    results = {}
+    made = 0
+    for size in SIZES:
+        ids = []
+        while made < size // PER_PORTFOLIO:
+            portfolio = Portfolio.objects.create(owner=user, name=f"p{made}", cash=1_000_000)
+            lines = ["symbol,quantity,entry_price,entry_date,option_type,strike,expiration"]
+            for n in range(PER_PORTFOLIO):
+                root = roots[(made * 31 + n) % len(roots)]
+                if n % 5 < 2:  # 40% options
+                    strike = round(spot[root] * (0.85 + 0.03 * (n % 10)), 0)
+                    lines.append(
+                        f"{root},{(-1) ** n * 3},5,2026-01-05,{'CP'[n % 2]},{strike},2027-03-19"
+                    )
+                else:
+                    lines.append(f"{root},{(-1) ** (n // 7) * (40 + n)},50,2026-01-05,,,")
+            positions_import_csv(portfolio=portfolio, raw=("\n".join(lines) + "\n").encode())
+            made += 1
+        ids = list(Portfolio.objects.values_list("id", flat=True))
+        timings = {}
+        for job in batch.DAILY:
+            seconds, run = harness.timed(
+                lambda job=job, ids=ids: batch.job_run(job, AS_OF, portfolio_ids=ids)
+            )
+            assert run.status == "succeeded", (job, run.error)
+            timings[job] = seconds
+        results[str(size)] = timings
+    return {"vendor": connection.vendor, "results": results}
+
+
+def main() -> None:
+    results = harness.run("bench.bench_daily_batch", timeout=1800)
+    done = [r for r in results if "results" in r]
+    jobs = list(next(iter(done[0]["results"].values()))) if done else []
+    rows = []
+    for r in results:
+        if "skipped" in r:
+            rows.append(harness.skipped_row(r, 4 + len(jobs)))
+            continue
+        for size, timings in r["results"].items():
+            total = sum(timings.values())
+            rows.append([r["backend"], int(size), *[timings[j] for j in jobs], total,
+                         "yes" if int(size) < 10_000 or total < TARGET_S else "NO"])  # fmt: skip
+    harness.print_table(
+        f"Daily batch, whole chain (seconds per job; market data includes fetching a year of synthetic prices), target 10,000 positions < {TARGET_S:g} s",
+        ["backend", "positions", *jobs, "total s", "target met"],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    harness.entry(worker, main)
