@@ -50,8 +50,19 @@ def _market_data(as_of: date, portfolio_ids: list[int]) -> dict:
     )
     sectors_fetch_and_cache(symbols=sorted(s for s in symbols if not looks_like_occ(s)))
     valued = positions_value(as_of=as_of, portfolio_ids=portfolio_ids)
+    # A symbol no provider could price for the session: its portfolios are valued from the cache
+    # (stale) and reported failed, so the job ends partial while the rest is computed.
+    missing = set(report.missing) & symbols
+    failed: dict[int, str] = {}
+    for portfolio_id, symbol, underlying in held.filter(
+        Q(symbol__in=missing) | Q(underlying_symbol__in=missing)
+    ).values_list("portfolio_id", "symbol", "underlying_symbol"):
+        gone = symbol if symbol in missing else underlying
+        failed[portfolio_id] = (
+            f"no price for {gone} from any provider; valued from the cache (stale)"
+        )
     return {"rows_written": report.rows_written, "positions_valued": valued.written,
-            "missing_prices": len(valued.missing_prices)}  # fmt: skip
+            "missing_prices": len(valued.missing_prices), "failed_portfolios": failed}  # fmt: skip
 
 
 def _greeks(as_of: date, portfolio_ids: list[int]) -> dict:
@@ -172,15 +183,11 @@ def job_run(
 
 
 def _run_chunk(name: str, run_date: date, chunk: list[int], counts: dict, failed: dict) -> None:
-    def add(result: dict, portfolios: int) -> None:
-        counts["portfolios_ok"] = counts.get("portfolios_ok", 0) + portfolios
-        for key, value in result.items():
-            counts[key] = counts.get(key, 0) + int(value)
-
+    """Run a chunk; a job may report some portfolios failed (e.g. no price) and still compute the
+    rest. An exception in the chunk is retried portfolio by portfolio to find who raised."""
     try:
         with transaction.atomic():
-            add(JOBS[name](run_date, chunk), len(chunk))
-        return
+            result = dict(JOBS[name](run_date, chunk))
     except Exception as exc:
         if len(chunk) == 1:
             failed[str(chunk[0])] = f"{type(exc).__name__}: {exc}"[:500]
@@ -188,8 +195,14 @@ def _run_chunk(name: str, run_date: date, chunk: list[int], counts: dict, failed
                 "batch portfolio failed", extra={"job": name, "portfolio_id": chunk[0]}
             )
             return
-    for pk in chunk:
-        _run_chunk(name, run_date, [pk], counts, failed)
+        for pk in chunk:
+            _run_chunk(name, run_date, [pk], counts, failed)
+        return
+    reported = {str(k): v for k, v in result.pop("failed_portfolios", {}).items()}
+    failed.update(reported)
+    counts["portfolios_ok"] = counts.get("portfolios_ok", 0) + len(chunk) - len(reported)
+    for key, value in result.items():
+        counts[key] = counts.get(key, 0) + int(value)
 
 
 def run_daily_batch(

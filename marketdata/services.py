@@ -23,7 +23,9 @@ from marketdata.providers import registry, universe
 from marketdata.providers.base import (
     RATE_10Y,
     RATE_SHORT,
+    MalformedPayload,
     MarketDataProvider,
+    NoData,
     ProviderError,
 )
 from marketdata.symbols import SymbolError, looks_like_occ, normalize_ticker, parse_occ
@@ -163,14 +165,7 @@ def prices_fetch_and_cache(
         for provider in chain:
             if not remaining:
                 break
-            try:
-                frame = _fetch(provider, sorted(remaining), lo, hi)
-            except (ProviderError, NotImplementedError) as exc:
-                report.failures[provider.name] = str(exc)
-                logger.warning("price fetch failed, falling back", extra={"error": str(exc)})
-                continue
-            finally:
-                report.provider_calls += 1
+            frame = _fetch_isolating(provider, sorted(remaining), lo, hi, report)
             if frame.empty:
                 continue
             frame = _only_needed(frame, remaining, need, ids)
@@ -182,6 +177,29 @@ def prices_fetch_and_cache(
     if report.missing:
         logger.warning("prices missing after every provider", extra={"symbols": report.missing})
     return report
+
+
+def _fetch_isolating(
+    provider: MarketDataProvider, symbols: list[str], start: date, end: date, report: FetchReport
+) -> pd.DataFrame:
+    """One call for the group; if it fails on one symbol's data (a malformed payload, no data),
+    ask for each symbol alone so one bad symbol does not cost the others their prices. Any other
+    failure (timeouts, rate limits, 5xx) says the provider itself is struggling: fall back."""
+    try:
+        report.provider_calls += 1
+        return _fetch(provider, symbols, start, end)
+    except (MalformedPayload, NoData) as exc:
+        report.failures[provider.name] = str(exc)
+        if len(symbols) == 1:
+            logger.warning("price fetch failed, falling back", extra={"error": str(exc)})
+            return pd.DataFrame()
+    except (ProviderError, NotImplementedError) as exc:
+        report.failures[provider.name] = str(exc)
+        logger.warning("price fetch failed, falling back", extra={"error": str(exc)})
+        return pd.DataFrame()
+    frames = [_fetch_isolating(provider, [symbol], start, end, report) for symbol in symbols]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _only_needed(

@@ -89,7 +89,7 @@ def test_a_failing_portfolio_does_not_stop_the_others(books, monkeypatch):
 
     monkeypatch.setitem(batch.JOBS, "greeks", greeks_failing_for_first)
     job = batch.job_run("greeks", AS_OF)
-    assert job.status == "partial"
+    assert job.status == "partial", job.failed_portfolios
     assert job.failed_portfolios == {str(first.pk): "RuntimeError: pricing blew up"}
     assert job.counts["portfolios_ok"] == 1
 
@@ -197,3 +197,30 @@ def test_trigger_runs_on_a_real_celery_worker(books):
     assert umbrella.status == "succeeded"
     assert set(umbrella.counts["jobs"]) == set(batch.DAILY)
     assert StressTestResult.objects.filter(date=AS_OF).exists()
+
+
+def test_a_provider_failure_for_one_symbol_leaves_the_job_partial(books, monkeypatch):
+    """The real synthetic market with one symbol's feed down: the portfolio holding it is reported
+    (and valued from the cache, stale); the other portfolio is computed as usual."""
+    from marketdata.models import DailyPrice
+    from marketdata.providers import registry
+    from marketdata.providers.base import MalformedPayload
+    from marketdata.providers.synthetic import SyntheticProvider
+    from portfolios.models import Position
+
+    class KoFeedDown(SyntheticProvider):
+        def daily_bars(self, symbols, start, end):
+            if "KO" in symbols:
+                raise MalformedPayload(self.name, "KO: results missing 'c'")
+            return super().daily_bars(symbols, start, end)
+
+    _, second = books
+    DailyPrice.objects.filter(security__symbol__in=["KO", "AAPL"], date=AS_OF).delete()
+    monkeypatch.setattr(registry, "chain", lambda: [KoFeedDown()])
+    job = batch.job_run("market_data", AS_OF)
+    assert job.status == "partial", job.failed_portfolios
+    assert list(job.failed_portfolios) == [str(second.pk)]
+    assert "no price for KO" in job.failed_portfolios[str(second.pk)]
+    assert job.counts["portfolios_ok"] == 1
+    assert DailyPrice.objects.filter(security__symbol="AAPL", date=AS_OF).exists()  # refetched
+    assert Position.objects.get(portfolio=second, symbol="KO").valued_as_of == AS_OF

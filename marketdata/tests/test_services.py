@@ -220,3 +220,40 @@ def test_backfill_resumes_after_an_interruption():
     assert report.rows_written == 3 * 20
     assert DailyPrice.objects.count() == 5 * 20
     assert BackfillProgress.objects.filter(status="done").count() == 5
+
+
+class OneBadSymbol(CountingSynthetic):
+    """The real synthetic market, except one symbol's payload is broken or the feed times out."""
+
+    def __init__(self, error: type) -> None:
+        super().__init__()
+        self.error = error
+
+    def daily_bars(self, symbols, start, end):
+        self.calls.append((tuple(symbols), start, end))
+        if "KO" in symbols:
+            raise self.error(self.name, "KO is broken")
+        return SyntheticProvider.daily_bars(self, symbols, start, end)
+
+
+def test_a_malformed_symbol_does_not_cost_the_others_their_prices():
+    from marketdata.providers.base import MalformedPayload
+
+    provider = OneBadSymbol(MalformedPayload)
+    report = prices_fetch_and_cache(
+        symbols=["AAPL", "KO", "MSFT"], start=START, end=LAST, providers=[provider], now=NOW
+    )
+    assert report.missing == ["KO"]
+    assert set(DailyPrice.objects.values_list("security__symbol", flat=True)) == {"AAPL", "MSFT"}
+    assert [c[0] for c in provider.calls] == [("AAPL", "KO", "MSFT"), ("AAPL",), ("KO",), ("MSFT",)]
+
+
+def test_a_timing_out_provider_is_not_asked_symbol_by_symbol():
+    from marketdata.providers.base import ProviderTimeout
+
+    provider = OneBadSymbol(ProviderTimeout)
+    report = prices_fetch_and_cache(
+        symbols=["AAPL", "KO", "MSFT"], start=START, end=LAST, providers=[provider], now=NOW
+    )
+    assert len(provider.calls) == 1
+    assert report.missing == ["AAPL", "KO", "MSFT"]
