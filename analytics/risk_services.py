@@ -88,12 +88,26 @@ def factor_returns(as_of: date, window: int) -> pd.DataFrame:
     return returns
 
 
-def _option_exposure(frame: pd.DataFrame) -> np.ndarray:
+def factor_exposure(frame: pd.DataFrame) -> np.ndarray:
     """The exposure a position's factor betas apply to: stocks their exposure; options their
-    delta-adjusted exposure (DESIGN.md) unless settings choose dollar exposure."""
+    delta-adjusted exposure (DESIGN.md) unless settings choose dollar exposure. Unvalued -> 0."""
     if settings.SIGMASIGHT_OPTION_FACTOR_EXPOSURE == "dollar":
-        return frame["exposure"].to_numpy(dtype=float)
-    return np.where(frame["is_option"], frame["dollar_delta"], frame["exposure"]).astype(float)
+        return np.nan_to_num(frame["exposure"].to_numpy(dtype=float))
+    return np.nan_to_num(
+        np.where(frame["is_option"], frame["dollar_delta"], frame["exposure"]).astype(float)
+    )
+
+
+def stored_betas(position_ids: list[int], as_of: date, factors: list[str]) -> np.ndarray:
+    """(positions, factors) stored betas for the session, in the given orders; 0 where none."""
+    rows = PositionFactorExposure.objects.filter(
+        position_id__in=position_ids, date=as_of
+    ).values_list("position_id", "factor__name", "beta")
+    table = pd.DataFrame.from_records(list(rows), columns=["id", "factor", "beta"])
+    if table.empty:
+        return np.zeros((len(position_ids), len(factors)))
+    pivot = table.pivot(index="id", columns="factor", values="beta")
+    return pivot.reindex(index=position_ids, columns=factors).fillna(0.0).to_numpy()
 
 
 def factors_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> FactorReport:
@@ -114,7 +128,7 @@ def factors_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> F
     row_of = {s: i for i, s in enumerate(symbols)}
     index = frame["underlying_symbol"].map(row_of).to_numpy()
     betas = result.betas[index]
-    exposure = np.nan_to_num(_option_exposure(frame))
+    exposure = factor_exposure(frame)
     dollar = fx.dollar_exposures(exposure, betas)
     by_name = {f.name: f.pk for f in factors}
     position_rows, portfolio_rows = [], []
@@ -313,7 +327,7 @@ def scenarios_for(
         moves, stock_exposure=np.nan_to_num(frame["exposure"].to_numpy(dtype=float)[stocks]),
         stock_beta=market_beta[stocks], options=book,
     )  # fmt: skip
-    values = np.nan_to_num(_option_exposure(frame)) if len(frame) else np.zeros(0)
+    values = factor_exposure(frame) if len(frame) else np.zeros(0)
     rates = rate_scenarios(np.asarray(rate_moves, dtype=float), values=values, ir_betas=ir_beta)
     return {
         "market": [
@@ -374,9 +388,7 @@ def scenario_accuracy(portfolio: Portfolio, as_of: date, days_back: int) -> dict
     realized = pnl_history(portfolio, as_of, days_back)
     market = fx.simple_returns(closes_panel(["SPY"], as_of, days_back + 1))["SPY"]
     market_beta, _ = _scenario_inputs(frame, as_of)
-    exposure_to_market = float(
-        np.nansum(np.nan_to_num(_option_exposure(frame)) * np.nan_to_num(market_beta))
-    )
+    exposure_to_market = float(np.nansum(factor_exposure(frame) * np.nan_to_num(market_beta)))
     predicted = market.reindex(realized.index) * exposure_to_market
     return accuracy(predicted.to_numpy(), realized.to_numpy())
 
@@ -411,7 +423,7 @@ def risk_metrics(
         cov, _full_revaluation(frame, as_of, list(X.columns), residual), n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS,
         seed=MONTE_CARLO_SEED, confidence=confidence, horizon_days=horizon_days,
     )  # fmt: skip
-    rate = _daily_risk_free(as_of)
+    rate = risk_free_daily(as_of)
     spy = fx.simple_returns(closes_panel(["SPY"], as_of, window + 1))["SPY"].reindex(pnl.index)
     exceptions, observations = _backtest(pnl.to_numpy(), confidence)
     _, p_value = (
@@ -438,14 +450,7 @@ def _full_revaluation(frame: pd.DataFrame, as_of: date, factors: list[str], resi
     """P&L of the book under factor moves: every position's underlying moves by its own betas;
     stocks linearly, options repriced by Black-Scholes at the shocked underlying; plus the
     positions' residual risk as seeded normal noise (so a linear book converges to parametric)."""
-    rows = PositionFactorExposure.objects.filter(
-        position_id__in=frame["id"].tolist(), date=as_of
-    ).values_list("position_id", "factor__name", "beta")
-    table = pd.DataFrame.from_records(list(rows), columns=["id", "factor", "beta"])
-    betas = (
-        table.pivot(index="id", columns="factor", values="beta").reindex(index=frame["id"], columns=factors)
-        if len(table) else pd.DataFrame(np.nan, index=frame["id"], columns=factors)
-    ).fillna(0.0).to_numpy()  # fmt: skip
+    betas = stored_betas(frame["id"].tolist(), as_of, factors)
     option = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
     stock = ~frame["is_option"].to_numpy(dtype=bool)
     exposure = np.nan_to_num(frame["exposure"].to_numpy(dtype=float))
@@ -480,13 +485,15 @@ def _residual_variance(portfolio: Portfolio, as_of: date, frame: pd.DataFrame) -
     result = fx.batched_ols(Y.to_numpy(dtype=float), X.to_numpy(dtype=float), list(X.columns),
                             min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=settings.SIGMASIGHT_BETA_CAP)  # fmt: skip
     vol = pd.Series(result.residual_vol, index=symbols)
-    exposure = np.nan_to_num(_option_exposure(frame))
+    exposure = factor_exposure(frame)
     return float(
         np.nansum((exposure * frame["underlying_symbol"].map(vol).to_numpy(dtype=float)) ** 2)
     )
 
 
-def _daily_risk_free(as_of: date) -> float:
+def risk_free_daily(as_of: date) -> float:
+    """The cached short rate (US3M) on or before `as_of`, else the settings default, per
+    trading day (annual / 252), as a decimal."""
     quote = (
         DailyPrice.objects.filter(security__symbol=RATE_SHORT, date__lte=as_of)
         .order_by("-date")
@@ -494,7 +501,7 @@ def _daily_risk_free(as_of: date) -> float:
         .first()
     )
     annual = float(quote) if quote is not None else settings.SIGMASIGHT_DEFAULT_RATE
-    return annual / 252
+    return annual / risk.TRADING_DAYS
 
 
 def _backtest(pnl: np.ndarray, confidence: float, lookback: int = 100) -> tuple[int, int]:

@@ -34,10 +34,9 @@ from django.db.models.functions import RowNumber
 from analytics.calculations import aggregation, risk
 from analytics.calculations.greeks import position_greeks
 from analytics.models import PortfolioFactorExposure, PortfolioSnapshot
-from analytics.risk_services import closes_panel
+from analytics.risk_services import closes_panel, risk_free_daily
 from analytics.services import book_frame, load_book, session_for
 from marketdata import calendar
-from marketdata.models import DailyPrice
 from marketdata.providers.base import RATE_SHORT
 from marketdata.providers.registry import current_source
 from marketdata.services import current_prices
@@ -375,19 +374,6 @@ def exposure_series(
             delta_adjusted=F("delta_adjusted_exposure"),
         )
     )
-
-
-def risk_free_daily(as_of: date) -> float:
-    """The cached short rate (RATE_SHORT) on or before `as_of`, else the settings default, per
-    trading day (annual / 252), as a decimal."""
-    quote = (
-        DailyPrice.objects.filter(security__symbol=RATE_SHORT, date__lte=as_of)
-        .order_by("-date")
-        .values_list("close", flat=True)
-        .first()
-    )
-    annual = float(quote) if quote is not None else settings.SIGMASIGHT_DEFAULT_RATE
-    return annual / risk.TRADING_DAYS
 
 
 def _statistic(fn: Callable[..., float], *args: object) -> float | None:

@@ -27,7 +27,13 @@ from django.db import transaction
 from analytics.calculations import factors as fx
 from analytics.calculations import risk
 from analytics.models import FactorDefinition, PositionFactorExposure
-from analytics.risk_services import closes_panel, factors_compute, ir_betas_compute
+from analytics.risk_services import (
+    closes_panel,
+    factor_exposure,
+    factors_compute,
+    ir_betas_compute,
+    stored_betas,
+)
 from analytics.services import book_frame, session_for
 from portfolios.models import Portfolio
 from sigmasight.db import upsert_rows
@@ -113,30 +119,6 @@ def correlation_store(as_of: date, model: FactorModel, lookback: int) -> FactorC
     return row
 
 
-def _exposure(frame: pd.DataFrame) -> np.ndarray:
-    if settings.SIGMASIGHT_OPTION_FACTOR_EXPOSURE == "dollar":
-        return np.nan_to_num(frame["exposure"].to_numpy(dtype=float))
-    return np.nan_to_num(
-        np.where(frame["is_option"], frame["dollar_delta"], frame["exposure"]).astype(float)
-    )
-
-
-def _betas(frame: pd.DataFrame, as_of: date, names: list[str]) -> np.ndarray:
-    """(positions, factors) stored betas for the session; 0 where a position has none."""
-    stored = pd.DataFrame.from_records(
-        list(
-            PositionFactorExposure.objects.filter(
-                position_id__in=frame["id"].tolist(), date=as_of
-            ).values_list("position_id", "factor__name", "beta")
-        ),
-        columns=["id", "factor", "beta"],
-    )
-    if stored.empty:
-        return np.zeros((len(frame), len(names)))
-    table = stored.pivot(index="id", columns="factor", values="beta")
-    return table.reindex(index=frame["id"], columns=names).fillna(0.0).to_numpy()
-
-
 def stress_run(
     *,
     as_of: date | None = None,
@@ -148,10 +130,12 @@ def stress_run(
     lookback = settings.SIGMASIGHT_FACTOR_WINDOW
     model = factor_model(as_of, lookback)
     correlation_store(as_of, model, lookback)
-    missing = [
-        pk for pk in portfolio_ids
-        if not PositionFactorExposure.objects.filter(position__portfolio_id=pk, date=as_of, factor__name=MARKET).exists()
-    ]  # fmt: skip
+    have_betas = set(
+        PositionFactorExposure.objects.filter(
+            position__portfolio_id__in=portfolio_ids, date=as_of, factor__name=MARKET
+        ).values_list("position__portfolio_id", flat=True)
+    )
+    missing = [pk for pk in portfolio_ids if pk not in have_betas]
     if missing:
         factors_compute(as_of=as_of, portfolio_ids=missing)
         ir_betas_compute(as_of=as_of, portfolio_ids=missing)
@@ -163,8 +147,8 @@ def stress_run(
     if frame.empty or not scenarios:
         return []
     names = model.names
-    betas = _betas(frame, as_of, names)
-    dollar = _exposure(frame)[:, None] * betas
+    betas = stored_betas(frame["id"].tolist(), as_of, names)
+    dollar = factor_exposure(frame)[:, None] * betas
     option = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
     legs = OptionLegs(
         rows=np.flatnonzero(option), spot=frame["underlying_price"].to_numpy(dtype=float)[option],
