@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
+from django.db.models import FloatField
+from django.db.models.functions import Cast
 
 from analytics.calculations import factors as fx
 from analytics.calculations import risk
@@ -33,7 +35,7 @@ from marketdata.calculations import black_scholes as bs
 from marketdata.models import DailyPrice
 from marketdata.providers.base import RATE_10Y, RATE_SHORT
 from portfolios.models import Portfolio
-from sigmasight.db import upsert_rows
+from sigmasight.db import fetch_rows, upsert_rows
 from sigmasight.exceptions import InsufficientHistory
 
 logger = logging.getLogger("sigmasight.batch")
@@ -55,15 +57,17 @@ def closes_panel(symbols: Sequence[str], as_of: date, sessions: int) -> pd.DataF
     A symbol asked twice is one column."""
     symbols = list(dict.fromkeys(symbols))
     days = calendar.sessions_back(as_of, sessions)
-    rows = DailyPrice.objects.filter(
-        security__symbol__in=list(symbols), date__gte=days[0], date__lte=as_of
-    ).values_list("date", "security__symbol", "close")
-    frame = pd.DataFrame.from_records(list(rows), columns=["date", "symbol", "close"])
-    wide = (
-        frame.pivot(index="date", columns="symbol", values="close")
-        if len(frame)
-        else pd.DataFrame()
+    rows = fetch_rows(
+        DailyPrice.objects.filter(
+            security__symbol__in=list(symbols), date__gte=days[0], date__lte=as_of
+        ).values_list("date", "security__symbol", Cast("close", FloatField()))
     )
+    frame = pd.DataFrame.from_records(rows, columns=["date", "symbol", "close"])
+    if frame.empty:
+        return pd.DataFrame(index=days, columns=list(symbols), dtype=float)
+    wide = frame.pivot(index="date", columns="symbol", values="close")
+    # SQLite answers ISO strings, PostgreSQL dates: key the few hundred sessions, not every row.
+    wide.index = [d if isinstance(d, date) else date.fromisoformat(d) for d in wide.index]
     return wide.reindex(index=days, columns=list(symbols)).astype(float)
 
 
@@ -154,11 +158,10 @@ def factors_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> F
     else:
         result_factors = list(result.factors)
     has_beta = np.array([not result.reason[r] for r in index], dtype=bool)
+    cash = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "cash"))
     for portfolio_id, group in frame.groupby("portfolio_id"):
         members = group.index.to_numpy()
-        equity = float(
-            Portfolio.objects.values_list("cash", flat=True).get(pk=portfolio_id)
-        ) + float(np.nansum(group["exposure"]))
+        equity = float(cash[portfolio_id]) + float(np.nansum(group["exposure"]))
         gross = float(np.nansum(np.abs(group["exposure"])))
         totals = np.nansum(dollar[members], axis=0)
         if equity <= 0 and gross <= 0:
@@ -295,8 +298,8 @@ def _scenario_inputs(frame: pd.DataFrame, as_of: date) -> tuple[np.ndarray, np.n
     )
 
 
-def _equity_and_base(portfolio: Portfolio, frame: pd.DataFrame) -> float:
-    equity = float(portfolio.cash) + float(np.nansum(frame["exposure"]))
+def _equity_and_base(cash: float, frame: pd.DataFrame) -> float:
+    equity = float(cash) + float(np.nansum(frame["exposure"]))
     return equity if equity > 0 else float(np.nansum(np.abs(frame["exposure"]))) or 1.0
 
 
@@ -306,10 +309,19 @@ def scenarios_for(
 ) -> dict[str, list[dict]]:  # fmt: skip
     """Market moves with options fully revalued (and the delta-only P&L beside), and rate moves."""
     frame, _ = book_frame([portfolio.pk], as_of)
-    base = _equity_and_base(portfolio, frame)
     market_beta, ir_beta = (
         _scenario_inputs(frame, as_of) if len(frame) else (np.zeros(0), np.zeros(0))
     )
+    return _scenarios_from(
+        frame, market_beta, ir_beta, float(portfolio.cash), market_moves, rate_moves
+    )
+
+
+def _scenarios_from(
+    frame: pd.DataFrame, market_beta: np.ndarray, ir_beta: np.ndarray, cash: float,
+    market_moves: Sequence[float], rate_moves: Sequence[float],
+) -> dict[str, list[dict]]:  # fmt: skip
+    base = _equity_and_base(cash, frame)
     stocks = ~frame["is_option"].to_numpy(dtype=bool)
     options = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
     book = OptionBook(
@@ -344,22 +356,24 @@ def scenarios_for(
 
 
 def scenarios_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> int:
+    """Every portfolio's stored scenarios for the session, from one book frame (fixed queries)."""
     as_of = session_for(as_of)
+    frame, _ = book_frame(portfolio_ids, as_of)
+    market_beta, ir_beta = (
+        _scenario_inputs(frame, as_of) if len(frame) else (np.zeros(0), np.zeros(0))
+    )
+    cash = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "cash"))
     rows = []
-    for portfolio in Portfolio.objects.filter(pk__in=portfolio_ids).order_by("id"):
-        for kind, items in scenarios_for(portfolio, as_of).items():
+    for portfolio_id in sorted(cash):
+        mine = (frame["portfolio_id"] == portfolio_id).to_numpy()
+        scenarios = _scenarios_from(
+            frame[mine].reset_index(drop=True), market_beta[mine], ir_beta[mine],
+            float(cash[portfolio_id]), MARKET_MOVES, RATE_MOVES,
+        )  # fmt: skip
+        for kind, items in scenarios.items():
             for item in items:
-                rows.append(
-                    (
-                        portfolio.pk,
-                        as_of,
-                        kind,
-                        item["move"],
-                        item["predicted_pnl"],
-                        item["delta_only_pnl"],
-                        item["predicted_return"],
-                    )
-                )
+                rows.append((portfolio_id, as_of, kind, item["move"], item["predicted_pnl"],
+                             item["delta_only_pnl"], item["predicted_return"]))  # fmt: skip
     return upsert_rows(
         MarketRiskScenario,
         ["portfolio_id", "date", "kind", "move", "predicted_pnl", "delta_only_pnl", "predicted_return"],
@@ -375,11 +389,16 @@ def pnl_history(portfolio: Portfolio, as_of: date, sessions: int) -> pd.Series:
         raise InsufficientHistory(
             "The portfolio has no positions.", fields={"sessions": 0, "required": 2}
         )
-    closes = closes_panel(sorted(set(frame["symbol"])), as_of, sessions + 1)
+    return _pnl_from(frame, closes_panel(sorted(set(frame["symbol"])), as_of, sessions + 1))
+
+
+def _pnl_from(frame: pd.DataFrame, closes: pd.DataFrame) -> pd.Series:
+    """Daily P&L of the positions in `frame` over `closes` (sessions x symbols, a superset):
+    only sessions where every one of the book's symbols has a change."""
     units = (frame["quantity"] * frame["multiplier"]).groupby(frame["symbol"]).sum()
-    changes = closes.diff().iloc[1:]
+    changes = closes[units.index].diff().iloc[1:]
     complete = changes.notna().all(axis=1)
-    return (changes[complete][units.index] * units).sum(axis=1)
+    return (changes[complete] * units).sum(axis=1)
 
 
 def scenario_accuracy(portfolio: Portfolio, as_of: date, days_back: int) -> dict:
@@ -393,64 +412,152 @@ def scenario_accuracy(portfolio: Portfolio, as_of: date, days_back: int) -> dict
     return accuracy(predicted.to_numpy(), realized.to_numpy())
 
 
+@dataclass
+class RiskInputs:
+    """What every portfolio's risk metrics share for a session, read once for a batch of
+    portfolios in a fixed number of queries: the book, its closes, the factor returns and their
+    EWMA covariance, stored betas and dollar exposures, residual vols, SPY and the short rate."""
+
+    as_of: date
+    frame: pd.DataFrame
+    cash: dict[int, float]
+    closes: pd.DataFrame
+    factors: list[str]
+    cov: np.ndarray | None
+    cov_error: Exception | None
+    betas: np.ndarray  # frame rows x factors
+    dollar: pd.DataFrame  # portfolio id x factors
+    residual_vol: pd.Series  # by underlying symbol
+    spy: pd.Series
+    rate: float
+
+
+def risk_inputs(portfolio_ids: list[int], as_of: date) -> RiskInputs:
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    frame, _ = book_frame(portfolio_ids, as_of)
+    X = factor_returns(as_of, window)
+    factors = list(X.columns)
+    cov, cov_error = None, None
+    try:
+        cov = risk.ewma_covariance(X.to_numpy(), lam=settings.SIGMASIGHT_EWMA_LAMBDA)
+    except (risk.InsufficientHistory, ValueError) as exc:
+        cov_error = exc
+    exposures = pd.DataFrame.from_records(
+        list(
+            PositionFactorExposure.objects.filter(
+                position__portfolio_id__in=portfolio_ids, date=as_of, factor__name__in=factors
+            ).values_list("position__portfolio_id", "factor__name", "dollar_exposure")
+        ),
+        columns=["portfolio_id", "factor", "dollar"],
+    )
+    dollar = exposures.pivot_table(
+        index="portfolio_id", columns="factor", values="dollar", aggfunc="sum"
+    ).reindex(columns=factors)
+    underlyings = sorted(set(frame["underlying_symbol"]))
+    residual_vol = pd.Series(dtype=float)
+    if underlyings and not X.empty:
+        Y = fx.simple_returns(closes_panel(underlyings, as_of, window + 1)).reindex(X.index)
+        result = fx.batched_ols(Y.to_numpy(dtype=float), X.to_numpy(dtype=float), factors,
+                                min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=settings.SIGMASIGHT_BETA_CAP)  # fmt: skip
+        residual_vol = pd.Series(result.residual_vol, index=underlyings)
+    return RiskInputs(
+        as_of=as_of, frame=frame,
+        cash={pk: float(c) for pk, c in Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "cash")},
+        closes=closes_panel(sorted(set(frame["symbol"])), as_of, window + 1), factors=factors,
+        cov=cov, cov_error=cov_error, betas=stored_betas(frame["id"].tolist(), as_of, factors),
+        dollar=dollar, residual_vol=residual_vol,
+        spy=fx.simple_returns(closes_panel(["SPY"], as_of, window + 1))["SPY"],
+        rate=risk_free_daily(as_of),
+    )  # fmt: skip
+
+
 def risk_metrics(
     portfolio: Portfolio, as_of: date, *, confidence: float, horizon_days: int
 ) -> dict:
-    window = settings.SIGMASIGHT_FACTOR_WINDOW
-    pnl = pnl_history(portfolio, as_of, window)
+    inputs = risk_inputs([portfolio.pk], as_of)
+    return portfolio_risk_metrics(inputs, portfolio.pk, (confidence,), horizon_days)[confidence]
+
+
+def portfolio_risk_metrics(
+    inputs: RiskInputs, portfolio_id: int, confidences: Sequence[float], horizon_days: int
+) -> dict[float, dict]:
+    """Historical, parametric and Monte Carlo VaR, ES, volatility, Sharpe, Sortino, drawdown,
+    beta to SPY and the VaR backtest of one portfolio at each confidence."""
+    rows = (inputs.frame["portfolio_id"] == portfolio_id).to_numpy()
+    frame = inputs.frame[rows].reset_index(drop=True)
+    if frame.empty:
+        raise InsufficientHistory(
+            "The portfolio has no positions.", fields={"sessions": 0, "required": 2}
+        )
+    pnl = _pnl_from(frame, inputs.closes)
     required = max(settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, risk.MIN_VAR_OBSERVATIONS)
     if len(pnl) < required:
         raise InsufficientHistory(
             f"Only {len(pnl)} sessions of P&L history exist; {required} are needed.",
             fields={"sessions": len(pnl), "required": required},
         )
-    frame, _ = book_frame([portfolio.pk], as_of)
-    base = _equity_and_base(portfolio, frame)
-    returns = pnl.to_numpy() / base
-    hist_var = risk.historical_var(pnl.to_numpy(), confidence)
-    es = risk.expected_shortfall(pnl.to_numpy(), confidence)
-    X = factor_returns(as_of, window)
-    cov = risk.ewma_covariance(X.to_numpy(), lam=settings.SIGMASIGHT_EWMA_LAMBDA)
-    exposures = PositionFactorExposure.objects.filter(position__portfolio=portfolio, date=as_of)
-    by_factor = exposures.values_list("factor__name", "dollar_exposure")
-    dollar = pd.Series(0.0, index=X.columns)
-    for name, value in by_factor:
-        if name in dollar.index:  # macro betas are for stress tests, not the VaR factor model
-            dollar[name] += value
-    residual = _residual_variance(portfolio, as_of, frame)
-    parametric = risk.parametric_var(dollar.to_numpy(), cov, residual, confidence, horizon_days)
-    mc_var, _ = risk.monte_carlo_var(
-        cov, _full_revaluation(frame, as_of, list(X.columns), residual), n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS,
-        seed=MONTE_CARLO_SEED, confidence=confidence, horizon_days=horizon_days,
-    )  # fmt: skip
-    rate = risk_free_daily(as_of)
-    spy = fx.simple_returns(closes_panel(["SPY"], as_of, window + 1))["SPY"].reindex(pnl.index)
-    exceptions, observations = _backtest(pnl.to_numpy(), confidence)
-    _, p_value = (
-        risk.kupiec_pof(exceptions, observations, confidence) if observations else (None, None)
+    if inputs.cov_error is not None:
+        raise inputs.cov_error
+    base = _equity_and_base(inputs.cash.get(portfolio_id, 0.0), frame)
+    values = pnl.to_numpy()
+    returns = values / base
+    dollar = (
+        inputs.dollar.loc[portfolio_id].fillna(0.0).to_numpy(dtype=float)
+        if portfolio_id in inputs.dollar.index
+        else np.zeros(len(inputs.factors))
     )
-    return {
-        "as_of": as_of, "confidence": confidence, "horizon_days": horizon_days,
-        "var_historical": risk.scale_to_horizon(hist_var, horizon_days),
-        "var_parametric": parametric, "var_monte_carlo": mc_var,
-        "expected_shortfall": risk.scale_to_horizon(es, horizon_days),
-        "volatility": risk.annualized_volatility(returns),
-        "sharpe": risk.sharpe(returns, rate), "sortino": risk.sortino(returns, rate),
-        "max_drawdown": risk.max_drawdown(returns),
-        "beta": risk.beta(returns, spy.to_numpy()) if spy.notna().sum() >= required else None,
-        "backtest": {"exceptions": exceptions, "observations": observations, "kupiec_p_value": p_value},
-        "observations": len(pnl),
-    }  # fmt: skip
+    exposure = factor_exposure(frame)
+    residual = float(
+        np.nansum((exposure * frame["underlying_symbol"].map(inputs.residual_vol).to_numpy(dtype=float)) ** 2)
+    )  # fmt: skip
+    revalue = _same_draws(_full_revaluation(frame, inputs.betas[rows], residual))
+    spy = inputs.spy.reindex(pnl.index)
+    result = {}
+    for confidence in confidences:
+        mc_var, _ = risk.monte_carlo_var(
+            inputs.cov, revalue, n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS, seed=MONTE_CARLO_SEED,
+            confidence=confidence, horizon_days=horizon_days,
+        )  # fmt: skip
+        exceptions, observations = _backtest(values, confidence)
+        _, p_value = (
+            risk.kupiec_pof(exceptions, observations, confidence) if observations else (None, None)
+        )
+        result[confidence] = {
+            "as_of": inputs.as_of, "confidence": confidence, "horizon_days": horizon_days,
+            "var_historical": risk.scale_to_horizon(risk.historical_var(values, confidence), horizon_days),
+            "var_parametric": risk.parametric_var(dollar, inputs.cov, residual, confidence, horizon_days),
+            "var_monte_carlo": mc_var,
+            "expected_shortfall": risk.scale_to_horizon(risk.expected_shortfall(values, confidence), horizon_days),
+            "volatility": risk.annualized_volatility(returns),
+            "sharpe": risk.sharpe(returns, inputs.rate), "sortino": risk.sortino(returns, inputs.rate),
+            "max_drawdown": risk.max_drawdown(returns),
+            "beta": risk.beta(returns, spy.to_numpy()) if spy.notna().sum() >= required else None,
+            "backtest": {"exceptions": exceptions, "observations": observations, "kupiec_p_value": p_value},
+            "observations": len(pnl),
+        }  # fmt: skip
+    return result
 
 
 MONTE_CARLO_SEED = 20_261_124
 
 
-def _full_revaluation(frame: pd.DataFrame, as_of: date, factors: list[str], residual_var: float):
+def _same_draws(revalue):
+    """Revalue once per set of draws: the confidences of one portfolio share the seeded moves,
+    so their Monte Carlo P&L is computed once (and its residual noise drawn once)."""
+    memo: dict = {}
+
+    def cached(moves: np.ndarray) -> np.ndarray:
+        if "moves" not in memo or not np.array_equal(memo["moves"], moves):
+            memo["moves"], memo["pnl"] = moves, revalue(moves)
+        return memo["pnl"]
+
+    return cached
+
+
+def _full_revaluation(frame: pd.DataFrame, betas: np.ndarray, residual_var: float):
     """P&L of the book under factor moves: every position's underlying moves by its own betas;
     stocks linearly, options repriced by Black-Scholes at the shocked underlying; plus the
     positions' residual risk as seeded normal noise (so a linear book converges to parametric)."""
-    betas = stored_betas(frame["id"].tolist(), as_of, factors)
     option = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
     stock = ~frame["is_option"].to_numpy(dtype=bool)
     exposure = np.nan_to_num(frame["exposure"].to_numpy(dtype=float))
@@ -474,21 +581,6 @@ def _full_revaluation(frame: pd.DataFrame, as_of: date, factors: list[str], resi
         return pnl + residual_sd * noise.standard_normal(len(moves))
 
     return revalue
-
-
-def _residual_variance(portfolio: Portfolio, as_of: date, frame: pd.DataFrame) -> float:
-    """Sum of (exposure x residual daily vol)^2 over positions, from the factor regressions."""
-    window = settings.SIGMASIGHT_FACTOR_WINDOW
-    X = factor_returns(as_of, window)
-    symbols = sorted(set(frame["underlying_symbol"]))
-    Y = fx.simple_returns(closes_panel(symbols, as_of, window + 1)).reindex(X.index)
-    result = fx.batched_ols(Y.to_numpy(dtype=float), X.to_numpy(dtype=float), list(X.columns),
-                            min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=settings.SIGMASIGHT_BETA_CAP)  # fmt: skip
-    vol = pd.Series(result.residual_vol, index=symbols)
-    exposure = factor_exposure(frame)
-    return float(
-        np.nansum((exposure * frame["underlying_symbol"].map(vol).to_numpy(dtype=float)) ** 2)
-    )
 
 
 def risk_free_daily(as_of: date) -> float:
@@ -516,19 +608,19 @@ def _backtest(pnl: np.ndarray, confidence: float, lookback: int = 100) -> tuple[
 
 def risk_metrics_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> int:
     as_of = session_for(as_of)
+    inputs = risk_inputs(portfolio_ids, as_of)
     rows = []
-    for portfolio in Portfolio.objects.filter(pk__in=portfolio_ids).order_by("id"):
-        for confidence in (0.95, 0.99):
-            try:
-                m = risk_metrics(portfolio, as_of, confidence=confidence, horizon_days=1)
-            except InsufficientHistory:
-                continue
+    for portfolio_id in sorted(portfolio_ids):
+        try:
+            metrics = portfolio_risk_metrics(inputs, portfolio_id, (0.95, 0.99), horizon_days=1)
+        except InsufficientHistory:
+            continue
+        for confidence, m in metrics.items():
             rows.append((
-                portfolio.pk, as_of, confidence, 1, m["var_historical"], m["var_parametric"], m["var_monte_carlo"],
+                portfolio_id, as_of, confidence, 1, m["var_historical"], m["var_parametric"], m["var_monte_carlo"],
                 m["expected_shortfall"], m["volatility"], m["sharpe"], m["sortino"], m["max_drawdown"], m["beta"],
-                m["backtest"], m["observations"],
+                json.dumps(m["backtest"]), m["observations"],
             ))  # fmt: skip
-    rows = [(*r[:13], json.dumps(r[13]), r[14]) for r in rows]
     return upsert_rows(
         RiskMetricSnapshot,
         ["portfolio_id", "date", "confidence", "horizon_days", "var_historical", "var_parametric",

@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import IO
 
@@ -224,12 +224,27 @@ def current_prices(
     symbols: Iterable[str], *, as_of: date | None = None, now: datetime | None = None
 ) -> dict[str, CurrentPrice]:
     """Latest cached close on or before `as_of` for each symbol, with its date and staleness.
-    One query; symbols with no cached price are absent."""
+    One query over the last weeks (the usual case); a second, unbounded one only for symbols with
+    no close in that window. Symbols with no cached price are absent."""
     symbols = normalize_symbols(symbols)
     expected = expected_session(as_of, now)
+    recent = expected - timedelta(days=RECENT_DAYS)
+    found = _latest_closes(symbols, expected, since=recent)
+    older = [s for s in symbols if s not in found]
+    if older:
+        found.update(_latest_closes(older, expected, since=None))
+    return found
+
+
+RECENT_DAYS = 21  # calendar days: covers any run of market holidays
+
+
+def _latest_closes(symbols: list[str], expected: date, *, since: date | None) -> dict:
+    queryset = DailyPrice.objects.filter(security__symbol__in=symbols, date__lte=expected)
+    if since is not None:
+        queryset = queryset.filter(date__gte=since)
     rows = (
-        DailyPrice.objects.filter(security__symbol__in=symbols, date__lte=expected)
-        .annotate(
+        queryset.annotate(
             rank=Window(RowNumber(), partition_by=[F("security_id")], order_by=F("date").desc())
         )
         .filter(rank=1)

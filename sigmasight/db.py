@@ -59,3 +59,14 @@ def upsert_rows(
             rows,
         )
     return len(rows)
+
+
+def fetch_rows(queryset: models.QuerySet) -> list[tuple]:
+    """The rows of a `values_list` queryset straight from the driver, skipping the per-value
+    field converters (Decimal quantisation, date parsing) that dominate reading a few hundred
+    thousand prices. Callers cast in SQL (e.g. `Cast(..., FloatField())`) and parse dates
+    themselves: SQLite answers dates as ISO strings, PostgreSQL as `date`."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()

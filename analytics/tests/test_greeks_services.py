@@ -124,7 +124,9 @@ def test_greeks_compute_query_count_does_not_grow_with_the_book(
         greeks_compute(as_of=AS_OF, portfolio_ids=[book["portfolio"].pk])
     for strike in range(300, 700, 10):
         option(book["portfolio"], "AAPL", EXP, "C", str(strike), "1", entry_date=date(2024, 2, 1))
-    with django_assert_max_num_queries(len(small.captured_queries)):
+    # +1: current_prices looks further back, in one more query, for the new contracts that
+    # have no recent close (a constant, whatever the number of such symbols).
+    with django_assert_max_num_queries(len(small.captured_queries) + 1):
         greeks_compute(as_of=AS_OF, portfolio_ids=[book["portfolio"].pk])
 
 

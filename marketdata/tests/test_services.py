@@ -160,8 +160,10 @@ def test_current_prices_latest_on_or_before_as_of_in_one_query(django_assert_num
         symbols=["AAPL", "SPY"], start=START, end=LAST, providers=[SyntheticProvider()], now=NOW
     )
     with django_assert_num_queries(1):
-        quotes = current_prices(["AAPL", "SPY", "NOPE"], now=NOW)
+        quotes = current_prices(["AAPL", "SPY"], now=NOW)
     assert set(quotes) == {"AAPL", "SPY"}
+    with django_assert_num_queries(2):  # a symbol with no recent close: one look further back
+        assert set(current_prices(["AAPL", "SPY", "NOPE"], now=NOW)) == {"AAPL", "SPY"}
     assert quotes["AAPL"].date == LAST and quotes["AAPL"].stale is False
     earlier = current_prices(["AAPL"], as_of=date(2026, 11, 15), now=NOW)["AAPL"]  # a Sunday
     assert earlier.date == date(2026, 11, 13)
@@ -257,3 +259,12 @@ def test_a_timing_out_provider_is_not_asked_symbol_by_symbol():
     )
     assert len(provider.calls) == 1
     assert report.missing == ["AAPL", "KO", "MSFT"]
+
+
+def test_current_prices_finds_a_close_older_than_the_recent_window():
+    """A symbol whose feed stopped months ago still has its last close, marked stale."""
+    prices_fetch_and_cache(
+        symbols=["KO"], start=date(2026, 6, 1), end=date(2026, 6, 30), providers=[SyntheticProvider()], now=NOW
+    )
+    quote = current_prices(["KO"], now=NOW)["KO"]
+    assert quote.date == date(2026, 6, 30) and quote.stale is True
