@@ -123,21 +123,31 @@ class BatchJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-run the selected jobs for their session")
     def rerun(self, request: HttpRequest, queryset) -> None:
-        from analytics.batch import JOBS, TRIGGERS, trigger_queue
+        """A job is queued again as itself (its chunks on the workers); a trigger as a new
+        trigger of the same kind. A job still queued or running is refused by its claim."""
+        from django.db import transaction
 
+        from analytics.batch import JOBS, TRIGGERS, trigger_queue
+        from analytics.tasks import run_job
+
+        queued = 0
         for job in queryset:
-            name = job.name.removeprefix("trigger:")
-            trigger = (
-                name
-                if name in TRIGGERS
-                else next((t for t, jobs in TRIGGERS.items() if jobs and name in jobs), "all")
-            )
-            if name not in JOBS and name not in TRIGGERS:
-                continue
+            trigger = job.name.removeprefix("trigger:")
             try:
-                trigger_queue(
-                    trigger=trigger, run_date=job.run_date, portfolio_ids=None, user=request.user
-                )
+                if job.name in JOBS:
+                    name, day, user = job.name, job.run_date.isoformat(), request.user.pk
+                    transaction.on_commit(
+                        lambda name=name, day=day, user=user: run_job.delay(name, day, None, user)
+                    )
+                elif trigger in TRIGGERS:
+                    trigger_queue(
+                        trigger=trigger, run_date=job.run_date, portfolio_ids=None,
+                        user=request.user,
+                    )  # fmt: skip
+                else:
+                    continue
             except Exception as exc:  # noqa: BLE001 - shown to the admin user
                 self.message_user(request, f"{job}: {exc}", level="error")
-        self.message_user(request, "Queued.")
+                continue
+            queued += 1
+        self.message_user(request, f"Queued {queued} job(s).")

@@ -222,6 +222,10 @@ class BatchJob(models.Model):
     triggered_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The staff trigger (an umbrella row named trigger:...) this job ran under, if any.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

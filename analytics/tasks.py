@@ -1,47 +1,136 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 
-from celery import shared_task
+from celery import chain, chord, group, shared_task
 from django.conf import settings
+from django.core.cache import cache
 
-from analytics.batch import trigger_run
+from analytics import batch
 from analytics.models import BatchJob
+from marketdata import calendar
+from sigmasight.exceptions import ConflictError
 
 logger = logging.getLogger("sigmasight.batch")
 
 
-@shared_task(
-    name="analytics.run_trigger",
-    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT * 6,
-    time_limit=settings.CELERY_TASK_TIME_LIMIT * 6,
-)
-def run_trigger(umbrella_id: int, portfolio_ids: list[int] | None = None) -> dict[str, object]:
-    """Run a staff-triggered batch (ids and ISO data only: the row is re-read here)."""
-    if not BatchJob.objects.filter(pk=umbrella_id).exists():
-        logger.warning("batch trigger gone", extra={"job_id": umbrella_id})
-        return {"job_id": umbrella_id, "status": "missing"}
-    job = trigger_run(umbrella_id, portfolio_ids)
-    return {"job_id": job.pk, "status": job.status}
+def _date(value: str | None) -> date:
+    return date.fromisoformat(value) if value else calendar.last_completed_session()
 
 
-@shared_task(name="analytics.run_job", soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT * 3,
-             time_limit=settings.CELERY_TASK_TIME_LIMIT * 3)  # fmt: skip
-def run_job(job: str, date: str | None = None) -> dict[str, object]:
-    """One job of the day for a session (default: the last completed NYSE session)."""
-    from datetime import date as date_type
-
-    from analytics.batch import job_run
-    from marketdata.calendar import last_completed_session
-    from sigmasight.exceptions import ConflictError
-
-    run_date = date_type.fromisoformat(date) if date else last_completed_session()
+@shared_task(bind=True, name="analytics.run_job", soft_time_limit=120, time_limit=180)
+def run_job(
+    self, job: str, date: str | None = None, portfolio_ids: list[int] | None = None,
+    triggered_by_id: int | None = None, parent_id: int | None = None,
+) -> dict[str, object]:  # fmt: skip
+    """One job of the day for a session (default: the last completed NYSE session): claims the
+    job row, then replaces itself with a chord, one `run_chunk` per chunk of portfolios in
+    parallel and `finish_job` folding their results, so a chain of jobs waits for the chord."""
+    run_date = _date(date)
     try:
-        result = job_run(job, run_date)
+        row = batch.job_open(job, run_date, triggered_by_id=triggered_by_id, parent_id=parent_id)
     except ConflictError as exc:
         logger.warning("batch job already running", extra={"job": job, "error": str(exc)})
         return {"job": job, "status": "already_running"}
-    return {"job": job, "job_id": result.pk, "status": result.status}
+    chunks = batch.job_chunks(job, run_date, portfolio_ids)
+    if self.request.is_eager:  # no broker (the embedded default): the chunks in this process
+        results = [batch.chunk_run_with_retries(job, run_date, chunk) for chunk in chunks]
+        closed = batch.job_close(row, results, skipped=not calendar.is_trading_day(run_date))
+        return {"job": job, "job_id": closed.pk, "status": closed.status}
+    if not chunks:
+        closed = batch.job_close(row, [], skipped=not calendar.is_trading_day(run_date))
+        return {"job": job, "job_id": closed.pk, "status": closed.status}
+    return self.replace(job_canvas(row, chunks))
+
+
+def job_canvas(row: BatchJob, chunks: list[list[int]]) -> chord:
+    """The chord of a job: its chunks with the job's soft and hard time limits, then the fold;
+    if a chunk never reports (killed at the hard limit), the job is failed, not left running."""
+    soft, hard = batch.time_limits(row.name)
+    header = group(
+        run_chunk.si(row.pk, row.name, row.run_date.isoformat(), chunk).set(
+            soft_time_limit=soft, time_limit=hard
+        )
+        for chunk in chunks
+    )
+    return chord(header, finish_job.s(row.pk).on_error(abandon_job.si(row.pk)))
+
+
+@shared_task(bind=True, name="analytics.run_chunk")
+def run_chunk(self, job_id: int, job: str, date: str, chunk: list[int]) -> dict:
+    """One chunk of a job. Claimed in the cache first, so a redelivered copy (acks_late, or the
+    broker's visibility timeout passing on a long chunk) never computes it a second time.
+    Provider errors are retried with backoff; everything else is recorded per portfolio."""
+    run_date = _date(date)
+    key = f"batch-chunk:{job_id}:{chunk[0]}"
+    _, hard = batch.time_limits(job)
+    ttl = hard * (settings.SIGMASIGHT_BATCH_RETRIES + 1)
+    if not cache.add(key, self.request.id, timeout=ttl) and cache.get(key) != self.request.id:
+        return {"counts": {}, "failed": {}, "retry": None, "claimed_elsewhere": True}
+    result = batch.chunk_run(job, run_date, chunk)
+    if result["retry"] and self.request.retries < settings.SIGMASIGHT_BATCH_RETRIES:
+        logger.warning(
+            "batch chunk retried",
+            extra={"job": job, "portfolios": chunk, "attempt": self.request.retries + 1},
+        )
+        raise self.retry(
+            countdown=batch.backoff(self.request.retries),
+            max_retries=settings.SIGMASIGHT_BATCH_RETRIES,
+        )
+    result["retries"] = self.request.retries
+    return result
+
+
+@shared_task(name="analytics.finish_job")
+def finish_job(results: list[dict], job_id: int) -> dict[str, object]:
+    row = batch.job_close(BatchJob.objects.get(pk=job_id), results)
+    return {"job": row.name, "job_id": row.pk, "status": row.status}
+
+
+@shared_task(name="analytics.abandon_job")
+def abandon_job(job_id: int) -> None:
+    batch.job_abandon(job_id, "a chunk did not finish: hard time limit or worker lost")
+
+
+@shared_task(bind=True, name="analytics.run_day", soft_time_limit=120, time_limit=180)
+def run_day(self, date: str | None = None) -> object:
+    """Every job of the day in order, each waiting for the previous one's chunks."""
+    run_date = _date(date).isoformat()
+    if self.request.is_eager:
+        return [run_job.apply(args=[name, run_date]).get() for name in batch.DAILY]
+    return self.replace(chain(*(run_job.si(name, run_date) for name in batch.DAILY)))
+
+
+@shared_task(bind=True, name="analytics.run_trigger", soft_time_limit=120, time_limit=180)
+def run_trigger(self, umbrella_id: int, portfolio_ids: list[int] | None = None) -> object:
+    """A staff-triggered batch (ids and ISO data only: the row is re-read here): claims the
+    umbrella row, then chains its jobs (each a chord of chunks) and folds them into it."""
+    if not BatchJob.objects.filter(pk=umbrella_id).exists():
+        logger.warning("batch trigger gone", extra={"job_id": umbrella_id})
+        return {"job_id": umbrella_id, "status": "missing"}
+    umbrella = batch.trigger_claim(umbrella_id)
+    if umbrella is None:
+        return {"job_id": umbrella_id, "status": "already_claimed"}
+    run_date = umbrella.run_date.isoformat()
+    if self.request.is_eager:  # no broker: the same jobs in this process
+        for name in batch.trigger_jobs(umbrella):
+            run_job.apply(
+                args=[name, run_date, portfolio_ids, umbrella.triggered_by_id, umbrella.pk]
+            )
+        return finish_trigger(umbrella.pk)
+    steps = [
+        run_job.si(name, run_date, portfolio_ids, umbrella.triggered_by_id, umbrella.pk)
+        for name in batch.trigger_jobs(umbrella)
+    ]
+    canvas = chain(*steps, finish_trigger.si(umbrella.pk))
+    return self.replace(canvas.on_error(finish_trigger.si(umbrella.pk, "a job did not finish")))
+
+
+@shared_task(name="analytics.finish_trigger")
+def finish_trigger(umbrella_id: int, error: str = "") -> dict[str, object]:
+    umbrella = batch.trigger_close(umbrella_id, error)
+    return {"job_id": umbrella.pk, "status": umbrella.status}
 
 
 @shared_task(name="analytics.scenario_backtest", soft_time_limit=600, time_limit=900)

@@ -27,6 +27,7 @@ from marketdata.providers.base import (
     MarketDataProvider,
     NoData,
     ProviderError,
+    is_transient,
 )
 from marketdata.symbols import SymbolError, looks_like_occ, normalize_ticker, parse_occ
 from marketdata.writes import prices_upsert
@@ -44,6 +45,7 @@ class FetchReport:
     provider_calls: int = 0
     rows_by_source: dict[str, int] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # provider -> last error
+    transient: dict[str, str] = field(default_factory=dict)  # provider -> last retryable error
     missing: list[str] = field(default_factory=list)  # symbols still lacking sessions: stale
 
     def count(self, source: str, rows: int) -> None:
@@ -195,6 +197,8 @@ def _fetch_isolating(
             return pd.DataFrame()
     except (ProviderError, NotImplementedError) as exc:
         report.failures[provider.name] = str(exc)
+        if is_transient(exc):
+            report.transient[provider.name] = str(exc)
         logger.warning("price fetch failed, falling back", extra={"error": str(exc)})
         return pd.DataFrame()
     frames = [_fetch_isolating(provider, [symbol], start, end, report) for symbol in symbols]

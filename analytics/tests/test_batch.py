@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from datetime import date
 from decimal import Decimal
 
@@ -162,7 +163,8 @@ def test_batch_admin_lists_jobs(client, books):
 @pytest.mark.django_db(transaction=True)
 def test_trigger_runs_on_a_real_celery_worker(books):
     """A worker process on a private queue claims the queued job through Redis and runs the
-    whole chain against the (committed) test database."""
+    whole chain against the (committed) test database: every job a chord of chunks (one
+    portfolio per chunk here), the jobs chained in order, the umbrella folded at the end."""
     import os
     import subprocess
     import sys
@@ -178,10 +180,11 @@ def test_trigger_runs_on_a_real_celery_worker(books):
     queue = f"batch-{uuid.uuid4().hex[:8]}"
     umbrella = BatchJob.objects.create(name="trigger:all", run_date=AS_OF)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "sigmasight", "worker", "--pool=solo", "-Q", queue,
+        [sys.executable, "-m", "celery", "-A", "sigmasight", "worker", "--pool=prefork", "--concurrency=2", "-Q", queue,
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
         cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test", "DATABASE_URL": url},
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test", "DATABASE_URL": url,
+             "CELERY_TASK_DEFAULT_QUEUE": queue, "SIGMASIGHT_BATCH_CHUNK_POSITIONS": "2"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -196,6 +199,10 @@ def test_trigger_runs_on_a_real_celery_worker(books):
     assert reply == {"job_id": umbrella.pk, "status": "succeeded"}
     assert umbrella.status == "succeeded"
     assert set(umbrella.counts["jobs"]) == set(batch.DAILY)
+    jobs = list(umbrella.children.order_by("id"))
+    assert [j.name for j in jobs] == batch.DAILY  # chained in the day's order
+    assert all(a.finished_at <= b.started_at for a, b in itertools.pairwise(jobs))
+    assert all(j.counts["portfolios_ok"] == 2 and j.status == "succeeded" for j in jobs)
     assert StressTestResult.objects.filter(date=AS_OF).exists()
 
 
@@ -224,3 +231,176 @@ def test_a_provider_failure_for_one_symbol_leaves_the_job_partial(books, monkeyp
     assert job.counts["portfolios_ok"] == 1
     assert DailyPrice.objects.filter(security__symbol="AAPL", date=AS_OF).exists()  # refetched
     assert Position.objects.get(portfolio=second, symbol="KO").valued_as_of == AS_OF
+
+
+class FlakyFeed(SyntheticProvider):
+    """The synthetic market whose KO feed times out for the first `failures` calls."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.calls = 0
+
+    def daily_bars(self, symbols, start, end):
+        if "KO" in symbols:
+            self.calls += 1
+            if self.calls <= self.failures:
+                from marketdata.providers.base import ProviderTimeout
+
+                raise ProviderTimeout(self.name, "read timed out after 10 s")
+        return super().daily_bars(symbols, start, end)
+
+
+def _drop_last_close(symbols):
+    from marketdata.models import DailyPrice
+
+    DailyPrice.objects.filter(security__symbol__in=symbols, date=AS_OF).delete()
+
+
+def test_a_provider_timeout_is_retried_and_the_job_succeeds(books, monkeypatch):
+    from marketdata.models import DailyPrice
+    from marketdata.providers import registry
+
+    feed = FlakyFeed(failures=1)
+    _drop_last_close(["KO"])
+    monkeypatch.setattr(registry, "chain", lambda: [feed])
+    job = batch.job_run("market_data", AS_OF)
+    assert job.status == "succeeded", job.failed_portfolios
+    assert job.counts["retries"] == 1 and feed.calls == 2
+    assert DailyPrice.objects.filter(security__symbol="KO", date=AS_OF).exists()
+
+
+def test_a_provider_that_stays_down_leaves_the_job_partial_after_the_retries(
+    books, monkeypatch, settings
+):
+    from marketdata.providers import registry
+
+    settings.SIGMASIGHT_BATCH_RETRIES = 2
+    feed = FlakyFeed(failures=10**6)
+    _drop_last_close(["KO"])
+    monkeypatch.setattr(registry, "chain", lambda: [feed])
+    slept = []
+    monkeypatch.setattr(batch.time, "sleep", slept.append)
+    job = batch.job_run("market_data", AS_OF)
+    _, second = books
+    assert job.status == "partial" and job.counts["retries"] == 2
+    assert len(slept) == 2 and feed.calls == 3
+    assert "no price for KO" in job.failed_portfolios[str(second.pk)]
+
+
+def test_errors_other_than_provider_errors_are_not_retried(books, monkeypatch):
+    calls = []
+
+    def always_broken(as_of, portfolio_ids):
+        calls.append(list(portfolio_ids))
+        raise ZeroDivisionError("bad model")
+
+    monkeypatch.setitem(batch.JOBS, "greeks", always_broken)
+    job = batch.job_run("greeks", AS_OF)
+    assert job.status == "failed" and "retries" not in job.counts
+    first, second = books
+    assert calls == [[first.pk, second.pk], [first.pk], [second.pk]]  # chunk, then one by one
+
+
+def test_a_chunk_over_its_soft_time_limit_fails_whole_without_splitting(books, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    calls = []
+
+    def slow(as_of, portfolio_ids):
+        calls.append(list(portfolio_ids))
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setitem(batch.JOBS, "stress", slow)
+    job = batch.job_run("stress", AS_OF)
+    assert job.status == "failed" and len(calls) == 1
+    soft, _ = batch.time_limits("stress")
+    assert set(job.failed_portfolios.values()) == {
+        f"time limit: the chunk did not finish within {soft} s"
+    }
+
+
+def test_each_job_fans_out_as_a_chord_of_chunks_with_its_time_limits(books, settings):
+    from analytics.tasks import job_canvas
+
+    settings.SIGMASIGHT_BATCH_CHUNK_POSITIONS = 2
+    first, second = books
+    row = batch.job_open("factors", AS_OF)
+    chunks = batch.job_chunks("factors", AS_OF, None)
+    assert chunks == [[first.pk], [second.pk]]
+    canvas = job_canvas(row, chunks)
+    assert [t.task for t in canvas.tasks] == ["analytics.run_chunk"] * 2
+    assert [t.args[3] for t in canvas.tasks] == chunks
+    assert {(t.options["soft_time_limit"], t.options["time_limit"]) for t in canvas.tasks} == {
+        (15 * 60, 15 * 60 + settings.SIGMASIGHT_BATCH_HARD_GRACE_S)
+    }
+    assert canvas.body.task == "analytics.finish_job" and canvas.body.args == (row.pk,)
+    assert [e.task for e in canvas.body.options["link_error"]] == ["analytics.abandon_job"]
+
+
+def test_backoff_is_exponential_with_full_jitter_and_a_cap(settings):
+    import random
+
+    settings.SIGMASIGHT_BATCH_RETRY_BACKOFF_S = 30.0
+    settings.SIGMASIGHT_BATCH_RETRY_BACKOFF_MAX_S = 600.0
+    rng = random.Random(7)
+    for attempt, cap in [(0, 30), (1, 60), (2, 120), (3, 240), (4, 480), (5, 600), (9, 600)]:
+        draws = [batch.backoff(attempt, rng=rng) for _ in range(400)]
+        assert min(draws) >= 0 and max(draws) <= cap
+        assert max(draws) > 0.9 * cap  # the whole range is used, up to the cap
+
+
+def test_a_job_left_running_by_a_dead_worker_is_failed_when_it_runs_again(books):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    dead = BatchJob.objects.create(
+        name="greeks", run_date=AS_OF, status="running",
+        started_at=timezone.now() - timedelta(hours=7),
+    )  # fmt: skip
+    job = batch.job_run("greeks", AS_OF)
+    dead.refresh_from_db()
+    assert dead.status == "failed" and dead.error.startswith("abandoned")
+    assert job.status == "succeeded"
+
+
+def test_a_chunk_claimed_by_another_worker_is_not_computed_twice(books):
+    from django.core.cache import cache
+
+    from analytics.tasks import run_chunk
+
+    first, _ = books
+    row = batch.job_open("greeks", AS_OF)
+    cache.set(f"batch-chunk:{row.pk}:{first.pk}", "another-worker-task-id", 60)
+    result = run_chunk.apply(args=[row.pk, "greeks", AS_OF.isoformat(), [first.pk]]).get()
+    assert result["claimed_elsewhere"] is True and result["counts"] == {}
+    assert not PositionGreeks.objects.filter(date=AS_OF).exists()
+    closed = batch.job_close(row, [result])
+    assert closed.counts == {"chunks_claimed_elsewhere": 1}
+
+
+def test_the_day_task_runs_every_job_in_order(books, eager_celery):
+    from analytics.tasks import run_day
+
+    replies = run_day.apply(args=[AS_OF.isoformat()]).get()
+    assert [r["job"] for r in replies] == batch.DAILY
+    assert {r["status"] for r in replies} == {"succeeded"}
+
+
+def test_admin_rerun_queues_the_job_itself(
+    client, books, eager_celery, django_capture_on_commit_callbacks
+):
+    from sigmasight.accounts.tests.factories import UserFactory
+
+    done = batch.job_run("greeks", AS_OF)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/analytics/batchjob/",
+            {"action": "rerun", "_selected_action": [done.pk]},
+            follow=True,
+        )
+    assert b"Queued 1 job(s)." in response.content
+    again = BatchJob.objects.exclude(pk=done.pk).get()
+    assert (again.name, again.run_date, again.status) == ("greeks", AS_OF, "succeeded")

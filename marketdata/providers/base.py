@@ -61,6 +61,14 @@ class NotSupported(ProviderError):
     """This source does not offer that kind of data (e.g. Polygon has no Treasury yields here)."""
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A provider failure that may pass if asked again later (timeouts, rate limits, 5xx, a
+    dropped connection); not one about the data itself or what the source offers."""
+    return isinstance(exc, ProviderError) and not isinstance(
+        exc, (MalformedPayload, NoData, NotSupported)
+    )
+
+
 @dataclass(frozen=True)
 class SectorInfo:
     sector: str

@@ -150,6 +150,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Project-level tasks: autodiscovery only scans installed apps, and `sigmasight` is not one.
 CELERY_IMPORTS = ["sigmasight.tasks"]
+# Workers send the batch's chunk tasks to this queue too (one queue per deployment by default).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
@@ -170,6 +172,9 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 SIGMASIGHT_OPEN_REGISTRATION = env_bool("SIGMASIGHT_OPEN_REGISTRATION", False)
+# Password of the demo accounts `manage.py seed_demo` creates (printed by it); demos only: set
+# another one before seeding a server others can reach.
+SIGMASIGHT_DEMO_PASSWORD = env_str("SIGMASIGHT_DEMO_PASSWORD", "demo12345")
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 30, minimum=1)),
@@ -345,3 +350,19 @@ SIGMASIGHT_MONTE_CARLO_DRAWS = env_int("SIGMASIGHT_MONTE_CARLO_DRAWS", 10_000, m
 SIGMASIGHT_EWMA_LAMBDA = env_float("SIGMASIGHT_EWMA_LAMBDA", 0.94)
 SIGMASIGHT_SNAPSHOT_RETENTION_DAYS = env_int("SIGMASIGHT_SNAPSHOT_RETENTION_DAYS", 365, minimum=1)
 SIGMASIGHT_BATCH_CHUNK_POSITIONS = env_int("SIGMASIGHT_BATCH_CHUNK_POSITIONS", 1000, minimum=1)
+# Each job's chunks run as a Celery chord; a chunk gets its job's soft time limit in seconds (the
+# plan's 5, 10, 15, 5, 5 and 10 minutes; SIGMASIGHT_BATCH_TIME_LIMIT_<JOB> overrides) and is
+# killed SIGMASIGHT_BATCH_HARD_GRACE_S later. Provider errors are retried with exponential backoff
+# (full jitter, capped); nothing else is retried. A job row still running after
+# SIGMASIGHT_BATCH_STALE_HOURS is taken as abandoned (its worker died) when the job runs again.
+SIGMASIGHT_BATCH_TIME_LIMITS = {
+    job: env_int(f"SIGMASIGHT_BATCH_TIME_LIMIT_{job.upper()}", minutes * 60, minimum=1)
+    for job, minutes in {
+        "market_data": 5, "greeks": 10, "factors": 15, "market_risk": 5, "snapshots": 5, "stress": 10,
+    }.items()
+}  # fmt: skip
+SIGMASIGHT_BATCH_HARD_GRACE_S = env_int("SIGMASIGHT_BATCH_HARD_GRACE_S", 60, minimum=1)
+SIGMASIGHT_BATCH_RETRIES = env_int("SIGMASIGHT_BATCH_RETRIES", 3, minimum=0)
+SIGMASIGHT_BATCH_RETRY_BACKOFF_S = env_float("SIGMASIGHT_BATCH_RETRY_BACKOFF_S", 30.0)
+SIGMASIGHT_BATCH_RETRY_BACKOFF_MAX_S = env_float("SIGMASIGHT_BATCH_RETRY_BACKOFF_MAX_S", 600.0)
+SIGMASIGHT_BATCH_STALE_HOURS = env_int("SIGMASIGHT_BATCH_STALE_HOURS", 6, minimum=1)

@@ -24,3 +24,6 @@ STORAGES = {
 }
 # Serve static files by lookup per request: no collectstatic needed before the suite.
 WHITENOISE_AUTOREFRESH = True
+
+# Retries of provider errors happen at once in tests (the backoff itself is unit-tested).
+SIGMASIGHT_BATCH_RETRY_BACKOFF_S = 0.0
