@@ -22,10 +22,11 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@ $(VENV)/.runtime
 
-# Development server with the embedded defaults: SQLite, eager Celery, DEBUG on.
+# Development server with the embedded defaults: SQLite, eager Celery, DEBUG on. The demo is
+# seeded when no demo user exists yet; seed_demo prints the logins and the links either way.
 run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
-	@echo "SigmaSight: API docs http://$(HOST):$(PORT)/api/docs/  admin http://$(HOST):$(PORT)/admin/"
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo --if-empty --url http://$(HOST):$(PORT)
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 migrate: $(VENV)/.runtime

@@ -264,7 +264,11 @@ def test_a_timing_out_provider_is_not_asked_symbol_by_symbol():
 def test_current_prices_finds_a_close_older_than_the_recent_window():
     """A symbol whose feed stopped months ago still has its last close, marked stale."""
     prices_fetch_and_cache(
-        symbols=["KO"], start=date(2026, 6, 1), end=date(2026, 6, 30), providers=[SyntheticProvider()], now=NOW
+        symbols=["KO"],
+        start=date(2026, 6, 1),
+        end=date(2026, 6, 30),
+        providers=[SyntheticProvider()],
+        now=NOW,
     )
     quote = current_prices(["KO"], now=NOW)["KO"]
     assert quote.date == date(2026, 6, 30) and quote.stale is True
