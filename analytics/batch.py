@@ -353,6 +353,7 @@ def run_daily_batch(
 TRIGGERS = {
     "market-data": ["market_data"],
     "risk-metrics": ["greeks", "factors", "market_risk"],
+    "snapshots": ["snapshots"],
     "stress": ["stress"],
     "all": None,
 }

@@ -1,6 +1,6 @@
 """NYSE sessions from pandas-market-calendars, always asked with explicit bounds.
 
-Schedules are built a calendar year at a time and cached; nothing outside 1990-2099 is answered
+Schedules are built ten calendar years at a time and cached by year; nothing outside 1990-2099 is answered
 (pandas-market-calendars' holiday rules are not meant for arbitrary centuries).
 """
 
@@ -24,14 +24,26 @@ def _check(d: date) -> None:
         )
 
 
-@lru_cache(maxsize=256)
-def _year_schedule(year: int) -> pd.DataFrame:
+BLOCK_YEARS = 10  # building a schedule costs about the same for one year as for ten
+
+
+@lru_cache(maxsize=16)
+def _block_schedule(block: int) -> pd.DataFrame:
+    first = FIRST_YEAR + block * BLOCK_YEARS
+    last = min(first + BLOCK_YEARS - 1, LAST_YEAR)
     schedule = mcal.get_calendar("NYSE").schedule(
-        start_date=f"{year}-01-01", end_date=f"{year}-12-31"
+        start_date=f"{first}-01-01", end_date=f"{last}-12-31"
     )
     return pd.DataFrame(
         {"session": schedule.index.date, "close": schedule["market_close"].dt.to_pydatetime()}
     )
+
+
+@lru_cache(maxsize=256)
+def _year_schedule(year: int) -> pd.DataFrame:
+    block = _block_schedule((year - FIRST_YEAR) // BLOCK_YEARS)
+    years = np.array([d.year for d in block["session"]])
+    return block[years == year].reset_index(drop=True)
 
 
 @lru_cache(maxsize=256)

@@ -404,3 +404,17 @@ def test_admin_rerun_queues_the_job_itself(
     assert b"Queued 1 job(s)." in response.content
     again = BatchJob.objects.exclude(pk=done.pk).get()
     assert (again.name, again.run_date, again.status) == ("greeks", AS_OF, "succeeded")
+
+
+def test_every_trigger_of_api_md_is_served(
+    staff_client, books, eager_celery, django_capture_on_commit_callbacks
+):
+    for trigger, jobs in [("market-data", ["market_data"]), ("snapshots", ["snapshots"]),
+                          ("stress", ["stress"])]:  # fmt: skip
+        with django_capture_on_commit_callbacks(execute=True):
+            response = staff_client.post(
+                f"/api/v1/admin/batch/{trigger}/", {"date": AS_OF.isoformat()}
+            )
+        assert response.status_code == 202, response.content
+        job = staff_client.get(f"/api/v1/admin/batch/jobs/{response.json()['job_id']}/").json()
+        assert job["name"] == f"trigger:{trigger}" and list(job["counts"]["jobs"]) == jobs

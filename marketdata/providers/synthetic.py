@@ -19,7 +19,6 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from marketdata.calculations.black_scholes import price as bs_price
 from marketdata.calendar import trading_days
@@ -106,6 +105,8 @@ def _panel(last_year: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray
     returns = shocks @ np.linalg.cholesky(FACTOR_COVARIANCE).T
     returns += np.array([FACTOR_DRIFT.get(f, 0.0) for f in FACTORS])
     short_noise = np.random.default_rng([SEED, 1]).standard_normal(n) * SHORT_RATE_NOISE
+    from scipy.signal import lfilter  # here: importing scipy.signal costs every start 0.9 s
+
     rates = {}
     for name, shock in ((RATE_10Y, returns[:, _F["rates"]]), (RATE_SHORT, None)):
         if shock is None:
