@@ -22,6 +22,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from datetime import date, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -31,6 +32,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from analytics.models import BatchJob
+from analytics.services import read_memo
 from marketdata import calendar
 from marketdata.providers.base import is_transient
 from sigmasight.exceptions import ConflictError
@@ -128,6 +130,8 @@ JOBS: dict[str, Callable[[date, list[int]], dict]] = {
 }
 # The order of a trading day (DESIGN.md): each job needs the ones before it.
 DAILY = list(JOBS)
+# Jobs that write what they (or their own later steps) read: no shared reads within a chunk.
+WRITES_INPUTS = {"market_data", "greeks"}
 
 
 def portfolio_chunks(portfolio_ids: list[int] | None, limit: int) -> list[list[int]]:
@@ -301,7 +305,7 @@ def _run_chunk(
     a provider error (the whole chunk may be asked again later: returns why) and the soft time
     limit (the chunk fails as a whole: splitting it would only take longer)."""
     try:
-        with transaction.atomic():
+        with transaction.atomic(), nullcontext() if name in WRITES_INPUTS else read_memo():
             result = dict(JOBS[name](run_date, chunk))
     except SoftTimeLimitExceeded:
         soft, _ = time_limits(name)

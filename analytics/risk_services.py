@@ -29,7 +29,7 @@ from analytics.models import (
     PositionInterestRateBeta,
     RiskMetricSnapshot,
 )
-from analytics.services import book_frame, session_for
+from analytics.services import book_frame, memo, session_for
 from marketdata import calendar
 from marketdata.calculations import black_scholes as bs
 from marketdata.models import DailyPrice
@@ -53,9 +53,24 @@ class FactorReport:
 
 
 def closes_panel(symbols: Sequence[str], as_of: date, sessions: int) -> pd.DataFrame:
-    """Closes (sessions x symbols) over the last `sessions` NYSE sessions to `as_of` (one query).
-    A symbol asked twice is one column."""
+    """Closes (sessions x symbols) over the last `sessions` NYSE sessions to `as_of` (one query;
+    inside `read_memo`, only symbols not read yet for that span are queried). A symbol asked
+    twice is one column."""
     symbols = list(dict.fromkeys(symbols))
+    shared = memo()
+    if shared is None:
+        return _read_closes(symbols, as_of, sessions)
+    key = ("closes", as_of, sessions)
+    have = shared.get(key)
+    missing = symbols if have is None else [s for s in symbols if s not in have.columns]
+    if missing:
+        fresh = _read_closes(missing, as_of, sessions)
+        have = fresh if have is None else pd.concat([have, fresh], axis=1)
+        shared[key] = have
+    return have[symbols].copy()
+
+
+def _read_closes(symbols: list[str], as_of: date, sessions: int) -> pd.DataFrame:
     days = calendar.sessions_back(as_of, sessions)
     rows = fetch_rows(
         DailyPrice.objects.filter(

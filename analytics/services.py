@@ -4,6 +4,9 @@ of queries per call, on whole arrays, with bulk writes. Re-running a session ove
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -221,9 +224,39 @@ def _empty_frame() -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+_MEMO: ContextVar[dict | None] = ContextVar("analytics_memo", default=None)
+
+
+@contextmanager
+def read_memo() -> Iterator[None]:
+    """Within the block, the book frame and closes panels read for a session are read once and
+    shared (the batch opens one per chunk of a job that does not write prices or Greeks: its
+    functions ask for the same book and series several times). Callers get copies."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def memo() -> dict | None:
+    return _MEMO.get()
+
+
 def book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, dict]:
     """Open positions of the portfolios valued at `as_of` from cached closes, with their stored
     Greeks for that session, ready to aggregate. Four queries whatever the size of the book."""
+    shared = memo()
+    if shared is None:
+        return _book_frame(portfolio_ids, as_of)
+    key = ("book", tuple(sorted(portfolio_ids)), as_of)
+    if key not in shared:
+        shared[key] = _book_frame(portfolio_ids, as_of)
+    frame, quality = shared[key]
+    return frame.copy(), dict(quality)
+
+
+def _book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, dict]:
     book = load_book(portfolio_ids)
     if book.empty:
         return _empty_frame(), {"stale": False, "fallbacks": 0, "missing_greeks": 0}
