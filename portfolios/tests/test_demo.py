@@ -333,3 +333,29 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
     expected = dict(seeded.after_second)
     del expected["analytics.BatchJob"], expected["accounts.User"]
     assert counts == expected
+
+
+def test_the_day_again_on_eager_workers_changes_nothing(seeded, books, eager_celery):
+    """The daily chain on the demo-sized books through the Celery tasks (eager): every job
+    succeeds, and running the session again writes no new row and the same numbers."""
+    from analytics.tasks import run_day
+
+    def numbers() -> list:
+        return sorted(
+            [*StressTestResult.objects.values_list("portfolio_id", "scenario_id", "correlated_pnl"),
+             *RiskMetricSnapshot.objects.values_list("portfolio_id", "confidence", "var_monte_carlo"),
+             *PositionGreeks.objects.values_list("position_id", "date", "delta")]
+        )  # fmt: skip
+
+    before, values = row_counts(), numbers()
+    replies = run_day.apply(args=[seeded.as_of.isoformat()]).get()
+    assert [(r["job"], r["status"]) for r in replies] == [
+        (name, "succeeded") for name in ("market_data", "greeks", "factors", "market_risk",
+                                         "snapshots", "stress")
+    ]  # fmt: skip
+    after = row_counts()
+    assert after.pop("analytics.BatchJob") == before.pop("analytics.BatchJob") + 6
+    assert after == before
+    again = numbers()
+    assert [row[:2] for row in again] == [row[:2] for row in values]
+    assert [row[2] for row in again] == pytest.approx([row[2] for row in values], rel=1e-12)
