@@ -13,7 +13,7 @@ from typing import IO
 
 import pandas as pd
 from django.db import transaction
-from django.db.models import F, Window
+from django.db.models import Count, F, Max, Min, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -106,16 +106,39 @@ def securities_ensure(symbols: list[str]) -> dict[str, int]:
 def _needed_sessions(
     ids: dict[str, int], sessions: list[date], start: date, end: date
 ) -> dict[str, list[date]]:
+    """Sessions each symbol lacks in [start, end] (options: up to their expiration). One
+    aggregate query: a symbol whose cached sessions are contiguous (the usual case: a history
+    missing only the latest sessions) needs only its edges; the sessions of the few with gaps
+    inside are read in a second query."""
+    position = {d: i for i, d in enumerate(sessions)}
+    stats = (
+        DailyPrice.objects.filter(security_id__in=ids.values(), date__gte=start, date__lte=end)
+        .values("security_id")
+        .annotate(n=Count("id"), lo=Min("date"), hi=Max("date"))
+        .values_list("security_id", "n", "lo", "hi")
+    )
+    span: dict[int, tuple[date, date]] = {}
+    gappy: list[int] = []
+    for security_id, n, lo, hi in stats:
+        if lo in position and hi in position and n == position[hi] - position[lo] + 1:
+            span[security_id] = (lo, hi)
+        else:
+            gappy.append(security_id)
     have: dict[int, set[date]] = defaultdict(set)
-    rows = DailyPrice.objects.filter(
-        security_id__in=ids.values(), date__gte=start, date__lte=end
-    ).values_list("security_id", "date")
-    for security_id, day in rows:
-        have[security_id].add(day)
+    if gappy:
+        rows = DailyPrice.objects.filter(
+            security_id__in=gappy, date__gte=start, date__lte=end
+        ).values_list("security_id", "date")
+        for security_id, day in rows:
+            have[security_id].add(day)
     need = {}
     for symbol, security_id in ids.items():
         last = parse_occ(symbol).expiration if looks_like_occ(symbol) else end
-        missing = [d for d in sessions if d <= last and d not in have[security_id]]
+        if security_id in span:
+            lo, hi = span[security_id]
+            missing = [d for d in sessions if d <= last and not lo <= d <= hi]
+        else:
+            missing = [d for d in sessions if d <= last and d not in have[security_id]]
         if missing:
             need[symbol] = missing
     return need

@@ -91,6 +91,22 @@ def test_fetch_asks_only_for_the_missing_sessions():
     assert DailyPrice.objects.count() == len(calendar.trading_days(START, LAST))
 
 
+def test_a_gap_inside_the_cached_history_is_found_and_filled():
+    """Both paths of the missing-session search: MSFT's history is contiguous (only its edge is
+    missing), AAPL's has a hole in the middle; each is asked for exactly what it lacks."""
+    provider = CountingSynthetic()
+    prices_fetch_and_cache(
+        symbols=["AAPL", "MSFT"], start=START, end=date(2026, 11, 19), providers=[provider],
+        now=NOW,
+    )  # fmt: skip
+    DailyPrice.objects.filter(security__symbol="AAPL", date=date(2026, 11, 10)).delete()
+    report = prices_fetch_and_cache(
+        symbols=["AAPL", "MSFT"], start=START, end=LAST, providers=[provider], now=NOW
+    )
+    assert report.rows_written == 3  # AAPL: the hole and the last session; MSFT: the last
+    assert DailyPrice.objects.count() == 2 * len(calendar.trading_days(START, LAST))
+
+
 def test_fetch_never_asks_past_the_last_completed_session():
     provider = CountingSynthetic()
     before_close = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)  # 15:00 New York
