@@ -68,6 +68,8 @@ def run_chunk(self, job_id: int, job: str, date: str, chunk: list[int]) -> dict:
     ttl = hard * (settings.SIGMASIGHT_BATCH_RETRIES + 1)
     if not cache.add(key, self.request.id, timeout=ttl) and cache.get(key) != self.request.id:
         return {"counts": {}, "failed": {}, "retry": None, "claimed_elsewhere": True}
+    if self.request.is_eager:  # applied in-process: wait out the backoff here
+        return batch.chunk_run_with_retries(job, run_date, chunk)
     result = batch.chunk_run(job, run_date, chunk)
     if result["retry"] and self.request.retries < settings.SIGMASIGHT_BATCH_RETRIES:
         logger.warning(

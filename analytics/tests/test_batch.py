@@ -418,3 +418,32 @@ def test_every_trigger_of_api_md_is_served(
         assert response.status_code == 202, response.content
         job = staff_client.get(f"/api/v1/admin/batch/jobs/{response.json()['job_id']}/").json()
         assert job["name"] == f"trigger:{trigger}" and list(job["counts"]["jobs"]) == jobs
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_retries_a_provider_error_with_backoff(books, monkeypatch):
+    """A real worker (in a thread of this process, so the flaky feed can be put in its path)
+    consumes the job's chord from Redis: the chunk meets a provider timeout, is retried through
+    the broker (self.retry with its backoff countdown), and the job ends succeeded."""
+    from celery.contrib.testing.worker import start_worker
+
+    from analytics.tasks import run_job
+    from marketdata.providers import registry
+    from sigmasight.celery import app
+
+    feed = FlakyFeed(failures=1)
+    _drop_last_close(["KO"])
+    monkeypatch.setattr(registry, "chain", lambda: [feed])
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    app.control.purge()  # the test broker's default queue: nothing stale for this worker
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+            reply = run_job.delay("market_data", AS_OF.isoformat()).get(timeout=120)
+    finally:
+        app.conf.task_always_eager = previous
+    job = BatchJob.objects.get(pk=reply["job_id"])
+    assert job.status == "succeeded", job.failed_portfolios
+    assert job.counts["retries"] == 1 and feed.calls == 2
