@@ -1,37 +1,25 @@
 """Bulk upsert of daily prices: the one write path for providers, CSV imports and chains.
 
 Rows go in as floats through plain SQL: the ORM's per-value Decimal conversion costs more than
-the insert itself at these volumes (a 200,000-row backfill). PostgreSQL gets COPY into a temporary
-table and one INSERT .. ON CONFLICT; SQLite an executemany of the same upsert.
+the insert itself at these volumes (a 200,000-row backfill). The shared upsert gives PostgreSQL
+COPY into a temporary table and one INSERT .. ON CONFLICT; SQLite an executemany.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
 
 from marketdata.models import DailyPrice
+from sigmasight.db import upsert_rows
 
 COLUMNS = [
     "security_id", "date", "open", "high", "low", "close", "adjusted_close", "volume",
     "implied_volatility", "source", "fetched_at",
 ]  # fmt: skip
-_UPDATE = [c for c in COLUMNS if c not in ("security_id", "date")]
-
-
-def _sql_columns() -> str:
-    return ", ".join(connection.ops.quote_name(c) for c in COLUMNS)
-
-
-def _conflict_clause() -> str:
-    quote = connection.ops.quote_name
-    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in _UPDATE)
-    return f"ON CONFLICT ({quote('security_id')}, {quote('date')}) DO UPDATE SET {updates}"
 
 
 def _records(frame: pd.DataFrame, source: str, fetched_at: datetime) -> list[tuple]:
@@ -65,37 +53,6 @@ def prices_upsert(frame: pd.DataFrame, *, source: str, fetched_at: datetime) -> 
     """Insert or update rows (security_id, date, open .. volume[, implied_volatility])."""
     if frame.empty:
         return 0
-    records = _records(frame, source, fetched_at)
-    table = connection.ops.quote_name(DailyPrice._meta.db_table)
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            _copy_upsert(cursor, table, records)
-        else:
-            placeholders = ", ".join(["%s"] * len(COLUMNS))
-            cursor.executemany(
-                f"INSERT INTO {table} ({_sql_columns()}) VALUES ({placeholders}) "
-                f"{_conflict_clause()}",
-                records,
-            )
-    return len(records)
-
-
-def _copy_upsert(cursor, table: str, records: list[tuple]) -> None:
-    columns = _sql_columns()
-    # Only the loaded columns (no id): LIKE would copy id's NOT NULL without its identity.
-    cursor.execute(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS dailyprice_load ON COMMIT DELETE ROWS AS "
-        f"SELECT {columns} FROM {table} WITH NO DATA"
-    )
-    # Within one outer transaction ON COMMIT has not fired yet: start from an empty table.
-    cursor.execute("TRUNCATE dailyprice_load")
-    buffer = io.StringIO()
-    for row in records:
-        buffer.write("\t".join(r"\N" if v is None else str(v) for v in row))
-        buffer.write("\n")
-    with cursor.cursor.copy(f"COPY dailyprice_load ({columns}) FROM STDIN") as copy:
-        copy.write(buffer.getvalue())
-    cursor.execute(
-        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM dailyprice_load "
-        f"{_conflict_clause()}"
+    return upsert_rows(
+        DailyPrice, COLUMNS, _records(frame, source, fetched_at), unique=["security_id", "date"]
     )

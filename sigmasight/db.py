@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 
 def db_timestamp(model: type[models.Model], field: str, value: datetime) -> object:
@@ -33,6 +33,9 @@ def insert_rows(
     return len(rows)
 
 
+COPY_FROM_ROWS = 500  # PostgreSQL: from this many rows, COPY beats a pipelined executemany
+
+
 def upsert_rows(
     model: type[models.Model],
     columns: Sequence[str],
@@ -40,24 +43,41 @@ def upsert_rows(
     *,
     unique: Sequence[str],
 ) -> int:
-    """INSERT .. ON CONFLICT (unique) DO UPDATE for every other column, in one executemany.
-    Re-running a day writes the same rows again instead of duplicating them."""
+    """INSERT .. ON CONFLICT (unique) DO UPDATE for every other column. Re-running a day writes
+    the same rows again instead of duplicating them. SQLite (and small batches): one
+    executemany. PostgreSQL with many rows: COPY into a temporary table, then one
+    INSERT .. SELECT .. ON CONFLICT (a 170,000-row factor job: several times faster)."""
     if not rows:
         return 0
     quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
     column_names = [model._meta.get_field(c).column for c in columns]
     key_names = [model._meta.get_field(c).column for c in unique]
+    names = ", ".join(quote(c) for c in column_names)
     updates = ", ".join(
         f"{quote(c)} = excluded.{quote(c)}" for c in column_names if c not in key_names
     )
-    placeholders = ", ".join(["%s"] * len(columns))
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in column_names)}) "
-            f"VALUES ({placeholders}) ON CONFLICT ({', '.join(quote(c) for c in key_names)}) "
-            f"DO UPDATE SET {updates}",
-            rows,
-        )
+    conflict = f"ON CONFLICT ({', '.join(quote(c) for c in key_names)}) DO UPDATE SET {updates}"
+    # One transaction (the temporary table empties at commit); no savepoint inside another.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
+            load = quote(f"{model._meta.db_table}_load")
+            # Only the loaded columns (no id): LIKE would copy id's NOT NULL without its identity.
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {load} ON COMMIT DELETE ROWS AS "
+                f"SELECT {names} FROM {table} WITH NO DATA"
+            )
+            # Within one outer transaction ON COMMIT has not fired yet: start empty.
+            cursor.execute(f"TRUNCATE {load}")
+            with cursor.cursor.copy(f"COPY {load} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {load} {conflict}")
+        else:
+            placeholders = ", ".join(["%s"] * len(columns))
+            cursor.executemany(
+                f"INSERT INTO {table} ({names}) VALUES ({placeholders}) {conflict}", rows
+            )
     return len(rows)
 
 
