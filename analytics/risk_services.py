@@ -35,7 +35,7 @@ from marketdata.calculations import black_scholes as bs
 from marketdata.models import DailyPrice
 from marketdata.providers.base import RATE_10Y, RATE_SHORT
 from portfolios.models import Portfolio
-from sigmasight.db import fetch_rows, upsert_rows
+from sigmasight.db import fetch_frame, upsert_rows
 from sigmasight.exceptions import InsufficientHistory
 
 logger = logging.getLogger("sigmasight.batch")
@@ -57,6 +57,8 @@ def closes_panel(symbols: Sequence[str], as_of: date, sessions: int) -> pd.DataF
     inside `read_memo`, only symbols not read yet for that span are queried). A symbol asked
     twice is one column."""
     symbols = list(dict.fromkeys(symbols))
+    if not symbols:
+        return pd.DataFrame(index=calendar.sessions_back(as_of, sessions), dtype=float)
     shared = memo()
     if shared is None:
         return _read_closes(symbols, as_of, sessions)
@@ -70,14 +72,36 @@ def closes_panel(symbols: Sequence[str], as_of: date, sessions: int) -> pd.DataF
     return have[symbols].copy()
 
 
+def closes_known(as_of: date, sessions: int) -> pd.DataFrame | None:
+    """Inside `read_memo`: every close read so far for that span (sessions x symbols)."""
+    shared = memo()
+    return None if shared is None else shared.get(("closes", as_of, sessions))
+
+
+def closes_remember(panel: pd.DataFrame, as_of: date, sessions: int) -> None:
+    """Inside `read_memo`: closes known without a read (a what-if session's frozen history), so
+    `closes_panel` queries only other symbols for that span."""
+    shared = memo()
+    if shared is None:
+        return
+    key = ("closes", as_of, sessions)
+    have = shared.get(key)
+    if have is not None:
+        panel = pd.concat(
+            [have, panel[[c for c in panel.columns if c not in have.columns]]], axis=1
+        )
+    shared[key] = panel
+
+
 def _read_closes(symbols: list[str], as_of: date, sessions: int) -> pd.DataFrame:
     days = calendar.sessions_back(as_of, sessions)
-    rows = fetch_rows(
+    frame = fetch_frame(
         DailyPrice.objects.filter(
             security__symbol__in=list(symbols), date__gte=days[0], date__lte=as_of
-        ).values_list("date", "security__symbol", Cast("close", FloatField()))
+        ).values_list("date", "security__symbol", Cast("close", FloatField())),
+        ["date", "symbol", "close"],
+        text=["date", "symbol"],
     )
-    frame = pd.DataFrame.from_records(rows, columns=["date", "symbol", "close"])
     if frame.empty:
         return pd.DataFrame(index=days, columns=list(symbols), dtype=float)
     wide = frame.pivot(index="date", columns="symbol", values="close")
@@ -129,6 +153,17 @@ def stored_betas(position_ids: list[int], as_of: date, factors: list[str]) -> np
     return pivot.reindex(index=position_ids, columns=factors).fillna(0.0).to_numpy()
 
 
+def style_betas(symbols: list[str], as_of: date, X: pd.DataFrame) -> fx.BetaResult:
+    """The factor model's OLS of the symbols' daily returns on the style factor returns `X`
+    (from `factor_returns`) over the window: betas capped, reasons where not solved."""
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    Y = fx.simple_returns(closes_panel(symbols, as_of, window + 1)).reindex(X.index)
+    return fx.batched_ols(
+        Y.to_numpy(dtype=float), X.to_numpy(dtype=float), list(X.columns),
+        min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=settings.SIGMASIGHT_BETA_CAP,
+    )  # fmt: skip
+
+
 def factors_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> FactorReport:
     as_of = session_for(as_of)
     window = settings.SIGMASIGHT_FACTOR_WINDOW
@@ -139,11 +174,7 @@ def factors_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> F
     if frame.empty or X.empty:
         return report
     symbols = sorted(set(frame["underlying_symbol"]))
-    Y = fx.simple_returns(closes_panel(symbols, as_of, window + 1)).reindex(X.index)
-    result = fx.batched_ols(
-        Y.to_numpy(dtype=float), X.to_numpy(dtype=float), list(X.columns),
-        min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=settings.SIGMASIGHT_BETA_CAP,
-    )  # fmt: skip
+    result = style_betas(symbols, as_of, X)
     row_of = {s: i for i, s in enumerate(symbols)}
     index = frame["underlying_symbol"].map(row_of).to_numpy()
     betas = result.betas[index]
@@ -207,18 +238,16 @@ def factors_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> F
     return report
 
 
-def _macro_exposures(
-    as_of: date, window: int, symbols: list[str], index: np.ndarray, frame: pd.DataFrame,
-    exposure: np.ndarray, position_rows: list,
-) -> tuple[np.ndarray | None, dict[str, int]]:  # fmt: skip
-    """Each position's beta to each macro factor: the coefficient on the macro's raw move in a
-    regression on [Market, macro] (Rates: yield changes). Holding the market fixed, it applies to
-    the macro's move beyond what the market explains (the stress engine's convention). Appends
-    the position rows; returns the (positions, macros) dollar exposures and name -> id."""
+def macro_betas(
+    symbols: list[str], as_of: date, window: int
+) -> tuple[list[FactorDefinition], list[fx.BetaResult]]:
+    """Per active macro factor, the OLS of the symbols' returns on [Market, the macro's raw move]
+    (Rates: yield changes); the macro's beta is column 1. Empty when there is no macro factor,
+    no Market factor or too little history."""
     macros = active_factors("macro")
     market = next((f for f in active_factors() if f.name == MARKET), None)
     if not macros or market is None:
-        return None, {}
+        return [], []
     wanted = list(dict.fromkeys([market.etf_proxy, *symbols, *[m.etf_proxy for m in macros]]))
     closes = closes_panel(wanted, as_of, window + 1)
     returns = closes / closes.shift(1) - 1
@@ -228,14 +257,32 @@ def _macro_exposures(
         moves[m.name] = series.diff() if m.etf_proxy == RATE_10Y else returns[m.etf_proxy]
     moves = moves.iloc[1:].dropna(how="any")
     if len(moves) < settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS:
-        return None, {}
+        return [], []
     Y = returns[symbols].reindex(moves.index).to_numpy(dtype=float)
+    limits = {
+        "min_obs": settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS,
+        "cap": settings.SIGMASIGHT_BETA_CAP,
+    }
+    results = [
+        fx.batched_ols(Y, moves[[MARKET, m.name]].to_numpy(), [MARKET, m.name], **limits)
+        for m in macros
+    ]
+    return macros, results
+
+
+def _macro_exposures(
+    as_of: date, window: int, symbols: list[str], index: np.ndarray, frame: pd.DataFrame,
+    exposure: np.ndarray, position_rows: list,
+) -> tuple[np.ndarray | None, dict[str, int]]:  # fmt: skip
+    """Each position's beta to each macro factor: the coefficient on the macro's raw move in a
+    regression on [Market, macro] (Rates: yield changes). Holding the market fixed, it applies to
+    the macro's move beyond what the market explains (the stress engine's convention). Appends
+    the position rows; returns the (positions, macros) dollar exposures and name -> id."""
+    macros, results = macro_betas(symbols, as_of, window)
+    if not macros:
+        return None, {}
     dollar = np.zeros((len(frame), len(macros)))
-    for k, m in enumerate(macros):
-        result = fx.batched_ols(
-            Y, moves[[MARKET, m.name]].to_numpy(), [MARKET, m.name],
-            min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=settings.SIGMASIGHT_BETA_CAP,
-        )  # fmt: skip
+    for k, (m, result) in enumerate(zip(macros, results, strict=True)):
         beta = np.where(
             [not result.reason[r] for r in range(len(symbols))], result.betas[:, 1], np.nan
         )
@@ -252,6 +299,18 @@ def _macro_exposures(
     return dollar, {m.name: m.pk for m in macros}
 
 
+def ir_betas(symbols: list[str], as_of: date, window: int) -> fx.BetaResult:
+    """OLS slope (uncapped) of the symbols' daily returns on daily changes of the 10-year yield."""
+    closes = closes_panel([*symbols, RATE_10Y], as_of, window + 1)
+    yield_change = closes[RATE_10Y].diff().iloc[1:]
+    Y = fx.simple_returns(closes[symbols])
+    usable = yield_change.notna()
+    return fx.batched_ols(
+        Y[usable].to_numpy(dtype=float), yield_change[usable].to_numpy(dtype=float)[:, None], ["rates"],
+        min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=np.inf,
+    )  # fmt: skip
+
+
 def ir_betas_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> FactorReport:
     """OLS slope of each position's returns (options: the underlying's) on daily changes of the
     10-year yield, over the factor window."""
@@ -262,14 +321,7 @@ def ir_betas_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> 
     if frame.empty:
         return report
     symbols = sorted(set(frame["underlying_symbol"]))
-    closes = closes_panel([*symbols, RATE_10Y], as_of, window + 1)
-    yield_change = closes[RATE_10Y].diff().iloc[1:]
-    Y = fx.simple_returns(closes[symbols])
-    usable = yield_change.notna()
-    result = fx.batched_ols(
-        Y[usable].to_numpy(dtype=float), yield_change[usable].to_numpy(dtype=float)[:, None], ["rates"],
-        min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=np.inf,
-    )  # fmt: skip
+    result = ir_betas(symbols, as_of, window)
     row_of = {s: i for i, s in enumerate(symbols)}
     rows = []
     for position_id, symbol in zip(frame["id"].tolist(), frame["underlying_symbol"], strict=True):
@@ -313,7 +365,9 @@ def _scenario_inputs(frame: pd.DataFrame, as_of: date) -> tuple[np.ndarray, np.n
     )
 
 
-def _equity_and_base(cash: float, frame: pd.DataFrame) -> float:
+def return_base(cash: float, frame: pd.DataFrame) -> float:
+    """What returns and P&L percentages divide by: equity, or gross exposure when equity is not
+    positive (DESIGN.md), or 1 for an empty book."""
     equity = float(cash) + float(np.nansum(frame["exposure"]))
     return equity if equity > 0 else float(np.nansum(np.abs(frame["exposure"]))) or 1.0
 
@@ -327,16 +381,16 @@ def scenarios_for(
     market_beta, ir_beta = (
         _scenario_inputs(frame, as_of) if len(frame) else (np.zeros(0), np.zeros(0))
     )
-    return _scenarios_from(
+    return scenarios_from(
         frame, market_beta, ir_beta, float(portfolio.cash), market_moves, rate_moves
     )
 
 
-def _scenarios_from(
+def scenarios_from(
     frame: pd.DataFrame, market_beta: np.ndarray, ir_beta: np.ndarray, cash: float,
     market_moves: Sequence[float], rate_moves: Sequence[float],
 ) -> dict[str, list[dict]]:  # fmt: skip
-    base = _equity_and_base(cash, frame)
+    base = return_base(cash, frame)
     stocks = ~frame["is_option"].to_numpy(dtype=bool)
     options = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
     book = OptionBook(
@@ -381,7 +435,7 @@ def scenarios_compute(*, as_of: date | None = None, portfolio_ids: list[int]) ->
     rows = []
     for portfolio_id in sorted(cash):
         mine = (frame["portfolio_id"] == portfolio_id).to_numpy()
-        scenarios = _scenarios_from(
+        scenarios = scenarios_from(
             frame[mine].reset_index(drop=True), market_beta[mine], ir_beta[mine],
             float(cash[portfolio_id]), MARKET_MOVES, RATE_MOVES,
         )  # fmt: skip
@@ -445,18 +499,34 @@ class RiskInputs:
     residual_vol: pd.Series  # by underlying symbol
     spy: pd.Series
     rate: float
+    # Portfolio id -> rows whose Monte Carlo revaluation is already known (not repeated).
+    revalued: dict[int, RevaluedRows] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RevaluedRows:
+    """The Monte Carlo factor P&L (no residual) of a portfolio's first `rows` frame rows under
+    the seeded draws of `cov` (SIGMASIGHT_MONTE_CARLO_DRAWS, MONTE_CARLO_SEED, horizon_days).
+    P&L adds up over positions under the same draws, so a book that only appends rows (a
+    what-if session's trades after its frozen base) revalues just the new ones."""
+
+    rows: int
+    horizon_days: int
+    cov: np.ndarray
+    pnl: np.ndarray
+
+    def fits(self, rows: int, cov: np.ndarray | None, horizon_days: int) -> bool:
+        return (
+            cov is not None and self.rows <= rows and self.horizon_days == horizon_days
+            and len(self.pnl) == settings.SIGMASIGHT_MONTE_CARLO_DRAWS
+            and np.array_equal(self.cov, cov)
+        )  # fmt: skip
 
 
 def risk_inputs(portfolio_ids: list[int], as_of: date) -> RiskInputs:
-    window = settings.SIGMASIGHT_FACTOR_WINDOW
     frame, _ = book_frame(portfolio_ids, as_of)
-    X = factor_returns(as_of, window)
+    X = factor_returns(as_of, settings.SIGMASIGHT_FACTOR_WINDOW)
     factors = list(X.columns)
-    cov, cov_error = None, None
-    try:
-        cov = risk.ewma_covariance(X.to_numpy(), lam=settings.SIGMASIGHT_EWMA_LAMBDA)
-    except (risk.InsufficientHistory, ValueError) as exc:
-        cov_error = exc
     exposures = pd.DataFrame.from_records(
         list(
             PositionFactorExposure.objects.filter(
@@ -468,19 +538,40 @@ def risk_inputs(portfolio_ids: list[int], as_of: date) -> RiskInputs:
     dollar = exposures.pivot_table(
         index="portfolio_id", columns="factor", values="dollar", aggfunc="sum"
     ).reindex(columns=factors)
+    cash = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "cash"))
+    return risk_inputs_from(
+        frame, as_of, cash={pk: float(c) for pk, c in cash.items()}, X=X,
+        betas=stored_betas(frame["id"].tolist(), as_of, factors), dollar=dollar,
+    )  # fmt: skip
+
+
+def risk_inputs_from(
+    frame: pd.DataFrame, as_of: date, *, cash: dict[int, float], X: pd.DataFrame,
+    betas: np.ndarray, dollar: pd.DataFrame | None = None,
+) -> RiskInputs:  # fmt: skip
+    """The risk inputs of a book frame (stored or pro forma) given its rows' style betas (rows x
+    X's factors). `dollar` (portfolio id x factors) defaults to the rows' factor exposure x
+    betas summed per portfolio, which is what the factor job stores."""
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    factors = list(X.columns)
+    cov, cov_error = None, None
+    try:
+        cov = risk.ewma_covariance(X.to_numpy(), lam=settings.SIGMASIGHT_EWMA_LAMBDA)
+    except (risk.InsufficientHistory, ValueError) as exc:
+        cov_error = exc
+    if dollar is None:
+        per_row = fx.dollar_exposures(factor_exposure(frame), betas) if len(frame) else betas
+        dollar = (
+            pd.DataFrame(per_row, columns=factors).groupby(frame["portfolio_id"].to_numpy()).sum()
+        )
     underlyings = sorted(set(frame["underlying_symbol"]))
     residual_vol = pd.Series(dtype=float)
     if underlyings and not X.empty:
-        Y = fx.simple_returns(closes_panel(underlyings, as_of, window + 1)).reindex(X.index)
-        result = fx.batched_ols(Y.to_numpy(dtype=float), X.to_numpy(dtype=float), factors,
-                                min_obs=settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, cap=settings.SIGMASIGHT_BETA_CAP)  # fmt: skip
-        residual_vol = pd.Series(result.residual_vol, index=underlyings)
+        residual_vol = pd.Series(style_betas(underlyings, as_of, X).residual_vol, index=underlyings)
     return RiskInputs(
-        as_of=as_of, frame=frame,
-        cash={pk: float(c) for pk, c in Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "cash")},
+        as_of=as_of, frame=frame, cash=cash,
         closes=closes_panel(sorted(set(frame["symbol"])), as_of, window + 1), factors=factors,
-        cov=cov, cov_error=cov_error, betas=stored_betas(frame["id"].tolist(), as_of, factors),
-        dollar=dollar, residual_vol=residual_vol,
+        cov=cov, cov_error=cov_error, betas=betas, dollar=dollar, residual_vol=residual_vol,
         spy=fx.simple_returns(closes_panel(["SPY"], as_of, window + 1))["SPY"],
         rate=risk_free_daily(as_of),
     )  # fmt: skip
@@ -513,7 +604,7 @@ def portfolio_risk_metrics(
         )
     if inputs.cov_error is not None:
         raise inputs.cov_error
-    base = _equity_and_base(inputs.cash.get(portfolio_id, 0.0), frame)
+    base = return_base(inputs.cash.get(portfolio_id, 0.0), frame)
     values = pnl.to_numpy()
     returns = values / base
     dollar = (
@@ -525,7 +616,11 @@ def portfolio_risk_metrics(
     residual = float(
         np.nansum((exposure * frame["underlying_symbol"].map(inputs.residual_vol).to_numpy(dtype=float)) ** 2)
     )  # fmt: skip
-    revalue = _same_draws(_full_revaluation(frame, inputs.betas[rows], residual))
+    known = inputs.revalued.get(portfolio_id)
+    known = (
+        known if known is not None and known.fits(len(frame), inputs.cov, horizon_days) else None
+    )
+    revalue = _same_draws(_full_revaluation(frame, inputs.betas[rows], residual, known))
     spy = inputs.spy.reindex(pnl.index)
     result = {}
     for confidence in confidences:
@@ -569,10 +664,30 @@ def _same_draws(revalue):
     return cached
 
 
-def _full_revaluation(frame: pd.DataFrame, betas: np.ndarray, residual_var: float):
+def revalued_rows(inputs: RiskInputs, portfolio_id: int, horizon_days: int) -> RevaluedRows | None:
+    """The portfolio's Monte Carlo factor P&L under the seeded draws, for `RiskInputs.revalued`
+    of a later book that appends rows to this one; None without a covariance."""
+    if inputs.cov is None:
+        return None
+    rows = (inputs.frame["portfolio_id"] == portfolio_id).to_numpy()
+    moves = risk.monte_carlo_moves(
+        inputs.cov, n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS, seed=MONTE_CARLO_SEED,
+        horizon_days=horizon_days,
+    )  # fmt: skip
+    frame = inputs.frame[rows].reset_index(drop=True)
+    pnl = _full_revaluation(frame, inputs.betas[rows], 0.0)(moves)
+    return RevaluedRows(rows=len(frame), horizon_days=horizon_days, cov=inputs.cov, pnl=pnl)
+
+
+def _full_revaluation(
+    frame: pd.DataFrame, betas: np.ndarray, residual_var: float, known: RevaluedRows | None = None
+):
     """P&L of the book under factor moves: every position's underlying moves by its own betas;
     stocks linearly, options repriced by Black-Scholes at the shocked underlying; plus the
-    positions' residual risk as seeded normal noise (so a linear book converges to parametric)."""
+    positions' residual risk as seeded normal noise (so a linear book converges to parametric).
+    Rows already `known` under these draws add their P&L instead of being revalued."""
+    if known is not None:
+        frame, betas = frame.iloc[known.rows :], betas[known.rows :]
     option = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
     stock = ~frame["is_option"].to_numpy(dtype=bool)
     exposure = np.nan_to_num(frame["exposure"].to_numpy(dtype=float))
@@ -593,6 +708,8 @@ def _full_revaluation(frame: pd.DataFrame, betas: np.ndarray, residual_var: floa
         if option.any():
             shocked = bs.price(np.maximum(spot * (1.0 + underlying[:, option]), 0.0), *terms)
             pnl = pnl + (shocked - base) @ units
+        if known is not None:
+            pnl = known.pnl + pnl
         return pnl + residual_sd * noise.standard_normal(len(moves))
 
     return revalue

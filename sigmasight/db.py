@@ -7,9 +7,11 @@ themselves (str, int, Decimal, date, None); timestamps are prepared once through
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from datetime import datetime
 
+import pandas as pd
 from django.db import connection, models, transaction
 
 
@@ -90,3 +92,29 @@ def fetch_rows(queryset: models.QuerySet) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def fetch_frame(
+    queryset: models.QuerySet, columns: Sequence[str], *, text: Sequence[str] = ()
+) -> pd.DataFrame:
+    """A `values_list` queryset as a frame, as fast as each database allows: PostgreSQL streams
+    it with COPY .. TO STDOUT into pandas' C parser (a few hundred thousand prices several
+    times faster than building a tuple per row); SQLite through `fetch_rows`. Values come as
+    text-parsed numbers and ISO date strings on PostgreSQL (`text` columns stay strings, so a
+    symbol like "1234" or "NAN" stays one): callers parse what they key on.
+    For numbers, dates and plain identifiers (COPY's text format escapes backslashes)."""
+    if connection.vendor != "postgresql":
+        return pd.DataFrame.from_records(fetch_rows(queryset), columns=list(columns))
+    sql, params = queryset.query.sql_with_params()
+    buffer = io.BytesIO()
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY ({sql}) TO STDOUT", params) as copy,
+    ):
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)
+    return pd.read_csv(
+        buffer, sep="\t", names=list(columns), header=None, na_values=[r"\N"],
+        keep_default_na=False, dtype=dict.fromkeys(text, str),
+    )  # fmt: skip

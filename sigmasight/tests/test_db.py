@@ -1,0 +1,56 @@
+"""The bulk helpers against the database under test (SQLite, or PostgreSQL's COPY paths)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from django.db.models import FloatField
+from django.db.models.functions import Cast
+
+from marketdata.models import DailyPrice, Security
+from sigmasight.db import COPY_FROM_ROWS, fetch_frame, fetch_rows, upsert_rows
+
+pytestmark = pytest.mark.django_db
+
+COLUMNS = [
+    "security_id", "date", "open", "high", "low", "close", "adjusted_close", "source", "fetched_at",
+]  # fmt: skip
+NOW = datetime(2026, 11, 20, 22, 0, tzinfo=UTC)
+
+
+def _rows(securities, days, bump=0.0):
+    return [
+        (s.pk, d, 10.0, 11.0, 9.0, 10.5 + i + bump, None if i % 3 else 10.25 + i, "csv", NOW)
+        for s in securities
+        for i, d in enumerate(days)
+    ]
+
+
+@pytest.mark.parametrize("count", [3, COPY_FROM_ROWS + 7])  # executemany, then COPY on PostgreSQL
+def test_upsert_inserts_then_updates_in_place(count):
+    securities = [Security.objects.create(symbol=f"T{n:04d}") for n in range(count)]
+    days = [date(2026, 11, 18), date(2026, 11, 19)]
+    assert upsert_rows(DailyPrice, COLUMNS, _rows(securities, days), unique=["security", "date"])
+    upsert_rows(DailyPrice, COLUMNS, _rows(securities, days, bump=1.0), unique=["security", "date"])
+    assert DailyPrice.objects.count() == 2 * count
+    row = DailyPrice.objects.get(security=securities[-1], date=days[1])
+    assert float(row.close) == pytest.approx(12.5) and row.adjusted_close is None
+
+
+def test_fetch_frame_matches_the_rows_with_nulls_and_text_kept():
+    securities = [Security.objects.create(symbol=s) for s in ("NAN", "AAPL")]
+    days = [date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)]
+    upsert_rows(DailyPrice, COLUMNS, _rows(securities, days), unique=["security", "date"])
+    queryset = DailyPrice.objects.order_by("security__symbol", "date").values_list(
+        "date",
+        "security__symbol",
+        Cast("close", FloatField()),
+        Cast("adjusted_close", FloatField()),
+    )
+    frame = fetch_frame(queryset, ["date", "symbol", "close", "adj"], text=["date", "symbol"])
+    rows = fetch_rows(queryset)
+    assert list(frame["symbol"]) == [r[1] for r in rows] == ["AAPL"] * 3 + ["NAN"] * 3
+    assert [str(d) for d in frame["date"]] == [str(r[0]) for r in rows]
+    assert list(frame["close"]) == [r[2] for r in rows]
+    assert frame["adj"].isna().tolist() == [r[3] is None for r in rows] == [False, True, True] * 2
