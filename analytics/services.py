@@ -18,7 +18,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics.calculations import aggregation
-from analytics.calculations.greeks import position_greeks, realized_volatility
+from analytics.calculations.greeks import (
+    PositionGreeksArrays,
+    position_greeks,
+    realized_volatility,
+)
 from analytics.calculations.valuation import value_positions
 from analytics.models import PortfolioFactorExposure, PositionGreeks
 from marketdata import calendar
@@ -143,16 +147,13 @@ def _underlying_history(underlyings: list[str], as_of: date, window: int) -> np.
     return realized_volatility(closes.to_numpy(), window)
 
 
-def greeks_compute(
-    *, as_of: date | None = None, portfolio_ids: list[int] | None = None
-) -> RunReport:
-    """Black-Scholes Greeks for every open option position on the session, stored per position."""
-    as_of = session_for(as_of)
-    book = load_book(portfolio_ids)
-    options = book[book["is_option"]].reset_index(drop=True)
-    report = RunReport(as_of=as_of, positions=len(options))
-    if options.empty:
-        return report
+def option_greeks(
+    options: pd.DataFrame, as_of: date, *, option_close: np.ndarray | None = None
+) -> tuple[PositionGreeksArrays, np.ndarray, float, np.ndarray]:
+    """Black-Scholes Greeks of option rows (symbol, underlying_symbol, option_type, strike,
+    expiration, quantity, multiplier) on the session, from cached closes: implied vol from
+    `option_close` (default: each contract's own close), else the underlying's realized vol,
+    else the default. Returns the Greeks, underlying prices, short rate and days to expiry."""
     underlyings = sorted(set(options["underlying_symbol"]))
     price, _ = _closes(sorted(set(options["symbol"])) + underlyings + [RATE_SHORT], as_of)
     rate = price.get(RATE_SHORT, settings.SIGMASIGHT_DEFAULT_RATE)
@@ -165,14 +166,30 @@ def greeks_compute(
     )
     spot = options["underlying_symbol"].map(price).astype(float).to_numpy()
     days = np.array([(e - as_of).days for e in options["expiration"]], dtype=float)
+    if option_close is None:
+        option_close = options["symbol"].map(price).astype(float).to_numpy()
     result = position_greeks(
-        underlying_price=spot, strike=options["strike"].to_numpy(), days=days, rate=rate,
-        is_call=(options["option_type"] == "C").to_numpy(), quantity=options["quantity"].to_numpy(),
-        multiplier=options["multiplier"].to_numpy(),
-        option_close=options["symbol"].map(price).astype(float).to_numpy(),
+        underlying_price=spot, strike=options["strike"].to_numpy(dtype=float), days=days,
+        rate=rate, is_call=(options["option_type"] == "C").to_numpy(),
+        quantity=options["quantity"].to_numpy(dtype=float),
+        multiplier=options["multiplier"].to_numpy(dtype=float), option_close=option_close,
         realized_vol=options["underlying_symbol"].map(realized).astype(float).to_numpy(),
         default_vol=settings.SIGMASIGHT_DEFAULT_VOLATILITY,
     )  # fmt: skip
+    return result, spot, float(rate), days
+
+
+def greeks_compute(
+    *, as_of: date | None = None, portfolio_ids: list[int] | None = None
+) -> RunReport:
+    """Black-Scholes Greeks for every open option position on the session, stored per position."""
+    as_of = session_for(as_of)
+    book = load_book(portfolio_ids)
+    options = book[book["is_option"]].reset_index(drop=True)
+    report = RunReport(as_of=as_of, positions=len(options))
+    if options.empty:
+        return report
+    result, spot, rate, days = option_greeks(options, as_of)
     report.missing_prices = sorted(set(options.loc[~np.isfinite(spot), "underlying_symbol"]))
     sources, counts = np.unique(result.source.astype(str), return_counts=True)
     report.sources = dict(zip(sources.tolist(), counts.tolist(), strict=True))
@@ -287,6 +304,18 @@ def _book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, di
         unrealized_pnl=valuation.unrealized_pnl, daily_pnl=valuation.daily_pnl,
         underlying_price=book["underlying_symbol"].map(price).astype(float),
     ).merge(stored, on="id", how="left")  # fmt: skip
+    stock_greeks(frame)
+    quality = {
+        "stale": any(stale.get(s, True) for s in set(book["symbol"])),
+        "fallbacks": int(frame["volatility_source"].isin(["default", "mock"]).sum()),
+        "missing_greeks": int((frame["is_option"] & frame["volatility_source"].isna()).sum()),
+    }
+    return frame, quality
+
+
+def stock_greeks(frame: pd.DataFrame) -> None:
+    """Fill the stock rows' Greeks in place (DESIGN.md): delta = quantity x multiplier (share
+    equivalents), the other Greeks 0, dollar delta = delta x the stock's price."""
     stock = ~frame["is_option"]
     frame.loc[stock, "delta"] = frame.loc[stock, "quantity"] * frame.loc[stock, "multiplier"]
     for name in ("gamma", "theta", "vega", "rho"):
@@ -295,12 +324,6 @@ def _book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, di
         frame.loc[stock, "delta"] * frame.loc[stock, "underlying_price"]
     )
     frame.loc[stock, "volatility_source"] = frame.loc[stock, "volatility_source"].fillna("stock")
-    quality = {
-        "stale": any(stale.get(s, True) for s in set(book["symbol"])),
-        "fallbacks": int(frame["volatility_source"].isin(["default", "mock"]).sum()),
-        "missing_greeks": int((frame["is_option"] & frame["volatility_source"].isna()).sum()),
-    }
-    return frame, quality
 
 
 def portfolio_frame(portfolio: Portfolio, as_of: date) -> tuple[pd.DataFrame, dict]:

@@ -13,6 +13,9 @@ api_v1 = [
     path("", include("portfolios.api.urls")),
     path("", include("analytics.api.urls")),
     path("", include("stress.api.urls")),
+    path("modeling/", include("modeling.api.urls")),
+    path("export/", include("modeling.api.export_urls")),
+    path("reports/", include("modeling.api.report_urls")),
     path("health/", HealthView.as_view(), name="health"),
 ]
 

@@ -119,6 +119,53 @@ def correlation_store(as_of: date, model: FactorModel, lookback: int) -> FactorC
     return row
 
 
+@dataclass(frozen=True)
+class StressPnl:
+    dollar: np.ndarray  # (P, K) dollar factor exposures
+    all_moves: np.ndarray  # (S, K) raw factor moves: the shocks and the others' conditional moves
+    all_effective: np.ndarray  # (S, K) those moves beyond the market (what the betas apply to)
+    direct_pnl: np.ndarray  # (S, P) only the shocked factors moving
+    full_pnl: np.ndarray  # (S, P) with the correlated moves
+
+
+def stress_pnl(
+    frame: pd.DataFrame, betas: np.ndarray, model: FactorModel, scenarios: list[StressScenario]
+) -> StressPnl:
+    """Every scenario's P&L per row of a book frame (stored or pro forma), given the rows' betas
+    on the model's factors (rows x model.names); options fully revalued."""
+    names = model.names
+    dollar = factor_exposure(frame)[:, None] * betas
+    option = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
+    legs = OptionLegs(
+        rows=np.flatnonzero(option), spot=frame["underlying_price"].to_numpy(dtype=float)[option],
+        strike=frame["strike"].to_numpy(dtype=float)[option],
+        years=frame["days_to_expiry"].to_numpy(dtype=float)[option] / 365.0,
+        rate=frame["risk_free_rate"].to_numpy(dtype=float)[option],
+        volatility=frame["volatility"].to_numpy(dtype=float)[option],
+        is_call=(frame["option_type"] == "C").to_numpy()[option],
+        units=(frame["quantity"] * frame["multiplier"]).to_numpy(dtype=float)[option],
+    )  # fmt: skip
+    position = {name: i for i, name in enumerate(names)}
+    direct_moves, all_moves = [], []
+    for scenario in scenarios:
+        shocked = [(position[k], v) for k, v in scenario.shocks.items() if k in position]
+        idx = np.array([i for i, _ in shocked], dtype=int)
+        values = np.array([v for _, v in shocked], dtype=float)
+        direct = np.zeros(len(names))
+        direct[idx] = values
+        direct_moves.append(direct)
+        all_moves.append(conditional_moves(model.cov, idx, values) if len(idx) else direct)
+    direct_raw, all_raw = np.array(direct_moves), np.array(all_moves)
+    # Direct: only the shocked factors move (an unshocked factor stays put, not "market-explained").
+    direct_effective = np.where(direct_raw != 0, model.beyond_market(direct_raw), 0.0)
+    all_effective = model.beyond_market(all_raw)
+    return StressPnl(
+        dollar=dollar, all_moves=all_raw, all_effective=all_effective,
+        direct_pnl=position_pnl(direct_effective, dollar=dollar, betas=betas, options=legs),
+        full_pnl=position_pnl(all_effective, dollar=dollar, betas=betas, options=legs),
+    )  # fmt: skip
+
+
 def stress_run(
     *,
     as_of: date | None = None,
@@ -147,34 +194,9 @@ def stress_run(
     if frame.empty or not scenarios:
         return []
     names = model.names
-    betas = stored_betas(frame["id"].tolist(), as_of, names)
-    dollar = factor_exposure(frame)[:, None] * betas
-    option = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
-    legs = OptionLegs(
-        rows=np.flatnonzero(option), spot=frame["underlying_price"].to_numpy(dtype=float)[option],
-        strike=frame["strike"].to_numpy(dtype=float)[option],
-        years=frame["days_to_expiry"].to_numpy(dtype=float)[option] / 365.0,
-        rate=frame["risk_free_rate"].to_numpy(dtype=float)[option],
-        volatility=frame["volatility"].to_numpy(dtype=float)[option],
-        is_call=(frame["option_type"] == "C").to_numpy()[option],
-        units=(frame["quantity"] * frame["multiplier"]).to_numpy(dtype=float)[option],
-    )  # fmt: skip
-    position = {name: i for i, name in enumerate(names)}
-    direct_moves, all_moves = [], []
-    for scenario in scenarios:
-        shocked = [(position[k], v) for k, v in scenario.shocks.items() if k in position]
-        idx = np.array([i for i, _ in shocked], dtype=int)
-        values = np.array([v for _, v in shocked], dtype=float)
-        direct = np.zeros(len(names))
-        direct[idx] = values
-        direct_moves.append(direct)
-        all_moves.append(conditional_moves(model.cov, idx, values) if len(idx) else direct)
-    direct_raw, all_raw = np.array(direct_moves), np.array(all_moves)
-    # Direct: only the shocked factors move (an unshocked factor stays put, not "market-explained").
-    direct_effective = np.where(direct_raw != 0, model.beyond_market(direct_raw), 0.0)
-    all_effective = model.beyond_market(all_raw)
-    direct_pnl = position_pnl(direct_effective, dollar=dollar, betas=betas, options=legs)
-    full_pnl = position_pnl(all_effective, dollar=dollar, betas=betas, options=legs)
+    result = stress_pnl(frame, stored_betas(frame["id"].tolist(), as_of, names), model, scenarios)
+    dollar, all_moves, all_effective = result.dollar, result.all_moves, result.all_effective
+    direct_pnl, full_pnl = result.direct_pnl, result.full_pnl
     rows = []
     for portfolio_id, group in frame.groupby("portfolio_id"):
         members = group.index.to_numpy()

@@ -171,6 +171,21 @@ def parametric_var(
     return float(scale_to_horizon(stats.norm.ppf(confidence) * math.sqrt(variance), horizon_days))
 
 
+def monte_carlo_moves(
+    factor_cov: np.ndarray, *, n: int, seed: int | np.random.SeedSequence, horizon_days: float = 1
+) -> np.ndarray:
+    """The (n, K) horizon factor moves `monte_carlo_var` revalues: N(0, Sigma x horizon_days)
+    drawn with `numpy.random.default_rng(seed)` by eigen-decomposition. The same seed gives the
+    same moves, so P&L of parts of a book revalued under them can be added up."""
+    if not horizon_days > 0:
+        raise ValueError(f"horizon_days must be positive, got {horizon_days}")
+    cov = np.atleast_2d(np.asarray(factor_cov, dtype=float))
+    rng = np.random.default_rng(seed)
+    return rng.multivariate_normal(
+        np.zeros(cov.shape[0]), cov * horizon_days, size=n, method="eigh", check_valid="raise"
+    )
+
+
 def monte_carlo_var(
     factor_cov: np.ndarray,
     revalue: Callable[[np.ndarray], np.ndarray],
@@ -193,13 +208,7 @@ def monte_carlo_var(
     _check_confidence(confidence)
     if n < MIN_VAR_OBSERVATIONS:
         raise InsufficientHistory("Monte Carlo VaR", n, MIN_VAR_OBSERVATIONS)
-    if not horizon_days > 0:
-        raise ValueError(f"horizon_days must be positive, got {horizon_days}")
-    cov = np.atleast_2d(np.asarray(factor_cov, dtype=float))
-    rng = np.random.default_rng(seed)
-    moves = rng.multivariate_normal(
-        np.zeros(cov.shape[0]), cov * horizon_days, size=n, method="eigh", check_valid="raise"
-    )
+    moves = monte_carlo_moves(factor_cov, n=n, seed=seed, horizon_days=horizon_days)
     pnl = np.asarray(revalue(moves), dtype=float)
     if pnl.shape != (n,):
         raise ValueError(f"revalue must return shape {(n,)}, got {pnl.shape}")

@@ -1,0 +1,32 @@
+"""Modeling reads, always scoped to the requesting user and ordered."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, QuerySet
+
+from modeling.models import ExportHistory, ModelingSession, ModelingSessionSnapshot, ProFormaTrade
+
+# The frozen book and its state can be megabytes: lists never load them.
+HEAVY = ("base_positions", "base_context", "base_arrays", "last_impacts")
+
+
+def sessions_of(user) -> QuerySet[ModelingSession]:
+    return ModelingSession.objects.filter(owner=user).order_by("-id")
+
+
+def session_list_of(user) -> QuerySet[ModelingSession]:
+    return sessions_of(user).defer(*HEAVY).annotate(trade_count=Count("trades"))
+
+
+def session_detail_of(user) -> QuerySet[ModelingSession]:
+    return sessions_of(user).prefetch_related(
+        Prefetch("trades", queryset=ProFormaTrade.objects.order_by("id"))
+    )
+
+
+def snapshots_of(user, session: ModelingSession) -> QuerySet[ModelingSessionSnapshot]:
+    return ModelingSessionSnapshot.objects.filter(owner=user, session=session).order_by("-id")
+
+
+def exports_of(user) -> QuerySet[ExportHistory]:
+    return ExportHistory.objects.filter(user=user).order_by("-id")
