@@ -290,10 +290,12 @@ def job_run(
     )
     chunks = job_chunks(name, run_date, portfolio_ids)
     results = []
-    for chunk in chunks:
-        results.append(chunk_run_with_retries(name, run_date, chunk))
-        if on_chunk:
-            on_chunk(len(chunk))
+    # One process runs every chunk: a read-only job reads each closes series once for all.
+    with nullcontext() if name in WRITES_INPUTS else read_memo():
+        for chunk in chunks:
+            results.append(chunk_run_with_retries(name, run_date, chunk))
+            if on_chunk:
+                on_chunk(len(chunk))
     return job_close(job, results, skipped=not calendar.is_trading_day(run_date))
 
 

@@ -247,8 +247,13 @@ _MEMO: ContextVar[dict | None] = ContextVar("analytics_memo", default=None)
 @contextmanager
 def read_memo() -> Iterator[None]:
     """Within the block, the book frame and closes panels read for a session are read once and
-    shared (the batch opens one per chunk of a job that does not write prices or Greeks: its
-    functions ask for the same book and series several times). Callers get copies."""
+    shared: the batch opens one per chunk of a job that writes no prices or Greeks (its functions
+    ask for the same book and series several times), or one per job when a single process runs
+    all its chunks (the chunks hold the same underlyings and factor proxies). Callers get
+    copies. Nested blocks share the outer one."""
+    if _MEMO.get() is not None:  # already inside one (a job's chunks share the job's)
+        yield
+        return
     token = _MEMO.set({})
     try:
         yield
