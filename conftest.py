@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
@@ -121,3 +122,27 @@ def other_client(other_user) -> APIClient:
 @pytest.fixture
 def staff_client(staff_user) -> APIClient:
     return client_for(staff_user)
+
+
+@contextmanager
+def module_database(django_db_blocker) -> Iterator[None]:
+    """For a module-scoped fixture that builds data once (the demo, say): the database unblocked,
+    the network guard on, the synthetic market forced (a POLYGON_API_KEY in the environment
+    changes nothing), and everything rolled back when the module is done."""
+    from django.db import transaction
+    from django.test import override_settings
+
+    with (
+        django_db_blocker.unblock(),
+        pytest.MonkeyPatch.context() as patch,
+        override_settings(SIGMASIGHT_MARKET_DATA_SOURCE="synthetic"),
+    ):
+        patch.setattr("socket.getaddrinfo", _guarded_getaddrinfo)
+        patch.setattr("socket.socket.connect", _guarded_connect)
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)

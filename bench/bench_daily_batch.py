@@ -56,7 +56,7 @@ def worker() -> dict:
             made += 1
         ids = list(Portfolio.objects.values_list("id", flat=True))
         session = SESSIONS[SIZES.index(size)]
-        _history_until(previous_trading_day(session))
+        harness.cache_history(previous_trading_day(session), now=NOW)
         timings = {}
         for job in batch.DAILY:
             seconds, run = harness.timed(
@@ -66,38 +66,6 @@ def worker() -> dict:
             timings[job] = seconds
         results[str(size)] = timings
     return {"vendor": connection.vendor, "results": results}
-
-
-def _history_until(end: date) -> None:
-    """The year of closes (and sectors) a real evening finds cached, up to `end` (untimed)."""
-    from analytics.models import FactorDefinition
-    from marketdata.calendar import sessions_back
-    from marketdata.providers.base import RATE_10Y, RATE_SHORT
-    from marketdata.providers.synthetic import SyntheticProvider
-    from marketdata.services import prices_fetch_and_cache, sectors_fetch_and_cache
-    from marketdata.symbols import looks_like_occ
-    from portfolios.models import Position
-
-    held = set(Position.objects.values_list("symbol", flat=True)) | set(
-        Position.objects.values_list("underlying_symbol", flat=True)
-    )
-    proxies = set(
-        FactorDefinition.objects.exclude(etf_proxy="").values_list("etf_proxy", flat=True)
-    )
-    prices_fetch_and_cache(
-        symbols=sorted(held | proxies | {RATE_10Y, RATE_SHORT}), start=sessions_back(end, 270)[0],
-        end=end, providers=[SyntheticProvider()], now=NOW,
-    )  # fmt: skip
-    sectors_fetch_and_cache(
-        symbols=sorted(s for s in held if not looks_like_occ(s)), providers=[SyntheticProvider()]
-    )
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        # A live database has had autovacuum analyze the year of history long before the
-        # evening; freshly bulk-loaded tables still carry the empty tables' statistics.
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
 
 
 def main() -> None:

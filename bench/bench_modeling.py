@@ -70,15 +70,11 @@ def worker() -> dict:
     from django.db import connection
 
     from analytics import batch
-    from analytics.models import FactorDefinition
     from analytics.services import read_memo
-    from marketdata.calendar import sessions_back
-    from marketdata.providers.base import RATE_10Y, RATE_SHORT
     from marketdata.providers.synthetic import SyntheticProvider
-    from marketdata.services import prices_fetch_and_cache
     from modeling import book as engine
     from modeling import services
-    from portfolios.models import Portfolio, Position
+    from portfolios.models import Portfolio
     from portfolios.services import positions_import_csv
     from sigmasight.accounts.models import User
 
@@ -90,14 +86,7 @@ def worker() -> dict:
     user = User.objects.create_user("bench@example.com", "a-long-bench-password")
     portfolio = Portfolio.objects.create(owner=user, name="book", cash=5_000_000)
     positions_import_csv(portfolio=portfolio, raw=_book_csv(spot, roots))
-    held = set(Position.objects.values_list("symbol", flat=True)) | set(roots)
-    proxies = set(
-        FactorDefinition.objects.exclude(etf_proxy="").values_list("etf_proxy", flat=True)
-    )
-    prices_fetch_and_cache(
-        symbols=sorted(held | proxies | {RATE_10Y, RATE_SHORT}), start=sessions_back(AS_OF, 270)[0],
-        end=AS_OF, providers=[SyntheticProvider()], now=NOW,
-    )  # fmt: skip
+    harness.cache_history(AS_OF, now=NOW)
     for job in batch.DAILY:
         run = batch.job_run(job, AS_OF, portfolio_ids=[portfolio.pk])
         assert run.status == "succeeded", (job, run.error)

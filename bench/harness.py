@@ -119,3 +119,36 @@ def entry(worker: Callable[[], dict], main: Callable[[], None]) -> None:
 
 def skipped_row(result: dict, width: int) -> list[object]:
     return [result["backend"], "skipped: " + result["skipped"], *[""] * (width - 2)]
+
+
+def cache_history(end, *, now, sessions: int = 270) -> None:
+    """In a worker: the year of closes (and sectors) a real evening finds cached for every held
+    symbol and underlying, the factor proxies and the rates, up to `end` (synthetic; untimed)."""
+    from django.db import connection
+
+    from analytics.models import FactorDefinition
+    from marketdata.calendar import sessions_back
+    from marketdata.providers.base import RATE_10Y, RATE_SHORT
+    from marketdata.providers.synthetic import SyntheticProvider
+    from marketdata.services import prices_fetch_and_cache, sectors_fetch_and_cache
+    from marketdata.symbols import looks_like_occ
+    from portfolios.models import Position
+
+    held = set(Position.objects.values_list("symbol", flat=True)) | set(
+        Position.objects.values_list("underlying_symbol", flat=True)
+    )
+    proxies = set(
+        FactorDefinition.objects.exclude(etf_proxy="").values_list("etf_proxy", flat=True)
+    )
+    prices_fetch_and_cache(
+        symbols=sorted(held | proxies | {RATE_10Y, RATE_SHORT}),
+        start=sessions_back(end, sessions)[0], end=end, providers=[SyntheticProvider()], now=now,
+    )  # fmt: skip
+    sectors_fetch_and_cache(
+        symbols=sorted(s for s in held if not looks_like_occ(s)), providers=[SyntheticProvider()]
+    )
+    if connection.vendor == "postgresql":
+        # A live database has had autovacuum analyze its history long before the evening;
+        # freshly bulk-loaded tables still carry the empty tables' statistics.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")

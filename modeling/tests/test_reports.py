@@ -17,8 +17,6 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
-from django.test import override_settings
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
@@ -28,7 +26,7 @@ from analytics.models import (
     PositionFactorExposure,
     RiskMetricSnapshot,
 )
-from conftest import _guarded_connect, _guarded_getaddrinfo, client_for
+from conftest import client_for, module_database
 from modeling.models import Report
 from modeling.reports.renderers import CSV_HEADER
 from modeling.reports.services import report_run
@@ -75,20 +73,8 @@ def download_url(pk: int) -> str:
 
 @pytest.fixture(scope="module")
 def seeded(django_db_setup, django_db_blocker):
-    with (
-        django_db_blocker.unblock(),
-        pytest.MonkeyPatch.context() as patch,
-        override_settings(SIGMASIGHT_MARKET_DATA_SOURCE="synthetic"),
-    ):
-        patch.setattr("socket.getaddrinfo", _guarded_getaddrinfo)
-        patch.setattr("socket.socket.connect", _guarded_connect)
-        atomic = transaction.atomic()
-        atomic.__enter__()
-        try:
-            yield demo.demo_seed()
-        finally:
-            transaction.set_rollback(True)
-            atomic.__exit__(None, None, None)
+    with module_database(django_db_blocker):
+        yield demo.demo_seed()
 
 
 @pytest.fixture(autouse=True)
