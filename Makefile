@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_SETTINGS := DJANGO_SETTINGS_MODULE=sigmasight.settings.test
 
-.PHONY: run test lint migrate bench worker beat clean
+.PHONY: run test lint migrate bench fuzz load worker beat clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -43,6 +43,18 @@ test: lint
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
+
+# The API fuzz test with many more (random) examples per operation than `make test` runs;
+# FUZZ_EXAMPLES sets how many, FUZZ_SEED makes a run repeatable.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(VENV)/.dev
+	SIGMASIGHT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SIGMASIGHT_FUZZ_SEED=$(FUZZ_SEED) \
+		$(BIN)/python -m pytest -m fuzz
+
+# Latency under 20 and 100 concurrent users against gunicorn on the demo, idle and during the
+# daily batch, on a fresh PostgreSQL database (and SQLite): p50/p95/p99 and errors.
+load: $(VENV)/.dev
+	$(BIN)/python -m bench.load
 
 worker: $(VENV)/.runtime
 	$(BIN)/celery -A sigmasight worker --loglevel=INFO

@@ -15,6 +15,7 @@ from analytics.models import (
     RiskMetricSnapshot,
 )
 from analytics.resources import FactorDefinitionResource
+from sigmasight.audit.services import audit_record
 
 
 @admin.register(FactorDefinition)
@@ -149,5 +150,6 @@ class BatchJobAdmin(admin.ModelAdmin):
             except Exception as exc:  # noqa: BLE001 - shown to the admin user
                 self.message_user(request, f"{job}: {exc}", level="error")
                 continue
+            audit_record("batch.rerun", request=request, obj=job, job=job.name)
             queued += 1
         self.message_user(request, f"Queued {queued} job(s).")

@@ -31,6 +31,7 @@ from marketdata.providers.base import RATE_SHORT
 from marketdata.services import current_prices
 from portfolios.models import Portfolio, Position
 from sigmasight.db import db_timestamp, upsert_rows
+from sigmasight.exceptions import ValidationFailed
 
 logger = logging.getLogger("sigmasight.batch")
 
@@ -52,6 +53,9 @@ class RunReport:
 def session_for(as_of: date | None) -> date:
     if as_of is None:
         return calendar.last_completed_session()
+    if not calendar.FIRST_YEAR <= as_of.year <= calendar.LAST_YEAR:
+        message = f"as_of must be in {calendar.FIRST_YEAR}-{calendar.LAST_YEAR}."
+        raise ValidationFailed(message, fields={"as_of": [message]})
     return as_of if calendar.is_trading_day(as_of) else calendar.previous_trading_day(as_of)
 
 

@@ -11,6 +11,7 @@ from import_export.admin import ExportMixin, ImportExportModelAdmin
 from marketdata.models import BackfillProgress, DailyPrice, Security
 from marketdata.resources import DailyPriceResource, SecurityResource
 from marketdata.services import prices_import_csv
+from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import ValidationFailed
 
 
@@ -94,6 +95,9 @@ class DailyPriceAdmin(ExportMixin, ReadOnlyAdmin):
                 problems = exc.fields["rows"]
                 self.message_user(request, exc.message, messages.ERROR)
             else:
+                if not form.cleaned_data["dry_run"]:
+                    file = form.cleaned_data["file"].name
+                    audit_record("prices.import", request=request, rows=count, file=file)
                 verb = "would import" if form.cleaned_data["dry_run"] else "imported"
                 self.message_user(request, f"{verb} {count} price rows", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:marketdata_dailyprice_changelist"))

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 from import_export.forms import ExportForm
-from import_export.results import Result
+from import_export.results import Result, RowResult
 
 from portfolios import services
 from portfolios.models import Portfolio, Position, Strategy, Tag
@@ -26,6 +26,7 @@ from portfolios.resources import (
     StrategyResource,
     TagResource,
 )
+from sigmasight.audit.services import audit_record
 
 FORMATS = [CSV, XLSX]
 
@@ -157,6 +158,16 @@ class PositionAdmin(AllOrNothingImportMixin, ImportExportModelAdmin):
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perms(["portfolios.add_position", "portfolios.change_position"])
+
+    def process_result(self, result: Result, request: HttpRequest) -> HttpResponse:
+        if not (result.has_errors() or result.has_validation_errors()):  # the confirmed import
+            portfolios = {row.instance.portfolio_id for row in result.rows if row.instance}
+            audit_record(
+                "positions.upload", request=request, via="admin import",
+                portfolios=sorted(portfolios), created=result.totals[RowResult.IMPORT_TYPE_NEW],
+                updated=result.totals[RowResult.IMPORT_TYPE_UPDATE],
+            )  # fmt: skip
+        return super().process_result(result, request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

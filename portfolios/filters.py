@@ -3,11 +3,14 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Count, Q, QuerySet
 
-from portfolios.models import Position
+from portfolios.models import Position, Strategy
+from sigmasight.api.fields import MAX_ID
 
 
 class PositionFilter(django_filters.FilterSet):
-    portfolio = django_filters.NumberFilter(field_name="portfolio_id")
+    portfolio = django_filters.NumberFilter(
+        field_name="portfolio_id", min_value=1, max_value=MAX_ID
+    )
     symbol = django_filters.CharFilter(field_name="symbol", lookup_expr="iexact")
     underlying = django_filters.CharFilter(field_name="underlying_symbol", lookup_expr="iexact")
     position_type = django_filters.MultipleChoiceFilter(choices=Position.PositionType.choices)
@@ -48,7 +51,9 @@ class PositionFilter(django_filters.FilterSet):
             return queryset
         match = Q()
         for tag in tags:
-            match |= Q(tags__id=int(tag)) if tag.isdigit() else Q(tags__name__iexact=tag)
+            # isdigit() alone accepts "³" and other Unicode digits int() refuses.
+            is_id = tag.isascii() and tag.isdigit()
+            match |= Q(tags__id=int(tag)) if is_id else Q(tags__name__iexact=tag)
         if self.form.cleaned_data.get("tag_mode") == "all":
             wanted = len(set(tags))
             ids = (
@@ -61,3 +66,15 @@ class PositionFilter(django_filters.FilterSet):
             )
             return queryset.filter(pk__in=ids)
         return queryset.filter(pk__in=Position.objects.filter(match).values("pk"))
+
+
+class StrategyFilter(django_filters.FilterSet):
+    # A plain id on the user's own strategies, not a choice among every portfolio: another
+    # user's portfolio must answer like a missing one (an empty page), never reveal it exists.
+    portfolio = django_filters.NumberFilter(
+        field_name="portfolio_id", min_value=1, max_value=MAX_ID
+    )
+
+    class Meta:
+        model = Strategy
+        fields = ["portfolio", "kind", "is_detected"]

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from analytics.batch import TRIGGERS, trigger_queue
 from analytics.models import BatchJob
 from analytics.services import session_for
+from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import NotFoundError
 
 
@@ -48,6 +49,10 @@ class TriggerView(APIView):
             portfolio_ids=body.validated_data.get("portfolios"),
             user=request.user,
         )
+        audit_record(
+            "batch.trigger", request=request, obj=job, trigger=trigger, run_date=run_date,
+            portfolios=body.validated_data.get("portfolios"),
+        )  # fmt: skip
         return Response({"job_id": job.pk}, status=status.HTTP_202_ACCEPTED)
 
 

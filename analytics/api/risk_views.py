@@ -212,10 +212,23 @@ class FactorCorrelationView(APIView):
         )
 
 
+SCENARIO_ROWS = inline_serializer(
+    "RiskScenarioRow",
+    {
+        "scenario": serializers.CharField(),
+        "move": serializers.FloatField(),
+        "predicted_pnl": serializers.FloatField(),
+        "delta_only_pnl": serializers.FloatField(allow_null=True),
+        "predicted_return": serializers.FloatField(),
+    },
+    many=True,
+)
+
+
 class MarketScenariosView(APIView):
     kind = "market"
 
-    @extend_schema(parameters=[ScenarioQuery], tags=["risk"], responses={200: dict})
+    @extend_schema(parameters=[ScenarioQuery], tags=["risk"], responses={200: SCENARIO_ROWS})
     def get(self, request: Request) -> Response:
         portfolio, as_of, query = _context(request, ScenarioQuery)
         ensure_factor_results(portfolio, as_of)

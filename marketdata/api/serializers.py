@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from rest_framework import serializers
 
+from marketdata import calendar
 from marketdata.calendar import last_completed_session
 from marketdata.models import DailyPrice
 from marketdata.services import normalize_symbols
@@ -42,6 +43,13 @@ class SymbolsQuery(serializers.Serializer):
     def validate_symbols(self, value: str) -> list[str]:
         return _symbols(value)
 
+    def validate_as_of(self, value: date) -> date:
+        if not calendar.FIRST_YEAR <= value.year <= calendar.LAST_YEAR:
+            raise serializers.ValidationError(
+                f"as_of must be in {calendar.FIRST_YEAR}-{calendar.LAST_YEAR}."
+            )
+        return value
+
 
 class ChainQuery(serializers.Serializer):
     expiration = serializers.DateField(required=False)
@@ -59,11 +67,6 @@ class CurrentPriceSerializer(serializers.Serializer):
     date = serializers.DateField()
     source = serializers.CharField()
     stale = serializers.BooleanField()
-
-
-class SectorSerializer(serializers.Serializer):
-    sector = serializers.CharField()
-    industry = serializers.CharField()
 
 
 class ChainRowSerializer(serializers.Serializer):

@@ -51,10 +51,32 @@ class PriceHistoryView(generics.ListAPIView):
         )
 
 
+CURRENT_PRICE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "price": {"type": "string", "format": "decimal"},
+        "date": {"type": "string", "format": "date"},
+        "source": {"type": "string"},
+        "stale": {"type": "boolean"},
+    },
+    "required": ["price", "date", "source", "stale"],
+}
+SECTOR_SCHEMA = {
+    "type": "object",
+    "properties": {"sector": {"type": "string"}, "industry": {"type": "string"}},
+    "required": ["sector", "industry"],
+}
+
+
+def _by_symbol(value: dict) -> dict:
+    """An object keyed by the asked symbols (not a list); a symbol not known maps to null."""
+    return {"type": "object", "additionalProperties": {**value, "nullable": True}}
+
+
 class CurrentPricesView(APIView):
     @extend_schema(
         parameters=[s.SymbolsQuery],
-        responses={200: s.CurrentPriceSerializer(many=True)},
+        responses={200: _by_symbol(CURRENT_PRICE_SCHEMA)},
         description="`{symbol: {price, date, source, stale}}`; symbols never cached map to null.",
         tags=["market-data"],
     )
@@ -73,7 +95,7 @@ class CurrentPricesView(APIView):
 class SectorsView(APIView):
     @extend_schema(
         parameters=[s.SymbolsQuery],
-        responses={200: s.SectorSerializer(many=True)},
+        responses={200: _by_symbol(SECTOR_SCHEMA)},
         description="`{symbol: {sector, industry}}`; unknown symbols map to null.",
         tags=["market-data"],
     )

@@ -18,6 +18,7 @@ from modeling.models import Report
 from modeling.reports.renderers import CONTENT_TYPES
 from modeling.reports.services import report_queue
 from portfolios.models import Portfolio
+from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import NotFoundError
 
 
@@ -116,6 +117,7 @@ class ReportDownloadView(APIView):
             handle = report.file.open("rb")
         except FileNotFoundError as exc:
             raise NotFoundError("The report's file is no longer stored.") from exc
+        audit_record("report.download", request=request, obj=report, format=report.format)
         return FileResponse(
             handle,
             as_attachment=True,

@@ -14,7 +14,9 @@ from rest_framework.views import APIView
 
 from modeling import selectors, services
 from modeling.api import serializers as s
+from modeling.filters import ExportHistoryFilter, SessionFilter
 from modeling.models import ExportHistory, ModelingSession
+from sigmasight.audit.services import audit_record
 
 FILE_RESPONSE = OpenApiResponse(OpenApiTypes.BINARY, description="The exported file.")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "fix": "application/octet-stream"}
@@ -31,7 +33,7 @@ class SessionViewSet(
     serializer_class = s.SessionSerializer
     ordering_fields = ["id", "name", "created_at", "updated_at"]
     search_fields = ["name"]
-    filterset_fields = ["portfolio", "status"]
+    filterset_class = SessionFilter
 
     def get_queryset(self):
         if self.action == "list":
@@ -149,7 +151,12 @@ class TradeExportView(APIView):
         export = services.trades_export(
             user=request.user, session=session, format=body.validated_data["format"]
         )
-        return _file_response(export)
+        response = _file_response(export)
+        audit_record(
+            "export.create", request=request, obj=export, portfolio_id=session.portfolio_id,
+            session=session.pk, format=export.format, trades=export.trade_count,
+        )  # fmt: skip
+        return response
 
 
 @extend_schema(tags=["export"])
@@ -159,7 +166,7 @@ class ExportHistoryViewSet(
     queryset = ExportHistory.objects.none()
     serializer_class = s.ExportHistorySerializer
     ordering_fields = ["id", "created_at"]
-    filterset_fields = ["session", "format"]
+    filterset_class = ExportHistoryFilter
 
     def get_queryset(self):
         return selectors.exports_of(self.request.user)
@@ -167,4 +174,7 @@ class ExportHistoryViewSet(
     @extend_schema(responses={(200, "application/octet-stream"): FILE_RESPONSE})
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str | None = None) -> HttpResponse:
-        return _file_response(self.get_object())
+        export = self.get_object()
+        response = _file_response(export)
+        audit_record("export.download", request=request, obj=export, format=export.format)
+        return response

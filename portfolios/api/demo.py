@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portfolios import demo
+from sigmasight.audit.services import audit_record
 
 
 class DemoBookSerializer(serializers.Serializer):
@@ -48,4 +49,5 @@ class DemoResetView(APIView):
     )  # fmt: skip
     def post(self, request: Request) -> Response:
         report = demo.demo_seed(reset=True)
+        audit_record("demo.reset", request=request, as_of=report.as_of, books=len(report.books))
         return Response(DemoResetSerializer(report).data)

@@ -5,6 +5,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from portfolios.models import Portfolio, Position, Strategy, Tag
+from sigmasight.api.fields import id_field
 
 
 class PortfolioSerializer(serializers.ModelSerializer):
@@ -31,6 +32,10 @@ class TagBriefSerializer(serializers.ModelSerializer):
 
 class PositionSerializer(serializers.ModelSerializer):
     tags = TagBriefSerializer(many=True, read_only=True)
+    # Declared: a read-only model field loses allow_blank, and stocks have "" here.
+    option_type = serializers.ChoiceField(
+        choices=Position.OptionType.choices, allow_blank=True, read_only=True
+    )
     greeks = serializers.SerializerMethodField(
         help_text="Latest stored position Greeks {as_of, delta, gamma, theta, vega, rho, "
         "dollar_delta, implied_volatility, volatility, source}; for stocks delta = quantity; "
@@ -64,7 +69,7 @@ class PositionCreateSerializer(serializers.Serializer):
     strike = serializers.CharField(max_length=40, required=False, allow_blank=True)
     expiration = serializers.CharField(max_length=10, required=False, allow_blank=True)
     notes = serializers.CharField(required=False, allow_blank=True)
-    tag_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    tag_ids = serializers.ListField(child=id_field(), required=False)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -81,7 +86,7 @@ class PositionUpdateSerializer(serializers.Serializer):
 
 
 class PositionTagsSerializer(serializers.Serializer):
-    tag_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=True)
+    tag_ids = serializers.ListField(child=id_field(), allow_empty=True)
 
 
 class UploadSerializer(serializers.Serializer):
@@ -165,7 +170,7 @@ class StrategyCreateSerializer(serializers.Serializer):
     portfolio = serializers.PrimaryKeyRelatedField(queryset=Portfolio.objects.none())
     name = serializers.CharField(min_length=1, max_length=120)
     kind = serializers.ChoiceField(choices=[Strategy.Kind.PAIRS, Strategy.Kind.CUSTOM])
-    position_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1)
+    position_ids = serializers.ListField(child=id_field(), min_length=1)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

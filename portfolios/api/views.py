@@ -4,6 +4,7 @@ import io
 from collections import defaultdict
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.utils.module_loading import import_string
@@ -18,8 +19,9 @@ from rest_framework.response import Response
 from marketdata.models import Security
 from portfolios import position_csv, selectors, services
 from portfolios.api import serializers as s
-from portfolios.filters import PositionFilter
+from portfolios.filters import PositionFilter, StrategyFilter
 from portfolios.models import Portfolio, Position, Strategy, Tag
+from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import ValidationFailed
 
 
@@ -53,6 +55,11 @@ class PortfolioViewSet(viewsets.ModelViewSet):
         result = services.positions_import_csv(
             portfolio=portfolio, raw=raw, mode=body.validated_data["mode"]
         )
+        audit_record(
+            "positions.upload", request=request, obj=portfolio, file=upload.name,
+            mode=body.validated_data["mode"], created=result.created, updated=result.updated,
+            total=result.total,
+        )  # fmt: skip
         return Response(s.UploadResultSerializer(result).data)
 
     @extend_schema(
@@ -113,6 +120,7 @@ class PositionViewSet(
         data = dict(body.validated_data)
         portfolio, tag_ids = data.pop("portfolio"), data.pop("tag_ids", None)
         position = services.position_create(portfolio=portfolio, data=data, tag_ids=tag_ids)
+        audit_record("position.create", request=request, obj=position)
         return Response(
             s.PositionSerializer(self.get_queryset().get(pk=position.pk)).data,
             status=status.HTTP_201_CREATED,
@@ -126,10 +134,13 @@ class PositionViewSet(
         unknown = set(request.data) - set(body.fields)
         data = {**body.validated_data, **{k: request.data[k] for k in unknown}}
         services.position_update(position=position, data=data)
+        audit_record("position.update", request=request, obj=position, fields=sorted(data))
         return Response(self._serialize([self.get_queryset().get(pk=position.pk)], many=False))
 
     def perform_destroy(self, instance: Position) -> None:
-        services.position_delete(position=instance)
+        with transaction.atomic():  # recorded before the delete, undone with it if it fails
+            audit_record("position.delete", request=self.request, obj=instance)
+            services.position_delete(position=instance)
 
     @extend_schema(request=s.PositionTagsSerializer, responses={200: s.PositionSerializer})
     @action(detail=True, methods=["put"], url_path="tags")
@@ -138,6 +149,10 @@ class PositionViewSet(
         body = s.PositionTagsSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.position_set_tags(position=position, tag_ids=body.validated_data["tag_ids"])
+        audit_record(
+            "position.update", request=request, obj=position,
+            tag_ids=body.validated_data["tag_ids"],
+        )  # fmt: skip
         return Response(self._serialize([self.get_queryset().get(pk=position.pk)], many=False))
 
     @extend_schema(parameters=[s.GroupQuery], responses={200: s.GroupSerializer(many=True)})
@@ -196,6 +211,7 @@ class TagViewSet(viewsets.ModelViewSet):
         body = s.TagSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         tag = services.tag_create(owner=request.user, **body.validated_data)
+        audit_record("tag.create", request=request, obj=tag)
         return Response(
             s.TagSerializer(self.get_queryset().get(pk=tag.pk)).data, status=status.HTTP_201_CREATED
         )
@@ -205,7 +221,13 @@ class TagViewSet(viewsets.ModelViewSet):
         body = s.TagSerializer(tag, data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         services.tag_update(tag=tag, data=body.validated_data)
+        audit_record("tag.update", request=request, obj=tag, fields=sorted(body.validated_data))
         return Response(s.TagSerializer(self.get_queryset().get(pk=tag.pk)).data)
+
+    def perform_destroy(self, instance: Tag) -> None:
+        with transaction.atomic():
+            audit_record("tag.delete", request=self.request, obj=instance)
+            instance.delete()
 
 
 class StrategyViewSet(
@@ -218,7 +240,7 @@ class StrategyViewSet(
 
     queryset = Strategy.objects.none()
     serializer_class = s.StrategySerializer
-    filterset_fields = ["portfolio", "kind", "is_detected"]
+    filterset_class = StrategyFilter
     ordering_fields = ["id", "name", "kind"]
 
     def get_queryset(self):

@@ -16,8 +16,6 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import transaction
-from django.test import override_settings
 
 from analytics.models import (
     BatchJob,
@@ -27,13 +25,14 @@ from analytics.models import (
     PositionGreeks,
     RiskMetricSnapshot,
 )
-from conftest import _guarded_connect, _guarded_getaddrinfo, client_for
+from conftest import client_for, module_database
 from marketdata import calendar
 from marketdata.models import DailyPrice, Security
 from portfolios import demo
 from portfolios.models import Portfolio, Position, Strategy
 from sigmasight.accounts.models import User
 from sigmasight.accounts.tests.test_auth_api import assert_envelope
+from sigmasight.audit.models import AuditEvent
 from stress.models import StressTestResult
 
 pytestmark = pytest.mark.django_db
@@ -64,26 +63,12 @@ def _seed_command(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def seeded(django_db_setup, django_db_blocker):
-    with (
-        django_db_blocker.unblock(),
-        pytest.MonkeyPatch.context() as patch,
-        override_settings(SIGMASIGHT_MARKET_DATA_SOURCE="synthetic"),
-    ):
-        patch.setattr("socket.getaddrinfo", _guarded_getaddrinfo)
-        patch.setattr("socket.socket.connect", _guarded_connect)
-        atomic = transaction.atomic()
-        atomic.__enter__()
-        try:
-            first = _seed_command()
-            after_first = row_counts()
-            second = _seed_command()
-            after_second = row_counts()
-            yield Seeded(
-                calendar.last_completed_session(), first, second, after_first, after_second
-            )
-        finally:
-            transaction.set_rollback(True)
-            atomic.__exit__(None, None, None)
+    with module_database(django_db_blocker):
+        first = _seed_command()
+        after_first = row_counts()
+        second = _seed_command()
+        after_second = row_counts()
+        yield Seeded(calendar.last_completed_session(), first, second, after_first, after_second)
 
 
 @pytest.fixture
@@ -327,12 +312,16 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
             == (book["positions"])
         )
     counts = row_counts()
-    # One more run of each daily job (the log) and the staff caller; every other table the same.
+    # One more run of each daily job (the log), the staff caller and the reset's audit event;
+    # every other table the same.
     assert counts.pop("analytics.BatchJob") == seeded.after_second["analytics.BatchJob"] + 6
     assert counts.pop("accounts.User") == seeded.after_second["accounts.User"] + 1
+    assert counts.pop("audit.AuditEvent") == seeded.after_second["audit.AuditEvent"] + 1
     expected = dict(seeded.after_second)
-    del expected["analytics.BatchJob"], expected["accounts.User"]
+    del expected["analytics.BatchJob"], expected["accounts.User"], expected["audit.AuditEvent"]
     assert counts == expected
+    event = AuditEvent.objects.get(action="demo.reset")
+    assert (event.actor, event.details) == (staff_user, {"as_of": body["as_of"], "books": 3})
 
 
 def test_the_day_again_on_eager_workers_changes_nothing(seeded, books, eager_celery):

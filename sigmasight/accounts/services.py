@@ -14,6 +14,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from portfolios.models import Portfolio
 from sigmasight.accounts.models import User, normalize_email
+from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import DomainError, ValidationFailed
 
 logger = logging.getLogger("sigmasight.auth")
@@ -53,10 +54,12 @@ def tokens_issue(*, email: str, password: str, request=None) -> dict[str, object
     user = authenticate(request, email=normalize_email(email), password=password)
     if user is None:
         logger.info("login failed")
+        audit_record("auth.login_failed", request=request, actor_email=normalize_email(email))
         raise InvalidCredentials("Email or password is incorrect.")
     refresh = RefreshToken.for_user(user)
     update_last_login(None, user)
     logger.info("login succeeded", extra={"user_id": user.pk})
+    audit_record("auth.login", request=request, actor=user)
     return {
         "access": str(refresh.access_token),
         "refresh": str(refresh),

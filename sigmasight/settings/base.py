@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from sigmasight.env import (
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "import_export",
     "sigmasight.accounts",
+    "sigmasight.audit",
     "marketdata",
     "portfolios",
     "analytics",
@@ -62,6 +64,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every response (redirects and CORS preflights included) gets a request id and
+    # one log line timed over the whole stack.
+    "sigmasight.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -189,6 +194,15 @@ SIMPLE_JWT = {
 # API ----------------------------------------------------------------------------------------------
 SIGMASIGHT_THROTTLE_USER = env_rate("SIGMASIGHT_THROTTLE_USER", "100/min")
 SIGMASIGHT_THROTTLE_ANON = env_rate("SIGMASIGHT_THROTTLE_ANON", "200/min")
+# Password guessing: login attempts per client IP and per attempted email, whatever the outcome.
+SIGMASIGHT_THROTTLE_LOGIN_IP = env_rate("SIGMASIGHT_THROTTLE_LOGIN_IP", "20/min")
+SIGMASIGHT_THROTTLE_LOGIN_EMAIL = env_rate("SIGMASIGHT_THROTTLE_LOGIN_EMAIL", "5/min")
+# The client IP throttles count by: REMOTE_ADDR, or behind N trusted proxies the address the
+# outermost one appended to X-Forwarded-For (a client-written header alone is never trusted).
+# Default: one proxy when it terminates TLS for us (SECURE_PROXY_SSL_HEADER), else none.
+SIGMASIGHT_NUM_PROXIES = env_int(
+    "SIGMASIGHT_NUM_PROXIES", 1 if env_bool("SECURE_PROXY_SSL_HEADER", False) else 0, minimum=0
+)
 SIGMASIGHT_PAGE_SIZE = env_int("SIGMASIGHT_PAGE_SIZE", 50, minimum=1)
 SIGMASIGHT_MAX_PAGE_SIZE = 500
 
@@ -213,6 +227,7 @@ REST_FRAMEWORK = {
         "sigmasight.api.throttling.UserThrottle",
         "sigmasight.api.throttling.AnonThrottle",
     ],
+    "NUM_PROXIES": SIGMASIGHT_NUM_PROXIES,
     "EXCEPTION_HANDLER": "sigmasight.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -236,8 +251,12 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Browser origins allowed to call the API: none unless listed (an allow-list, never a wildcard).
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-request-id")
+# Headers a browser script may read: file names, the throttle's wait, export and request ids.
+CORS_EXPOSE_HEADERS = ["Content-Disposition", "Retry-After", "X-Export-Id", "X-Request-ID"]
 
 # Security (secure by default outside DEBUG; each switch can be set from the environment) ------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
@@ -248,9 +267,10 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # Uploads: the position CSV limit is 5 MB; requests a little larger are refused before parsing.
@@ -331,7 +351,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         **{
             f"sigmasight.{area}": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
-            for area in ("api", "db", "auth", "batch", "market_data")
+            for area in ("api", "db", "auth", "batch", "market_data", "request")
         },
     },
 }

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -11,6 +12,8 @@ from rest_framework.views import APIView
 
 from analytics.api.views import portfolio_for
 from analytics.services import session_for
+from sigmasight.api.fields import id_field
+from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import NotFoundError, ValidationFailed
 from stress import services
 from stress.models import FactorCorrelation, StressScenario, StressTestResult
@@ -80,7 +83,12 @@ class StressScenarioViewSet(viewsets.ModelViewSet):
         )
 
     def perform_create(self, serializer: ScenarioSerializer) -> None:
-        serializer.save(owner=self.request.user)
+        scenario = serializer.save(owner=self.request.user)
+        audit_record("scenario.create", request=self.request, obj=scenario)
+
+    def perform_update(self, serializer: ScenarioSerializer) -> None:
+        fields = sorted(serializer.validated_data)
+        audit_record("scenario.update", request=self.request, obj=serializer.save(), fields=fields)
 
     def _own(self) -> StressScenario:
         scenario = self.get_object()
@@ -93,14 +101,15 @@ class StressScenarioViewSet(viewsets.ModelViewSet):
         return super().partial_update(request, *args, **kwargs)
 
     def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
-        self._own().delete()
+        scenario = self._own()
+        with transaction.atomic():  # recorded before the delete, undone with it if it fails
+            audit_record("scenario.delete", request=request, obj=scenario)
+            scenario.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class StressTestBody(serializers.Serializer):
-    scenario_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False
-    )
+    scenario_ids = serializers.ListField(child=id_field(), required=False, allow_empty=False)
     as_of = serializers.DateField(required=False)
 
 
@@ -150,7 +159,7 @@ class RangeQuery(serializers.Serializer):
 
 
 class StressResultsView(APIView):
-    @extend_schema(parameters=[RangeQuery], responses={200: dict}, tags=["stress"])
+    @extend_schema(parameters=[RangeQuery], responses={200: list[dict]}, tags=["stress"])
     def get(self, request: Request, portfolio_id: int) -> Response:
         portfolio = portfolio_for(request, portfolio_id)
         query = RangeQuery(data=request.query_params)

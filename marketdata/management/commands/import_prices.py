@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from marketdata.services import prices_import_csv
+from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import ValidationFailed
 
 
@@ -26,5 +27,7 @@ class Command(BaseCommand):
                 column = f" [{problem['column']}]" if problem["column"] else ""
                 self.stderr.write(f"row {problem['row']}{column}: {problem['message']}")
             raise CommandError(exc.message) from exc
+        if not dry_run:
+            audit_record("prices.import", rows=count, file=str(file), via="manage.py import_prices")
         verb = "would import" if dry_run else "imported"
         self.stdout.write(self.style.SUCCESS(f"{verb} {count} price rows from {file}"))

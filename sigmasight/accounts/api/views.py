@@ -14,6 +14,7 @@ from portfolios.models import Portfolio
 from sigmasight.accounts.api import serializers as s
 from sigmasight.accounts.models import User
 from sigmasight.accounts.services import token_revoke, tokens_issue, user_register
+from sigmasight.api.throttling import AnonThrottle, LoginEmailThrottle, LoginIPThrottle
 
 
 class RegistrationPermission(permissions.BasePermission):
@@ -37,6 +38,9 @@ class PublicTokenView(APIView):
 
 
 class LoginView(PublicTokenView):
+    # On top of the anonymous rate: attempts per client IP and per attempted email.
+    throttle_classes = [AnonThrottle, LoginIPThrottle, LoginEmailThrottle]
+
     @extend_schema(request=s.LoginSerializer, responses={200: s.TokenPairSerializer}, tags=["auth"])
     def post(self, request: Request) -> Response:
         body = s.LoginSerializer(data=request.data)

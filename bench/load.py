@@ -1,0 +1,388 @@
+"""Load test: the demo's dashboard reads against gunicorn, idle and while the daily batch runs.
+
+`make load` (python -m bench.load) makes a fresh database for each backend (PostgreSQL as
+`sigmasight_load` at BENCH_POSTGRES_URL's server, then SQLite in a temporary directory),
+migrates it, seeds the demo, starts gunicorn with 2 sync workers on a free loopback port with the
+production settings, logs in as the three demo users and runs each phase for a bounded time:
+20 and 100 concurrent users, once idle and once while `manage.py run_batch` recomputes the demo's
+session in a subprocess (started again whenever it finishes, so the whole phase runs under it).
+
+A user is a thread with its own connection that asks for summary, positions, Greeks, factor
+exposures and stress results of its portfolio in turn, thinking a random 0 to 2 x --think seconds
+between requests (mean 1 s by default; --think 0 measures capacity instead). Errors are
+responses other than 200 and failed connections. The per-user rate limit (100/min) would answer
+429 to such users, so the server runs with every SIGMASIGHT_THROTTLE_* rate raised: the limits
+are not what is measured. Not part of `make bench` (bench_*.py): a run takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.harness import POSTGRES_ADMIN_URL, ROOT, print_table
+
+LOAD_DB = "sigmasight_load"
+HOST = "127.0.0.1"
+PASSWORD = "load-demo-password-1"
+DEMO_EMAILS = (
+    "demo_growth@sigmasight.local",
+    "demo_value@sigmasight.local",
+    "demo_balanced@sigmasight.local",
+)
+THROTTLE = "1000000/min"
+ENDPOINTS = {
+    "summary": "/api/v1/portfolios/{id}/summary/",
+    "positions": "/api/v1/positions/?portfolio={id}",
+    "greeks": "/api/v1/risk/greeks/?portfolio={id}",
+    "factors": "/api/v1/factors/exposures/?portfolio={id}",
+    "stress": "/api/v1/stress/results/{id}/",
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    endpoint: str
+    seconds: float
+    ok: bool
+
+
+@dataclass
+class Phase:
+    backend: str
+    users: int
+    phase: str
+    duration: float
+    samples: list[Sample] = field(default_factory=list)
+    batch_runs: int = 0
+    batch_failures: int = 0
+
+
+def _pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted `values` (q in 0..100)."""
+    if not values:
+        return float("nan")
+    rank = max(1, min(len(values), math.ceil(q / 100 * len(values))))
+    return values[rank - 1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _fresh_postgres() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {LOAD_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {LOAD_DB}")
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL to load"
+        sys.stderr.write(f"PostgreSQL unavailable for the load test: {exc}\n")
+        return None
+    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
+    return f"{base}/{LOAD_DB}"
+
+
+def _drop_postgres() -> None:
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {LOAD_DB} WITH (FORCE)")
+
+
+def _server_env(database_url: str, data_dir: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "sigmasight.settings.base",
+        "DATABASE_URL": database_url,
+        "SIGMASIGHT_DATA_DIR": data_dir,
+        "SECRET_KEY": "load-test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": f"{HOST},localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "SIGMASIGHT_MARKET_DATA_SOURCE": "synthetic",
+        "SIGMASIGHT_DEMO_PASSWORD": PASSWORD,
+        "SIGMASIGHT_THROTTLE_USER": THROTTLE,
+        "SIGMASIGHT_THROTTLE_ANON": THROTTLE,
+        "SIGMASIGHT_THROTTLE_LOGIN_IP": THROTTLE,
+        "SIGMASIGHT_THROTTLE_LOGIN_EMAIL": THROTTLE,
+        "LOG_LEVEL": "WARNING",
+    }
+    for name in ("REDIS_URL", "POLYGON_API_KEY"):
+        env.pop(name, None)
+    return env
+
+
+def _manage(env: dict[str, str], *args: str, timeout: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+@contextmanager
+def _gunicorn(env: dict[str, str], workers: int, log: Path) -> Iterator[int]:
+    port = _free_port()
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "sigmasight.wsgi:application",
+             "--bind", f"{HOST}:{port}", "--workers", str(workers), "--timeout", "60",
+             "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    status, _ = _request(port, "GET", "/api/v1/health/")
+                    if status == 200:
+                        break
+                except OSError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}")
+                time.sleep(0.25)
+            yield port
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _request(
+    port: int, method: str, path: str, body: dict | None = None, token: str | None = None
+) -> tuple[int, object]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+        response = conn.getresponse()
+        raw = response.read()
+        return response.status, json.loads(raw) if raw else None
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class Login:
+    token: str
+    portfolio: int
+
+
+def _logins(port: int) -> list[Login]:
+    logins = []
+    for email in DEMO_EMAILS:
+        status, body = _request(
+            port, "POST", "/api/v1/auth/login/", {"email": email, "password": PASSWORD}
+        )
+        if status != 200:
+            raise RuntimeError(f"login of {email} answered {status}: {body}")
+        token = body["access"]
+        _, portfolios = _request(port, "GET", "/api/v1/portfolios/", token=token)
+        logins.append(Login(token, portfolios["results"][0]["id"]))
+    return logins
+
+
+def _user(
+    port: int, login: Login, deadline: float, think: float, samples: list[Sample], seed: int
+) -> None:
+    rng = random.Random(seed)
+    names = list(ENDPOINTS)
+    headers = {"Authorization": f"Bearer {login.token}"}
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    index = rng.randrange(len(names))
+    time.sleep(rng.uniform(0, think))  # users arrive spread over one think time
+    while time.monotonic() < deadline:
+        name = names[index % len(names)]
+        index += 1
+        path = ENDPOINTS[name].format(id=login.portfolio)
+        start = time.perf_counter()
+        try:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            ok = response.status == 200
+        except (OSError, http.client.HTTPException):
+            ok = False
+            conn.close()
+        samples.append(Sample(name, time.perf_counter() - start, ok))
+        pause = rng.uniform(0, 2 * think)
+        if pause:
+            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+    conn.close()
+
+
+def _load(port: int, logins: list[Login], users: int, seconds: float, think: float) -> list:
+    samples: list[Sample] = []  # list.append is atomic: the threads share it
+    deadline = time.monotonic() + seconds
+    threads = [
+        threading.Thread(
+            target=_user,
+            args=(port, logins[i % len(logins)], deadline, think, samples, i),
+            daemon=True,
+        )
+        for i in range(users)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return samples
+
+
+class _Batch:
+    """`manage.py run_batch` for the demo's session, started again whenever it finishes."""
+
+    def __init__(self, env: dict[str, str], as_of: str) -> None:
+        self.env, self.as_of = env, as_of
+        self.stop = threading.Event()
+        self.runs = self.failures = 0
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            done = subprocess.run(
+                [sys.executable, "manage.py", "run_batch", "--date", self.as_of, "--verbosity", "0"],
+                cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=900, check=False,
+            )  # fmt: skip
+            self.runs += 1
+            if done.returncode != 0:
+                self.failures += 1
+                sys.stderr.write(f"run_batch failed:\n{done.stdout}\n{done.stderr}\n")
+
+    def __enter__(self) -> _Batch:
+        self.thread.start()
+        time.sleep(1.0)  # the batch's own start-up (Django, imports) is not the batch
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def run_backend(label: str, url: str, tmp: str, args: argparse.Namespace) -> list[Phase]:
+    env = _server_env(url, tmp)
+    started = time.monotonic()
+    _manage(env, "migrate", "--noinput", timeout=600)
+    _manage(env, "seed_demo", timeout=1800)
+    sys.stderr.write(f"{label}: migrated and seeded in {time.monotonic() - started:.0f}s\n")
+    phases = []
+    with _gunicorn(env, args.workers, Path(tmp) / "gunicorn.log") as port:
+        logins = _logins(port)
+        _, summary = _request(
+            port, "GET", ENDPOINTS["summary"].format(id=logins[0].portfolio), token=logins[0].token
+        )
+        as_of = summary["as_of"]
+        _load(port, logins, users=4, seconds=3, think=0)  # warm both workers up
+        for users in args.users:
+            for name in ("idle", "batch"):
+                phase = Phase(label, users, name, args.duration)
+                if name == "idle":
+                    phase.samples = _load(port, logins, users, args.duration, args.think)
+                else:
+                    with _Batch(env, as_of) as batch:
+                        phase.samples = _load(port, logins, users, args.duration, args.think)
+                    phase.batch_runs, phase.batch_failures = batch.runs, batch.failures
+                phases.append(phase)
+                sys.stderr.write(f"{label}: {users} users {name}: {len(phase.samples)} requests\n")
+    return phases
+
+
+def _ms(seconds: float) -> float:
+    return seconds * 1000
+
+
+def report(phases: list[Phase], args: argparse.Namespace) -> None:
+    rows = []
+    for p in phases:
+        times = sorted(s.seconds for s in p.samples)
+        errors = sum(not s.ok for s in p.samples)
+        batch = "" if p.phase == "idle" else f"{p.batch_runs} runs, {p.batch_failures} failed"
+        rows.append([
+            p.backend, p.users, p.phase, len(times), len(times) / p.duration,
+            _ms(_pct(times, 50)), _ms(_pct(times, 95)), _ms(_pct(times, 99)),
+            _ms(times[-1]) if times else float("nan"), errors, batch,
+        ])  # fmt: skip
+    print_table(
+        f"Load: gunicorn, {args.workers} sync workers, {args.duration:.0f} s per phase, think "
+        f"time uniform 0-{2 * args.think:g} s, throttles raised to {THROTTLE} (times in ms)",
+        ["backend", "users", "phase", "requests", "req/s", "p50", "p95", "p99", "max", "errors",
+         "batch"],
+        rows,
+    )  # fmt: skip
+    headers = ["endpoint"] + [f"{p.backend[:2]} {p.users}u {p.phase}" for p in phases]
+    per_endpoint = []
+    for name in ENDPOINTS:
+        row: list[object] = [name]
+        for p in phases:
+            row.append(_ms(_pct(sorted(s.seconds for s in p.samples if s.endpoint == name), 95)))
+        per_endpoint.append(row)
+    print_table("p95 per endpoint (ms)", headers, per_endpoint)
+    for p in phases:
+        if p.backend == "PostgreSQL" and p.users == 20:
+            times = sorted(s.seconds for s in p.samples)
+            errors = sum(not s.ok for s in p.samples)
+            met = _ms(_pct(times, 95)) < 100 and errors == 0
+            sys.stdout.write(
+                f"Target (PostgreSQL, 20 users, {p.phase}): p95 < 100 ms and no errors: "
+                f"{'met' if met else 'NOT met'}\n"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase")
+    parser.add_argument("--users", type=int, nargs="+", default=[20, 100])
+    parser.add_argument("--think", type=float, default=1.0, help="mean think time (s)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--backend", choices=["postgres", "sqlite"], action="append", help="default: both"
+    )
+    args = parser.parse_args(argv)
+    backends = args.backend or ["postgres", "sqlite"]
+    phases: list[Phase] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if "postgres" in backends:
+            url = _fresh_postgres()
+            if url is None:
+                sys.stdout.write("PostgreSQL: skipped, not reachable\n")
+            else:
+                try:
+                    phases += run_backend("PostgreSQL", url, tmp, args)
+                finally:
+                    _drop_postgres()
+        if "sqlite" in backends:
+            sqlite_dir = Path(tmp) / "sqlite"
+            sqlite_dir.mkdir()
+            url = f"sqlite:///{sqlite_dir}/load.sqlite3"
+            phases += run_backend("SQLite", url, str(sqlite_dir), args)
+    report(phases, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
