@@ -49,6 +49,18 @@ def _latest(queryset: QuerySet, as_of: date) -> date | None:
     return queryset.filter(date__lte=as_of).aggregate(latest=Max("date"))["latest"]
 
 
+def _dated_section(
+    key: str, title: str, stored: QuerySet, as_of: date, empty: str
+) -> tuple[Section, date | None]:
+    """A section dated by its own latest stored rows on or before `as_of`; without any, the
+    section says `empty` and the date is None."""
+    day = _latest(stored, as_of)
+    section = Section(key, title, as_of=day)
+    if day is None:
+        section.empty = empty
+    return section, day
+
+
 def report_as_of(portfolio: Portfolio) -> date:
     """The latest session with any stored result for the portfolio, else the last session."""
     stored = [
@@ -274,10 +286,14 @@ RISK_ROWS = [
 
 def risk_metrics_section(portfolio: Portfolio, as_of: date) -> Section:
     stored = RiskMetricSnapshot.objects.filter(portfolio=portfolio)
-    day = _latest(stored, as_of)
-    section = Section("risk_metrics", "Risk metrics", as_of=day)
+    section, day = _dated_section(
+        "risk_metrics",
+        "Risk metrics",
+        stored,
+        as_of,
+        "No risk metrics are stored yet: the market-risk job writes them.",
+    )
     if day is None:
-        section.empty = "No risk metrics are stored yet: the market-risk job writes them."
         return section
     metrics = list(stored.filter(date=day).order_by("confidence", "horizon_days"))
     columns = [Column("metric", "Metric")] + [
@@ -306,10 +322,14 @@ def risk_metrics_section(portfolio: Portfolio, as_of: date) -> Section:
 
 def scenarios_section(portfolio: Portfolio, as_of: date) -> Section:
     stored = MarketRiskScenario.objects.filter(portfolio=portfolio)
-    day = _latest(stored, as_of)
-    section = Section("scenarios", "Market and rate scenarios", as_of=day)
+    section, day = _dated_section(
+        "scenarios",
+        "Market and rate scenarios",
+        stored,
+        as_of,
+        "No scenarios are stored yet: the market-risk job writes them.",
+    )
     if day is None:
-        section.empty = "No scenarios are stored yet: the market-risk job writes them."
         return section
 
     def label(row: MarketRiskScenario) -> str:
@@ -339,10 +359,14 @@ def scenarios_section(portfolio: Portfolio, as_of: date) -> Section:
 
 def factor_betas_section(portfolio: Portfolio, as_of: date) -> Section:
     stored = PortfolioFactorExposure.objects.filter(portfolio=portfolio)
-    day = _latest(stored, as_of)
-    section = Section("factor_betas", "Factor betas", as_of=day)
+    section, day = _dated_section(
+        "factor_betas",
+        "Factor betas",
+        stored,
+        as_of,
+        "No factor betas are stored yet: the factor job writes them.",
+    )
     if day is None:
-        section.empty = "No factor betas are stored yet: the factor job writes them."
         return section
     rows = list(
         stored.filter(date=day).select_related("factor").order_by("factor__display_order", "id")
@@ -423,10 +447,14 @@ def factor_history_section(portfolio: Portfolio, as_of: date) -> Section:
 
 def position_betas_section(portfolio: Portfolio, as_of: date) -> Section:
     stored = PositionFactorExposure.objects.filter(position__portfolio=portfolio)
-    day = _latest(stored, as_of)
-    section = Section("position_betas", "Position factor betas", as_of=day)
+    section, day = _dated_section(
+        "position_betas",
+        "Position factor betas",
+        stored,
+        as_of,
+        "No position betas are stored yet: the factor job writes them.",
+    )
     if day is None:
-        section.empty = "No position betas are stored yet: the factor job writes them."
         return section
     rows = list(
         stored.filter(date=day)
