@@ -37,6 +37,10 @@ _MESSAGES = {
 }
 
 
+DATABASE_UNAVAILABLE = ("database_unavailable", "The database is unavailable; try again shortly.")
+DATABASE_RETRY_AFTER = "30"
+
+
 def envelope(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
@@ -90,9 +94,9 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         set_rollback()
         logger.error("database unavailable: %s", exc, exc_info=exc)
         return Response(
-            envelope("database_unavailable", "The database is unavailable; try again shortly."),
+            envelope(*DATABASE_UNAVAILABLE),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "30"},
+            headers={"Retry-After": DATABASE_RETRY_AFTER},
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

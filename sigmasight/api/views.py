@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 
-from sigmasight.api.errors import error_response
+from sigmasight.api.errors import DATABASE_RETRY_AFTER, DATABASE_UNAVAILABLE, error_response
 
 
 def not_found(
@@ -14,6 +17,13 @@ def not_found(
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
+    """Django's handler500: an exception no view handled (the admin, middleware, a session
+    lookup). A database outage there is still a 503 in the envelope, as in the API's handler."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        response = error_response(503, DATABASE_UNAVAILABLE[0], DATABASE_UNAVAILABLE[1])
+        response["Retry-After"] = DATABASE_RETRY_AFTER
+        return response
     return error_response(500, "server_error")
 
 

@@ -1,0 +1,167 @@
+"""The database going away under a running server: 503 in the envelope on every kind of path (API,
+login, admin, health), never a crash or a 500, nothing half-written, and service back by itself
+when the database returns.
+
+A real gunicorn serves the committed test database. On PostgreSQL it connects through a TCP proxy
+that the test cuts (every open connection reset, new ones refused) and restores; SQLite, being a
+file, cannot go away under an open connection, so its server is given a database file it cannot
+open, which raises the same OperationalError.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from portfolios.models import Portfolio
+from sigmasight.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from sigmasight.tests.faultproxy import FaultProxy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _call(
+    port: int, method: str, path: str, body: dict | None = None, token: str | None = None,
+    cookie: str | None = None,
+):  # fmt: skip
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if cookie:
+            headers["Cookie"] = cookie
+        conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+        response = conn.getresponse()
+        raw = response.read()
+        kind = response.getheader("Content-Type") or ""
+        return response.status, (json.loads(raw) if "json" in kind and raw else raw), response
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _server(database_url: str, log: Path) -> Iterator[int]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test",
+        "DATABASE_URL": database_url,
+        "DB_TIMEOUT_SECONDS": "2",
+    }
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "sigmasight.wsgi:application",
+             "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "60",
+             "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    _call(port, "GET", "/api/v1/health/")
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
+                    time.sleep(0.2)
+            yield port
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _assert_unavailable(status: int, body: object, response) -> None:
+    assert status == 503, body
+    assert body == {
+        "error": {
+            "code": "database_unavailable",
+            "message": "The database is unavailable; try again shortly.",
+            "fields": {},
+        }
+    }
+    assert response.getheader("Retry-After") == "30"
+    assert response.getheader("X-Request-ID")
+
+
+def _assert_every_path_unavailable(port: int, token: str | None, email: str) -> None:
+    # An authenticated read (the JWT's user is looked up), a write, login, the admin (plain
+    # Django views, sessions), and health (which reports the database down).
+    _assert_unavailable(*_call(port, "GET", "/api/v1/portfolios/", token=token))
+    _assert_unavailable(
+        *_call(port, "POST", "/api/v1/portfolios/", {"name": "During the outage"}, token=token)
+    )
+    _assert_unavailable(
+        *_call(port, "POST", "/api/v1/auth/login/", {"email": email, "password": DEFAULT_PASSWORD})
+    )
+    # A staff member's session cookie: the admin looks the session up before any view runs.
+    _assert_unavailable(
+        *_call(port, "GET", "/admin/", cookie="sessionid=abcdefghijklmnopqrstuvwxyz012345")
+    )
+    status, body, _ = _call(port, "GET", "/api/v1/health/")
+    assert status == 503
+    assert body["database"] == "down"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_going_away_is_503_and_service_returns_with_it(tmp_path):
+    user = UserFactory()
+    db = connection.settings_dict
+    proxy = FaultProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)).start()
+    url = f"postgres://{db['USER']}@127.0.0.1:{proxy.port}/{db['NAME']}"
+    try:
+        with _server(url, tmp_path / "gunicorn.log") as port:
+            login = {"email": user.email, "password": DEFAULT_PASSWORD}
+            status, body, _ = _call(port, "POST", "/api/v1/auth/login/", login)
+            assert status == 200, body
+            token = body["access"]
+            status, body, _ = _call(port, "POST", "/api/v1/portfolios/", {"name": "Before"}, token)
+            assert status == 201, body
+
+            proxy.cut()  # the server's open connection is reset; new ones are refused
+            started = time.monotonic()
+            _assert_every_path_unavailable(port, token, user.email)
+            assert time.monotonic() - started < 30  # each answer within the connect timeout
+
+            proxy.restore()
+            status, body, _ = _call(port, "GET", "/api/v1/portfolios/", token=token)
+            assert status == 200, body
+            assert [p["name"] for p in body["results"]] == ["Before"]  # nothing half-written
+            status, _, _ = _call(port, "GET", "/api/v1/health/")
+            assert status == 200
+    finally:
+        proxy.cut()
+    assert list(Portfolio.objects.values_list("name", flat=True)) == ["Before"]
+
+
+@pytest.mark.django_db
+def test_sqlite_database_that_cannot_be_opened_is_503(tmp_path):
+    user = UserFactory()  # in the test's database: the server only sees its token
+    token = str(RefreshToken.for_user(user).access_token)
+    missing = tmp_path / "no-such-directory" / "sigmasight.sqlite3"
+    with _server(f"sqlite:///{missing}", tmp_path / "gunicorn.log") as port:
+        _assert_every_path_unavailable(port, token, user.email)
+    assert not missing.exists()
