@@ -4,14 +4,18 @@ fallback chain, write in bulk, and say where every number came from."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import IO
 
 import pandas as pd
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Max, Min, Window
 from django.db.models.functions import RowNumber
@@ -31,11 +35,17 @@ from marketdata.providers.base import (
 )
 from marketdata.symbols import SymbolError, looks_like_occ, normalize_ticker, parse_occ
 from marketdata.writes import prices_upsert
-from sigmasight.exceptions import ValidationFailed
+from sigmasight.exceptions import DependencyUnavailable, ValidationFailed
 
 logger = logging.getLogger("sigmasight.market_data")
 
 RATE_NAMES = {RATE_10Y: "US 10-year Treasury yield", RATE_SHORT: "US 13-week T-bill yield"}
+
+
+class MarketDataPending(DependencyUnavailable):
+    """A web request's prices are still on their way from the providers."""
+
+    default_code = "market_data_pending"
 
 
 @dataclass
@@ -173,35 +183,137 @@ def prices_fetch_and_cache(
     provider in one call. A provider error moves the remaining symbols to the next provider in
     the chain; what no provider returns stays missing and is served stale from the cache.
     """
+    plan = _fetch_plan(symbols, start, end, now)
+    if plan.groups:
+        chain = providers if providers is not None else registry.chain()
+        _fetched_store(_fetch_groups(plan, chain), plan.report)
+    return plan.report
+
+
+@dataclass
+class _FetchPlan:
+    report: FetchReport
+    ids: dict[str, int] = field(default_factory=dict)
+    need: dict[str, list[date]] = field(default_factory=dict)
+    groups: dict[tuple[date, date], list[str]] = field(default_factory=dict)
+
+
+def _fetch_plan(symbols: Iterable[str], start: date, end: date, now: datetime | None) -> _FetchPlan:
+    """What the cache lacks, grouped by missing range (database reads and security rows)."""
     symbols = normalize_symbols(symbols)
-    report = FetchReport(symbols=len(symbols))
+    plan = _FetchPlan(FetchReport(symbols=len(symbols)))
     end = min(end, calendar.last_completed_session(now))
     sessions = calendar.trading_days(start, end)
     if not symbols or not sessions:
-        return report
-    ids = securities_ensure(symbols)
-    need = _needed_sessions(ids, sessions, start, end)
+        return plan
+    plan.ids = securities_ensure(symbols)
+    plan.need = _needed_sessions(plan.ids, sessions, start, end)
     groups: dict[tuple[date, date], list[str]] = defaultdict(list)
-    for symbol, days in need.items():
+    for symbol, days in plan.need.items():
         groups[(days[0], days[-1])].append(symbol)
-    chain = providers if providers is not None else registry.chain()
-    for (lo, hi), group in groups.items():
+    plan.groups = dict(groups)
+    return plan
+
+
+def _fetch_groups(
+    plan: _FetchPlan, chain: list[MarketDataProvider]
+) -> list[tuple[str, pd.DataFrame]]:
+    """Walk the provider chain for each group: network only, no database (so it can run on a
+    thread the web request does not wait for beyond its deadline)."""
+    fetched = []
+    for (lo, hi), group in plan.groups.items():
         remaining = set(group)
         for provider in chain:
             if not remaining:
                 break
-            frame = _fetch_isolating(provider, sorted(remaining), lo, hi, report)
+            frame = _fetch_isolating(provider, sorted(remaining), lo, hi, plan.report)
             if frame.empty:
                 continue
-            frame = _only_needed(frame, remaining, need, ids)
-            report.count(
-                provider.name, prices_upsert(frame, source=provider.name, fetched_at=timezone.now())
-            )
+            frame = _only_needed(frame, remaining, plan.need, plan.ids)
+            fetched.append((provider.name, frame))
             remaining -= set(frame["symbol"])
-        report.missing.extend(sorted(remaining))
+        plan.report.missing.extend(sorted(remaining))
+    return fetched
+
+
+def _fetched_store(fetched: list[tuple[str, pd.DataFrame]], report: FetchReport) -> None:
+    for source, frame in fetched:
+        report.count(source, prices_upsert(frame, source=source, fetched_at=timezone.now()))
     if report.missing:
         logger.warning("prices missing after every provider", extra={"symbols": report.missing})
-    return report
+
+
+# Web requests fetch what the cache lacks on these threads and wait at most their deadline.
+_POOL_PREFIX = "web-price-fetch"
+_WEB_FETCHES = ThreadPoolExecutor(max_workers=2, thread_name_prefix=_POOL_PREFIX)
+_in_flight: dict[tuple, Future] = {}
+_in_flight_lock = threading.Lock()
+
+
+def prices_fetch_within(
+    *, symbols: Iterable[str], start: date, end: date, deadline_s: float | None = None
+) -> FetchReport:
+    """`prices_fetch_and_cache` for a web request: a provider that hangs or times out never holds
+    the request longer than `deadline_s` (SIGMASIGHT_WEB_PROVIDER_DEADLINE_S).
+
+    The provider calls run on a small thread pool; the request waits up to the deadline and
+    stores the prices itself. Past it, the request gets MarketDataPending (503, Retry-After) while
+    the fetch finishes in the background and stores what it got on its own connection, so asking
+    again shortly finds the prices cached. The same symbols and range asked again while a fetch
+    is in flight wait on that fetch instead of starting another."""
+    plan = _fetch_plan(symbols, start, end, None)
+    if not plan.groups:
+        return plan.report
+    deadline = settings.SIGMASIGHT_WEB_PROVIDER_DEADLINE_S if deadline_s is None else deadline_s
+    key = tuple(sorted((lo, hi, tuple(sorted(group))) for (lo, hi), group in plan.groups.items()))
+    with _in_flight_lock:
+        future = _in_flight.get(key)
+        started = future is None
+        if started:
+            future = _WEB_FETCHES.submit(_fetch_groups, plan, registry.chain())
+            _in_flight[key] = future
+            future.add_done_callback(lambda _: _in_flight_forget(key))
+    try:
+        fetched = future.result(timeout=deadline)
+    except FutureTimeout:
+        if started:
+            future.add_done_callback(lambda done: _store_late(done, plan.report))
+        wanted = sorted({s for group in plan.groups.values() for s in group})
+        logger.warning(
+            "web request past its market-data deadline",
+            extra={"symbols": wanted, "deadline_s": deadline},
+        )
+        raise MarketDataPending(
+            f"Prices for {', '.join(wanted)} are still being fetched from the market-data "
+            f"providers (no answer within {deadline:g} s); try again in a moment.",
+            code="market_data_pending",
+            fields={"symbols": wanted},
+        ) from None
+    # A request that joined a late fetch stores it too (idempotent upserts): it must not read
+    # the cache before the background store has run.
+    _fetched_store(fetched, plan.report)
+    return plan.report
+
+
+def _store_late(future: Future, report: FetchReport) -> None:
+    """A fetch finished after its request gave up: store it here (this thread's connection)."""
+    from django.db import connection
+
+    try:
+        if future.exception() is None:
+            _fetched_store(future.result(), report)
+    except Exception:
+        logger.exception("storing a late market-data fetch failed")
+    finally:
+        # Done on the pool's thread: its connection is its own. (A fetch that finished as the
+        # request gave up runs this on the request's thread, whose connection stays open.)
+        if threading.current_thread().name.startswith(_POOL_PREFIX):
+            connection.close()
+
+
+def _in_flight_forget(key: tuple) -> None:
+    with _in_flight_lock:
+        _in_flight.pop(key, None)
 
 
 def _fetch_isolating(

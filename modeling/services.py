@@ -30,7 +30,7 @@ from analytics.risk_services import MARKET, closes_known, closes_remember, facto
 from analytics.services import option_greeks, read_memo, session_for
 from marketdata import calendar
 from marketdata.providers.base import RATE_10Y, RATE_SHORT
-from marketdata.services import prices_fetch_and_cache
+from marketdata.services import prices_fetch_within
 from modeling import book as engine
 from modeling import fix
 from modeling.models import ExportHistory, ModelingSession, ModelingSessionSnapshot, ProFormaTrade
@@ -257,11 +257,12 @@ def _trade_price(
 ) -> Decimal:
     """The given price, else the close, else (options) the model price. A symbol the cache
     lacks is fetched over the factor window first, as the market-data job fetches a held one
-    (so its betas and P&L history exist); one no provider prices (options: no underlying
-    price) is unknown."""
+    (so its betas and P&L history exist), waiting at most SIGMASIGHT_WEB_PROVIDER_DEADLINE_S
+    (past it: 503 market_data_pending, the fetch finishing in the background); one no provider
+    prices (options: no underlying price) is unknown."""
     wanted = list(dict.fromkeys([record.symbol, record.underlying]))
     start = calendar.sessions_back(as_of, settings.SIGMASIGHT_FACTOR_WINDOW + 5)[0]
-    prices_fetch_and_cache(symbols=wanted, start=start, end=as_of)
+    prices_fetch_within(symbols=wanted, start=start, end=as_of)
     closes = engine.spot_prices(wanted, as_of)
     if record.underlying not in closes:
         raise _invalid(

@@ -48,3 +48,4 @@ class InsufficientHistory(DomainError):
 class DependencyUnavailable(DomainError):
     status_code = 503
     default_code = "service_unavailable"
+    retry_after = 5  # seconds, sent as Retry-After

@@ -2,7 +2,8 @@
 
 Routes match on the request path (exact, or a prefix ending in '*'); each route holds a queue of
 responses served in order, the last one repeating. A response can be a status with a JSON or raw
-body and headers, or `HANG` to accept the connection and never answer (timeout tests).
+body and headers, `Slow(seconds, reply)` to answer late, or `HANG` to accept the connection and never answer
+(timeout tests).
 Every request is logged in `server.requests` so tests can assert what the client sent.
 """
 
@@ -33,6 +34,14 @@ class Reply:
         if isinstance(self.body, str):
             return self.body.encode(), "application/json"
         return self.body, "application/octet-stream"
+
+
+@dataclass
+class Slow:
+    """Answer `reply`, but only after `seconds` (a provider that answers late)."""
+
+    seconds: float
+    reply: Reply
 
 
 @dataclass
@@ -75,6 +84,9 @@ class ReplayServer:
                 if reply is HANG:
                     server._stop.wait(60)  # never answer; the client must time out
                     return
+                if isinstance(reply, Slow):
+                    server._stop.wait(reply.seconds)
+                    reply = reply.reply
                 if reply is None:
                     reply = Reply(404, {"error": f"no recording for {parts.path}"})
                 body, content_type = reply.encoded()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from conftest import client_for
 from marketdata.providers import registry
 from marketdata.providers.polygon import PolygonProvider
-from marketdata.tests.replay import ReplayServer, Reply, recording
+from marketdata.tests.replay import HANG, ReplayServer, Reply, recording
 from modeling.models import ModelingSession, ModelingSessionSnapshot, ProFormaTrade
 from modeling.tests.conftest import AS_OF, EXPIRY
 from modeling.tests.test_impacts import SESSIONS, add, calculate, open_session
@@ -191,3 +192,30 @@ def test_admin_pages_for_every_modeling_model(user, session_id, admin_client):
         assert response.status_code == 200, model
     response = admin_client.get(f"/admin/modeling/modelingsession/{session_id}/change/")
     assert response.status_code == 200 and b"JPM" in response.content
+
+
+def test_a_hanging_provider_makes_the_trade_503_within_the_deadline(
+    portfolio, user, monkeypatch, settings
+):
+    settings.SIGMASIGHT_WEB_PROVIDER_DEADLINE_S = 0.5
+    client = client_for(user)
+    session_id = open_session(client, portfolio)
+    with ReplayServer() as server:
+        server.route("/v2/aggs/ticker/ZZZZ/*", HANG)
+        provider = PolygonProvider(
+            "test-key", tier="advanced", base_url=server.url, read_timeout=2, max_retries=0
+        )
+        monkeypatch.setattr(registry, "chain", lambda: [provider])
+        started = time.monotonic()
+        response = client.post(
+            f"{SESSIONS}{session_id}/trades/", {"symbol": "ZZZZ", "quantity": "10"}, format="json"
+        )
+        waited = time.monotonic() - started
+        assert server.requests, "the provider was asked"
+    error = assert_envelope(response, 503, "market_data_pending")
+    assert error["fields"] == {"symbols": ["ZZZZ"]}
+    assert "ZZZZ" in error["message"]
+    assert response["Retry-After"] == "5"
+    # The deadline, plus the request's own work; far from the client's 2 s read timeout.
+    assert waited < 0.5 + 1.0
+    assert not ProFormaTrade.objects.exists()

@@ -87,7 +87,12 @@ def _first_code(detail: object, fallback: str) -> str:
 def exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, DomainError):
         set_rollback()
-        return Response(envelope(exc.code, exc.message, exc.fields), status=exc.status_code)
+        retry_after = getattr(exc, "retry_after", None)
+        return Response(
+            envelope(exc.code, exc.message, exc.fields),
+            status=exc.status_code,
+            headers={"Retry-After": str(retry_after)} if retry_after else None,
+        )
     if isinstance(exc, RequestDataTooBig):
         return Response(envelope("payload_too_large", _MESSAGES[413]), status=413)
     if isinstance(exc, (OperationalError, InterfaceError)):

@@ -296,6 +296,11 @@ SIGMASIGHT_MARKET_DATA_CONNECT_TIMEOUT = env_int(
     "SIGMASIGHT_MARKET_DATA_CONNECT_TIMEOUT", 5, minimum=1
 )
 SIGMASIGHT_MARKET_DATA_READ_TIMEOUT = env_int("SIGMASIGHT_MARKET_DATA_READ_TIMEOUT", 20, minimum=1)
+# A web request that needs prices the cache lacks (a what-if trade on a new symbol) waits at most
+# this long for the providers; past it the fetch finishes in the background (503, Retry-After).
+SIGMASIGHT_WEB_PROVIDER_DEADLINE_S = env_float("SIGMASIGHT_WEB_PROVIDER_DEADLINE_S", 5.0)
+if not 0 < SIGMASIGHT_WEB_PROVIDER_DEADLINE_S <= 60:
+    raise ImproperlyConfigured("SIGMASIGHT_WEB_PROVIDER_DEADLINE_S must be > 0 and <= 60 seconds.")
 SIGMASIGHT_YFINANCE_CACHE_DIR = DATA_DIR / "yfinance"
 SIGMASIGHT_BACKFILL_CHUNK = env_int("SIGMASIGHT_BACKFILL_CHUNK", 50, minimum=1)
 SIGMASIGHT_REFRESH_MAX_SYMBOLS = 2000
