@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketdata.providers.registry import current_source
 from portfolios import demo
+from portfolios.tasks import demo_reset
 from sigmasight.audit.services import audit_record
 
 
@@ -38,16 +41,31 @@ class DemoResetSerializer(serializers.Serializer):
     seconds = serializers.DictField(child=serializers.FloatField())
 
 
+class DemoQueuedSerializer(serializers.Serializer):
+    job_id = serializers.CharField(help_text="the Celery task id of the reset")
+    status = serializers.CharField(help_text="queued")
+
+
 class DemoResetView(APIView):
     permission_classes = [permissions.IsAdminUser]
 
     @extend_schema(
-        request=None, responses={200: DemoResetSerializer}, tags=["operations"],
+        request=None, responses={200: DemoResetSerializer, 202: DemoQueuedSerializer},
+        tags=["operations"],
         description="Staff only: delete the demo users and everything they own, then rebuild "
         "the demo (accounts, books, missing prices, the daily batch for the last session and "
-        "90 sessions of snapshots). Synchronous; the password is SIGMASIGHT_DEMO_PASSWORD.",
+        "90 sessions of snapshots); the password is SIGMASIGHT_DEMO_PASSWORD. With the "
+        "synthetic market data (nothing on the network) it runs in the request (200 with the "
+        "report); with Polygon or yfinance it is queued for a worker (202), since fetching "
+        "prices must never hold a web request.",
     )  # fmt: skip
     def post(self, request: Request) -> Response:
+        if current_source() != "synthetic":
+            task = demo_reset.signature(())
+            job_id = task.freeze().id
+            transaction.on_commit(task.apply_async)
+            audit_record("demo.reset", request=request, queued=job_id)
+            return Response({"job_id": job_id, "status": "queued"}, status=202)
         report = demo.demo_seed(reset=True)
         audit_record("demo.reset", request=request, as_of=report.as_of, books=len(report.books))
         return Response(DemoResetSerializer(report).data)

@@ -324,6 +324,31 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
     assert (event.actor, event.details) == (staff_user, {"as_of": body["as_of"], "books": 3})
 
 
+def test_demo_reset_with_a_network_source_is_queued_not_run_in_the_request(
+    seeded, books, staff_user, api_client, settings, django_capture_on_commit_callbacks
+):
+    """Polygon or yfinance configured: the reset would fetch prices and run the batch, which a
+    web request must not wait for; it is queued for a worker (202) and nothing changes here."""
+    settings.SIGMASIGHT_MARKET_DATA_SOURCE = "yfinance"
+    api_client.force_authenticate(staff_user)
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        response = api_client.post(RESET)
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "queued" and body["job_id"]
+    [send] = sent
+    assert send.__self__.task == "portfolios.demo_reset"
+    assert send.__self__.id == body["job_id"]
+    counts = row_counts()
+    assert counts.pop("audit.AuditEvent") == seeded.after_second["audit.AuditEvent"] + 1
+    assert counts.pop("accounts.User") == seeded.after_second["accounts.User"] + 1  # staff
+    expected = dict(seeded.after_second)
+    del expected["audit.AuditEvent"], expected["accounts.User"]
+    assert counts == expected
+    event = AuditEvent.objects.get(action="demo.reset")
+    assert event.details == {"queued": body["job_id"]}
+
+
 def test_the_day_again_on_eager_workers_changes_nothing(seeded, books, eager_celery):
     """The daily chain on the demo-sized books through the Celery tasks (eager): every job
     succeeds, and running the session again writes no new row and the same numbers."""
