@@ -12,6 +12,9 @@ chunks one after another. Either way:
 - the job row is the claim: a second run of a job for a session is refused while one is queued
   or running (a database constraint), and each chunk is claimed in the cache so a redelivered
   task never computes it twice;
+- a running job says who runs it and beats at every chunk: a run whose runner is gone (killed
+  process, dead workers) is taken over by the next run, which carries over the chunks the killed
+  run finished and computes only the rest;
 - every job writes with upserts keyed by session: re-running a day gives the same rows and
   numbers; non-sessions are skipped.
 """
@@ -19,11 +22,14 @@ chunks one after another. Either way:
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -31,7 +37,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from analytics.models import BatchJob
+from analytics.models import BatchJob, BatchJobChunk
 from analytics.services import read_memo
 from marketdata import calendar
 from marketdata.providers.base import is_transient
@@ -134,12 +140,14 @@ DAILY = list(JOBS)
 WRITES_INPUTS = {"market_data", "greeks"}
 
 
-def portfolio_chunks(portfolio_ids: list[int] | None, limit: int) -> list[list[int]]:
+def portfolio_chunks(
+    portfolio_ids: list[int] | None, limit: int, *, exclude: Iterable[int] = ()
+) -> list[list[int]]:
     """Portfolios grouped so a chunk holds at most `limit` open positions (a bigger portfolio is
-    a chunk of its own)."""
+    a chunk of its own), leaving out `exclude`."""
     from portfolios.models import Portfolio
 
-    queryset = Portfolio.objects.order_by("id")
+    queryset = Portfolio.objects.order_by("id").exclude(pk__in=list(exclude))
     if portfolio_ids is not None:
         queryset = queryset.filter(pk__in=portfolio_ids)
     sizes = queryset.annotate(
@@ -165,6 +173,66 @@ def time_limits(name: str) -> tuple[int, int]:
     return soft, soft + settings.SIGMASIGHT_BATCH_HARD_GRACE_S
 
 
+def heartbeat_limit(name: str) -> int:
+    """Seconds without a heartbeat after which a job's runner is taken as gone: a chunk attempt
+    is killed at the hard limit, a retry waits at most the backoff cap, plus a grace."""
+    _, hard = time_limits(name)
+    return (
+        hard + int(settings.SIGMASIGHT_BATCH_RETRY_BACKOFF_MAX_S)
+        + settings.SIGMASIGHT_BATCH_HARD_GRACE_S
+    )  # fmt: skip
+
+
+def this_runner() -> str:
+    """The owner of a job run in this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_alive(pid: int, since: datetime | None) -> bool:
+    """Whether `pid` is a live process that started before `since` (a pid reused by a process
+    started later is not the runner). Start times come from /proc; where it is not readable
+    (not Linux) the pid alone decides, and a reused pid is only caught by the stale-hours rule."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError):
+        return True
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is field 3
+    if fields[0] in {"Z", "X"}:  # a zombie: killed, not yet reaped by its parent
+        return False
+    started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, clock ticks
+    return since is None or started <= since.timestamp() + 1.0  # btime is whole seconds
+
+
+def runner_gone(job: BatchJob, *, now: datetime | None = None) -> str | None:
+    """Why a running job's runner is gone, or None while it may still be running. A runner on
+    this host is gone when its pid is; a live one only when it has not beaten for
+    SIGMASIGHT_BATCH_STALE_HOURS (hung). Other runners (workers, other hosts) are gone when
+    they have not beaten for heartbeat_limit()."""
+    now = now or timezone.now()
+    beat = job.heartbeat_at or job.started_at or job.created_at or now
+    host, _, pid = job.owner.rpartition(":")
+    limit = timedelta(seconds=heartbeat_limit(job.name))
+    if host == socket.gethostname() and pid.isdigit():
+        if not _process_alive(int(pid), job.started_at):
+            return f"runner {job.owner} is gone (pid not alive)"
+        limit = timedelta(hours=settings.SIGMASIGHT_BATCH_STALE_HOURS)
+    if now - beat > limit:
+        since = beat.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return f"runner {job.owner or 'workers'} is gone (no heartbeat since {since} UTC)"
+    return None
+
+
 def backoff(attempt: int, *, rng: random.Random | None = None) -> float:
     """Seconds before retry `attempt` (0-based): full jitter over an exponential cap."""
     cap = min(
@@ -175,37 +243,93 @@ def backoff(attempt: int, *, rng: random.Random | None = None) -> float:
 
 
 def job_open(
-    name: str, run_date: date, *, triggered_by_id: int | None = None, parent_id: int | None = None
-) -> BatchJob:
+    name: str, run_date: date, *, triggered_by_id: int | None = None,
+    parent_id: int | None = None, owner: str = "",
+) -> BatchJob:  # fmt: skip
     """The running row of a job for a session: the claim. Refused (ConflictError) while another
-    run of the same job and session is queued or running; a run left `running` for longer than
-    SIGMASIGHT_BATCH_STALE_HOURS (its worker died) is marked failed first."""
+    run of the same job and session is queued or running, unless its runner is gone
+    (runner_gone): that run is marked failed and this one resumes it, carrying over the chunks
+    it finished (counts resumed_from and portfolios_already_done)."""
     if name not in JOBS:
         raise ValueError(f"Unknown job {name!r}; jobs: {', '.join(DAILY)}.")
-    stale = timezone.now() - timedelta(hours=settings.SIGMASIGHT_BATCH_STALE_HOURS)
-    BatchJob.objects.filter(
-        name=name, run_date=run_date, status=BatchJob.Status.RUNNING, started_at__lt=stale
-    ).update(
-        status=BatchJob.Status.FAILED, finished_at=timezone.now(),
-        error="abandoned: still running after the stale limit (worker lost)",
-    )  # fmt: skip
+    abandoned = None
+    for running in BatchJob.objects.filter(
+        name=name, run_date=run_date, status=BatchJob.Status.RUNNING
+    ).order_by("id"):
+        why = runner_gone(running)
+        if why and BatchJob.objects.filter(pk=running.pk, status=BatchJob.Status.RUNNING).update(
+            status=BatchJob.Status.FAILED, finished_at=timezone.now(), error=f"abandoned: {why}"
+        ):
+            logger.warning(
+                "batch job taken over", extra={"job": name, "job_id": running.pk, "why": why}
+            )
+            abandoned = running
+    now = timezone.now()
     try:
         with transaction.atomic():
-            return BatchJob.objects.create(
-                name=name, run_date=run_date, status=BatchJob.Status.RUNNING,
-                started_at=timezone.now(), triggered_by_id=triggered_by_id, parent_id=parent_id,
+            job = BatchJob.objects.create(
+                name=name, run_date=run_date, status=BatchJob.Status.RUNNING, started_at=now,
+                heartbeat_at=now, owner=owner, triggered_by_id=triggered_by_id, parent_id=parent_id,
             )  # fmt: skip
+            if abandoned is not None:
+                _job_resume(job, abandoned)
     except IntegrityError as exc:
         raise ConflictError(
             f"{name} for {run_date} is already queued or running.", code="batch_running"
         ) from exc
+    return job
 
 
-def job_chunks(name: str, run_date: date, portfolio_ids: list[int] | None) -> list[list[int]]:
-    """The chunks a job runs for a session: none on a non-session."""
+def _job_resume(job: BatchJob, abandoned: BatchJob) -> None:
+    """Carry the chunks an abandoned run finished into `job` (so a run killed in turn can be
+    resumed again): their portfolios are skipped, their counts and failures folded at close."""
+    finished = list(abandoned.chunk_records.all())
+    BatchJobChunk.objects.bulk_create(
+        BatchJobChunk(job=job, first_portfolio_id=c.first_portfolio_id,
+                      portfolio_ids=c.portfolio_ids, result=c.result, carried=True)
+        for c in finished
+    )  # fmt: skip
+    job.counts = {
+        "resumed_from": abandoned.pk,
+        "portfolios_already_done": sum(len(c.portfolio_ids) for c in finished),
+    }
+    job.save(update_fields=["counts"])
+
+
+def job_beat(job_id: int) -> bool:
+    """A chunk of the job started or finished: its runner is alive. False when the job is no
+    longer running (a later run took it over)."""
+    return bool(
+        BatchJob.objects.filter(pk=job_id, status=BatchJob.Status.RUNNING).update(
+            heartbeat_at=timezone.now()
+        )
+    )
+
+
+def chunk_record(job_id: int, chunk: list[int], result: dict) -> None:
+    """A chunk finished (its results are committed): recorded so a run taking over a killed one
+    skips it. A kill between the commit and this write only means the chunk is computed again
+    (upserts: same rows)."""
+    BatchJobChunk.objects.update_or_create(
+        job_id=job_id, first_portfolio_id=chunk[0],
+        defaults={"portfolio_ids": chunk, "result": result},
+    )  # fmt: skip
+    job_beat(job_id)
+
+
+def job_done(job: BatchJob) -> set[int]:
+    """Portfolios whose chunk of this job already finished (carried over from a killed run)."""
+    return {pk for ids in job.chunk_records.values_list("portfolio_ids", flat=True) for pk in ids}
+
+
+def job_chunks(
+    name: str, run_date: date, portfolio_ids: list[int] | None, *, done: Iterable[int] = ()
+) -> list[list[int]]:
+    """The chunks a job runs for a session, without the portfolios already `done`: none on a
+    non-session."""
     if not calendar.is_trading_day(run_date):
         return []
-    return portfolio_chunks(portfolio_ids, settings.SIGMASIGHT_BATCH_CHUNK_POSITIONS)
+    return portfolio_chunks(portfolio_ids, settings.SIGMASIGHT_BATCH_CHUNK_POSITIONS, exclude=done)
 
 
 def chunk_run(name: str, run_date: date, chunk: list[int]) -> dict:
@@ -218,15 +342,21 @@ def chunk_run(name: str, run_date: date, chunk: list[int]) -> dict:
 
 
 def chunk_run_with_retries(
-    name: str, run_date: date, chunk: list[int], *, sleep: Callable[[float], None] | None = None
-) -> dict:
+    name: str, run_date: date, chunk: list[int], *, sleep: Callable[[float], None] | None = None,
+    job_id: int | None = None,
+) -> dict:  # fmt: skip
     """A chunk in-process: provider errors retried after a backoff, up to
-    SIGMASIGHT_BATCH_RETRIES times; the last attempt's outcome stands."""
+    SIGMASIGHT_BATCH_RETRIES times; the last attempt's outcome stands. With `job_id`, every
+    attempt beats the job's heartbeat and the outcome is recorded (chunk_record)."""
     attempt = 0
     while True:
+        if job_id is not None:
+            job_beat(job_id)
         result = chunk_run(name, run_date, chunk)
         if not result["retry"] or attempt >= settings.SIGMASIGHT_BATCH_RETRIES:
             result["retries"] = attempt
+            if job_id is not None:
+                chunk_record(job_id, chunk, result)
             return result
         logger.warning(
             "batch chunk retried",
@@ -246,6 +376,9 @@ def job_close(job: BatchJob, results: list[dict], *, skipped: bool = False) -> B
     listed with why) or failed (none computed)."""
     counts: dict[str, int] = {"skipped_non_session": 1} if skipped else {}
     failed: dict[str, str] = {}
+    if "resumed_from" in job.counts:  # what the killed run finished counts too
+        counts.update({k: job.counts[k] for k in ("resumed_from", "portfolios_already_done")})
+        results = [*(c.result for c in job.chunk_records.filter(carried=True)), *results]
     for result in results:
         failed.update(result.get("failed", {}))
         for key, value in result.get("counts", {}).items():
@@ -286,14 +419,15 @@ def job_run(
     """A job in this process, chunk after chunk (manage.py run_batch, eager Celery, benchmarks).
     Workers run the same chunks in parallel through analytics.tasks.run_job."""
     job = job_open(
-        name, run_date, triggered_by_id=getattr(triggered_by, "pk", None), parent_id=parent_id
-    )
-    chunks = job_chunks(name, run_date, portfolio_ids)
+        name, run_date, triggered_by_id=getattr(triggered_by, "pk", None), parent_id=parent_id,
+        owner=this_runner(),
+    )  # fmt: skip
+    chunks = job_chunks(name, run_date, portfolio_ids, done=job_done(job))
     results = []
     # One process runs every chunk: a read-only job reads each closes series once for all.
     with nullcontext() if name in WRITES_INPUTS else read_memo():
         for chunk in chunks:
-            results.append(chunk_run_with_retries(name, run_date, chunk))
+            results.append(chunk_run_with_retries(name, run_date, chunk, job_id=job.pk))
             if on_chunk:
                 on_chunk(len(chunk))
     return job_close(job, results, skipped=not calendar.is_trading_day(run_date))

@@ -226,6 +226,10 @@ class BatchJob(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
+    # Liveness of a running job: "host:pid" of an in-process runner (blank on workers, whose
+    # chunks run anywhere), and when a chunk of it last started or finished.
+    owner = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -242,6 +246,29 @@ class BatchJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.run_date} {self.status}"
+
+
+class BatchJobChunk(models.Model):
+    """A chunk of a job that finished (its results committed; the row is written right after):
+    a re-run that takes over a killed job carries these over and computes only the rest."""
+
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="chunk_records")
+    first_portfolio_id = models.BigIntegerField()  # the chunk's key (portfolios are disjoint)
+    portfolio_ids = models.JSONField()
+    result = models.JSONField()  # counts, failed (portfolio id -> why), retries
+    carried = models.BooleanField(default=False)  # finished by the killed run it resumed
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job_id", "first_portfolio_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "first_portfolio_id"], name="batchjobchunk_job_first"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} {self.portfolio_ids}"
 
 
 class PortfolioSnapshot(models.Model):

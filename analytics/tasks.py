@@ -29,13 +29,18 @@ def run_job(
     parallel and `finish_job` folding their results, so a chain of jobs waits for the chord."""
     run_date = _date(date)
     try:
-        row = batch.job_open(job, run_date, triggered_by_id=triggered_by_id, parent_id=parent_id)
+        row = batch.job_open(
+            job, run_date, triggered_by_id=triggered_by_id, parent_id=parent_id,
+            owner=batch.this_runner() if self.request.is_eager else "",
+        )  # fmt: skip
     except ConflictError as exc:
         logger.warning("batch job already running", extra={"job": job, "error": str(exc)})
         return {"job": job, "status": "already_running"}
-    chunks = batch.job_chunks(job, run_date, portfolio_ids)
+    chunks = batch.job_chunks(job, run_date, portfolio_ids, done=batch.job_done(row))
     if self.request.is_eager:  # no broker (the embedded default): the chunks in this process
-        results = [batch.chunk_run_with_retries(job, run_date, chunk) for chunk in chunks]
+        results = [
+            batch.chunk_run_with_retries(job, run_date, chunk, job_id=row.pk) for chunk in chunks
+        ]
         closed = batch.job_close(row, results, skipped=not calendar.is_trading_day(run_date))
         return {"job": job, "job_id": closed.pk, "status": closed.status}
     if not chunks:
@@ -59,17 +64,22 @@ def job_canvas(row: BatchJob, chunks: list[list[int]]) -> chord:
 
 @shared_task(bind=True, name="analytics.run_chunk")
 def run_chunk(self, job_id: int, job: str, date: str, chunk: list[int]) -> dict:
-    """One chunk of a job. Claimed in the cache first, so a redelivered copy (acks_late, or the
-    broker's visibility timeout passing on a long chunk) never computes it a second time.
-    Provider errors are retried with backoff; everything else is recorded per portfolio."""
+    """One chunk of a job. Claimed in the cache first under this task's id: another task for the
+    same chunk (the chord sent twice) skips it, while this task's own redelivery (acks_late after
+    its worker was killed, the broker's visibility timeout) or retry has the same id and runs it.
+    Provider errors are retried with backoff; everything else is recorded per portfolio. Each
+    attempt beats the job's heartbeat; the outcome is recorded for a run that takes over."""
     run_date = _date(date)
     key = f"batch-chunk:{job_id}:{chunk[0]}"
     _, hard = batch.time_limits(job)
     ttl = hard * (settings.SIGMASIGHT_BATCH_RETRIES + 1)
     if not cache.add(key, self.request.id, timeout=ttl) and cache.get(key) != self.request.id:
         return {"counts": {}, "failed": {}, "retry": None, "claimed_elsewhere": True}
+    if not batch.job_beat(job_id):  # taken over by a later run (or abandoned): not ours to do
+        logger.warning("batch chunk of a closed job", extra={"job": job, "job_id": job_id})
+        return {"counts": {}, "failed": {}, "retry": None, "job_closed": True}
     if self.request.is_eager:  # applied in-process: wait out the backoff here
-        return batch.chunk_run_with_retries(job, run_date, chunk)
+        return batch.chunk_run_with_retries(job, run_date, chunk, job_id=job_id)
     result = batch.chunk_run(job, run_date, chunk)
     if result["retry"] and self.request.retries < settings.SIGMASIGHT_BATCH_RETRIES:
         logger.warning(
@@ -81,12 +91,15 @@ def run_chunk(self, job_id: int, job: str, date: str, chunk: list[int]) -> dict:
             max_retries=settings.SIGMASIGHT_BATCH_RETRIES,
         )
     result["retries"] = self.request.retries
+    batch.chunk_record(job_id, chunk, result)
     return result
 
 
 @shared_task(name="analytics.finish_job")
 def finish_job(results: list[dict], job_id: int) -> dict[str, object]:
-    row = batch.job_close(BatchJob.objects.get(pk=job_id), results)
+    row = BatchJob.objects.get(pk=job_id)
+    if row.status == BatchJob.Status.RUNNING:  # else taken over meanwhile: its failure stands
+        row = batch.job_close(row, results)
     return {"job": row.name, "job_id": row.pk, "status": row.status}
 
 

@@ -3,45 +3,19 @@ from __future__ import annotations
 import io
 import itertools
 from datetime import date
-from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from analytics import batch
 from analytics.models import BatchJob, PositionFactorExposure, PositionGreeks
-from marketdata.calendar import sessions_back
 from marketdata.providers.synthetic import SyntheticProvider
-from marketdata.services import prices_fetch_and_cache
-from portfolios.tests.factories import PortfolioFactory, option, stock
 from sigmasight.accounts.tests.test_auth_api import assert_envelope
 from stress.models import StressTestResult
 
 pytestmark = pytest.mark.django_db
 
 AS_OF = date(2026, 11, 20)
-SERIES = ["SPY", "VTV", "VUG", "MTUM", "QUAL", "SIZE", "USMV", "US10Y", "US3M", "USO", "GLD", "EWG",
-          "EEM", "FXI", "VIXY", "HYG", "JETS", "XLK"]  # fmt: skip
-
-
-@pytest.fixture
-def books(user, other_user):
-    first = PortfolioFactory(owner=user, cash=Decimal("100000"))
-    stock(first, "AAPL", "100")
-    option(first, "AAPL", date(2027, 1, 15), "C", "550", "-1")
-    second = PortfolioFactory(owner=other_user, cash=Decimal("50000"))
-    stock(second, "JPM", "-50")
-    stock(second, "KO", "200")
-    # The market-data job fetches through the configured chain (synthetic here); preload the
-    # year of history the factor window needs so the test stays fast.
-    start = sessions_back(AS_OF, 270)[0]
-    prices_fetch_and_cache(
-        symbols=["AAPL", "JPM", "KO", *SERIES],
-        start=start,
-        end=AS_OF,
-        providers=[SyntheticProvider()],
-    )
-    return first, second
 
 
 def numbers() -> list:
@@ -161,7 +135,7 @@ def test_batch_admin_lists_jobs(client, books):
 @pytest.mark.redis
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_trigger_runs_on_a_real_celery_worker(books):
+def test_trigger_runs_on_a_real_celery_worker(books, shared_database):
     """A worker process on a private queue claims the queued job through Redis and runs the
     whole chain against the (committed) test database: every job a chord of chunks (one
     portfolio per chunk here), the jobs chained in order, the umbrella folded at the end."""
@@ -171,19 +145,15 @@ def test_trigger_runs_on_a_real_celery_worker(books):
     import uuid
     from pathlib import Path
 
-    from django.db import connection
-
     from analytics.tasks import run_trigger
 
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     queue = f"batch-{uuid.uuid4().hex[:8]}"
     umbrella = BatchJob.objects.create(name="trigger:all", run_date=AS_OF)
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "sigmasight", "worker", "--pool=prefork", "--concurrency=2", "-Q", queue,
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
         cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test", "DATABASE_URL": url,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test", "DATABASE_URL": shared_database.url,
              "CELERY_TASK_DEFAULT_QUEUE": queue, "SIGMASIGHT_BATCH_CHUNK_POSITIONS": "2"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

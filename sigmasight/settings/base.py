@@ -378,8 +378,9 @@ SIGMASIGHT_BATCH_CHUNK_POSITIONS = env_int("SIGMASIGHT_BATCH_CHUNK_POSITIONS", 1
 # Each job's chunks run as a Celery chord; a chunk gets its job's soft time limit in seconds (the
 # plan's 5, 10, 15, 5, 5 and 10 minutes; SIGMASIGHT_BATCH_TIME_LIMIT_<JOB> overrides) and is
 # killed SIGMASIGHT_BATCH_HARD_GRACE_S later. Provider errors are retried with exponential backoff
-# (full jitter, capped); nothing else is retried. A job row still running after
-# SIGMASIGHT_BATCH_STALE_HOURS is taken as abandoned (its worker died) when the job runs again.
+# (full jitter, capped); nothing else is retried. A running job whose runner is gone (dead pid,
+# no heartbeat) is taken over by the next run (README); SIGMASIGHT_BATCH_STALE_HOURS is the last
+# resort for a runner on this host that is alive but has not beaten for that long (hung).
 SIGMASIGHT_BATCH_TIME_LIMITS = {
     job: env_int(f"SIGMASIGHT_BATCH_TIME_LIMIT_{job.upper()}", minutes * 60, minimum=1)
     for job, minutes in {
