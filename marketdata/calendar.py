@@ -67,22 +67,27 @@ def is_trading_day(d: date) -> bool:
     return bool((_year_sessions(d.year) == np.datetime64(d, "D")).any())
 
 
+FIRST_DAY = date(FIRST_YEAR, 1, 1)
+
+
 def previous_trading_day(d: date) -> date:
     """The last session strictly before `d`."""
-    sessions = trading_days(d - timedelta(days=15), d - timedelta(days=1))
+    sessions = trading_days(max(d - timedelta(days=15), FIRST_DAY), d - timedelta(days=1))
     if not sessions:
         raise ValueError(f"No NYSE session in the 15 days before {d.isoformat()}.")
     return sessions[-1]
 
 
 def sessions_back(end: date, count: int) -> list[date]:
-    """The last `count` sessions ending at or before `end`."""
+    """The last `count` sessions ending at or before `end`; fewer when the calendar begins
+    (1990-01-01) first, so a caller needing `count` reports too little history."""
     span = timedelta(days=int(count * 1.5) + 15)
-    sessions = trading_days(end - span, end)
-    while len(sessions) < count:
+    while True:
+        start = max(end - span, FIRST_DAY)
+        sessions = trading_days(start, end)
+        if len(sessions) >= count or start == FIRST_DAY:
+            return sessions[-count:] if count > 0 else []
         span *= 2
-        sessions = trading_days(end - span, end)
-    return sessions[-count:]
 
 
 def last_completed_session(now: datetime | None = None) -> date:

@@ -151,6 +151,13 @@ def test_factor_correlation(auth_client, spy_only):
     np.testing.assert_allclose(np.diag(matrix), 1.0, atol=1e-12)
 
 
+def test_a_lookback_reaching_before_the_calendar_is_422_not_500(auth_client, spy_only):
+    # Found by the fuzz run: 274 sessions before 1990-08-26 begin before 1990 (the calendar's
+    # first year); there is simply too little history.
+    response = auth_client.get("/api/v1/factors/correlation/?as_of=1990-08-26&lookback=274")
+    assert_envelope(response, 422, "insufficient_history")
+
+
 def test_too_little_history_is_422(auth_client, user):
     portfolio = PortfolioFactory(owner=user, name="New listing")
     stock(portfolio, "NEWCO", "10")

@@ -45,6 +45,13 @@ def test_last_completed_session_waits_for_the_close_including_half_days():
     )
 
 
+def test_sessions_back_stops_at_the_calendars_first_day():
+    sessions = calendar.sessions_back(date(1990, 3, 1), 252)
+    assert sessions[0] == date(1990, 1, 2) and sessions[-1] == date(1990, 3, 1)
+    assert len(sessions) == len(calendar.trading_days(date(1990, 1, 1), date(1990, 3, 1))) < 252
+    assert calendar.previous_trading_day(date(1990, 1, 3)) == date(1990, 1, 2)
+
+
 def test_sessions_back_counts_sessions_not_days():
     sessions = calendar.sessions_back(date(2024, 12, 31), 252)
     assert len(sessions) == 252
