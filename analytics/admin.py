@@ -126,20 +126,17 @@ class BatchJobAdmin(admin.ModelAdmin):
     def rerun(self, request: HttpRequest, queryset) -> None:
         """A job is queued again as itself (its chunks on the workers); a trigger as a new
         trigger of the same kind. A job still queued or running is refused by its claim."""
-        from django.db import transaction
-
         from analytics.batch import JOBS, TRIGGERS, trigger_queue
         from analytics.tasks import run_job
+        from sigmasight.outbox.services import outbox_send
 
         queued = 0
         for job in queryset:
             trigger = job.name.removeprefix("trigger:")
             try:
                 if job.name in JOBS:
-                    name, day, user = job.name, job.run_date.isoformat(), request.user.pk
-                    transaction.on_commit(
-                        lambda name=name, day=day, user=user: run_job.delay(name, day, None, user)
-                    )
+                    day = job.run_date.isoformat()
+                    outbox_send(run_job.s(job.name, day, None, request.user.pk))
                 elif trigger in TRIGGERS:
                     trigger_queue(
                         trigger=trigger, run_date=job.run_date, portfolio_ids=None,

@@ -41,6 +41,7 @@ from analytics.models import BatchJob, BatchJobChunk
 from analytics.services import read_memo
 from marketdata import calendar
 from marketdata.providers.base import is_transient
+from sigmasight.api.caching import results_changed
 from sigmasight.exceptions import ConflictError
 
 logger = logging.getLogger("sigmasight.batch")
@@ -465,6 +466,7 @@ def _run_chunk(
         for pk in chunk:
             retry = _run_chunk(name, run_date, [pk], counts, failed) or retry
         return retry
+    results_changed(chunk)  # its transaction committed: cached reads of these are stale
     retry = result.pop("retry_reason", None)
     reported = {str(k): v for k, v in result.pop("failed_portfolios", {}).items()}
     failed.update(reported)
@@ -504,17 +506,18 @@ def trigger_queue(
 ) -> BatchJob:
     """A queued umbrella job for a staff trigger; the task runs its jobs after commit."""
     from analytics.tasks import run_trigger
+    from sigmasight.outbox.services import outbox_send
 
     try:
         with transaction.atomic():
             umbrella = BatchJob.objects.create(
                 name=f"trigger:{trigger}", run_date=run_date, triggered_by=user
             )
+            outbox_send(run_trigger.s(umbrella.pk, portfolio_ids))  # atomic with the umbrella
     except IntegrityError as exc:
         raise ConflictError(
             f"{trigger} for {run_date} is already queued or running.", code="batch_running"
         ) from exc
-    transaction.on_commit(lambda: run_trigger.delay(umbrella.pk, portfolio_ids))
     return umbrella
 
 

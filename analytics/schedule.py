@@ -46,6 +46,8 @@ DEFAULTS = [
     Entry(
         "sigmasight:weekly-scenario-backtest", "analytics.scenario_backtest", "45", "17", "5", {}
     ),
+    # Tasks the web kept in the outbox while the broker was down (sigmasight/outbox/services.py).
+    Entry("sigmasight:outbox-flush", "outbox.flush", "*", "*", "*", {}),
 ]
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from marketdata.models import DailyPrice
+from sigmasight.api.caching import everything_changed
 from sigmasight.db import upsert_rows
 
 COLUMNS = [
@@ -53,6 +54,8 @@ def prices_upsert(frame: pd.DataFrame, *, source: str, fetched_at: datetime) -> 
     """Insert or update rows (security_id, date, open .. volume[, implied_volatility])."""
     if frame.empty:
         return 0
-    return upsert_rows(
+    written = upsert_rows(
         DailyPrice, COLUMNS, _records(frame, source, fetched_at), unique=["security_id", "date"]
     )
+    everything_changed()  # any portfolio may hold these symbols: cached reads show their closes
+    return written

@@ -39,6 +39,7 @@ from marketdata.symbols import build_occ
 from portfolios import services
 from portfolios.models import Portfolio, Position
 from sigmasight.accounts.models import User
+from sigmasight.api.caching import everything_changed
 
 logger = logging.getLogger("sigmasight.batch")
 
@@ -334,6 +335,7 @@ class _Seeder:
             self.report.books.append(self._book(book))
         self._timed("books", started)
         self._analytics([b.portfolio_id for b in self.report.books])
+        everything_changed()  # books deleted and rebuilt (their ids may come back on SQLite)
         self.report.seconds["total"] = round(time.perf_counter() - begin, 2)
         return self.report
 

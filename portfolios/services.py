@@ -21,6 +21,7 @@ from marketdata.services import securities_ensure
 from portfolios import position_csv
 from portfolios.calculations.strategies import Leg, detect_strategies
 from portfolios.models import Portfolio, Position, PositionTag, Strategy, Tag
+from sigmasight.api.caching import book_changed, owner_changed
 from sigmasight.db import db_timestamp, insert_rows
 from sigmasight.exceptions import ConflictError, PayloadTooLarge, ValidationFailed
 
@@ -94,6 +95,7 @@ def positions_import_csv(*, portfolio: Portfolio, raw: bytes, mode: str = "appen
     with transaction.atomic():
         result = _store(portfolio, records, replace=(mode == "replace"))
         strategies_refresh(portfolio=portfolio)
+        book_changed([portfolio.pk])
     transaction.on_commit(
         lambda: logger.info(
             "positions imported",
@@ -290,6 +292,7 @@ def position_create(
         if tag_ids is not None:
             position_set_tags(position=position, tag_ids=tag_ids)
         strategies_refresh(portfolio=portfolio)
+        book_changed([portfolio.pk])
     return position
 
 
@@ -321,6 +324,7 @@ def position_update(*, position: Position, data: dict) -> Position:
                 "Another open lot of this symbol has that entry date.", code="duplicate_lot"
             ) from exc
         strategies_refresh(portfolio=position.portfolio)
+        book_changed([position.portfolio_id])
     return position
 
 
@@ -329,6 +333,7 @@ def position_delete(*, position: Position) -> None:
     with transaction.atomic():
         position.delete()
         strategies_refresh(portfolio=portfolio)
+        book_changed([portfolio.pk])
 
 
 def position_set_tags(*, position: Position, tag_ids: list[int]) -> Position:
@@ -354,6 +359,7 @@ def position_set_tags(*, position: Position, tag_ids: list[int]) -> Position:
         PositionTag.objects.bulk_create(
             [PositionTag(position=position, tag_id=i) for i in ids if i not in present]
         )
+        book_changed([position.portfolio_id])
     return position
 
 
@@ -376,6 +382,7 @@ def tag_update(*, tag: Tag, data: dict) -> Tag:
         if key in data:
             setattr(tag, key, data[key])
     tag.save()
+    owner_changed(tag.owner_id)  # positions show their tags' names
     return tag
 
 
@@ -422,6 +429,7 @@ def strategy_create(
             portfolio=portfolio, name=name, kind=kind, is_detected=False
         )
         strategy.positions.set(ids)
+        book_changed([portfolio.pk])
     return strategy
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.middleware.gzip import GZipMiddleware
 
 logger = logging.getLogger("sigmasight.request")
 
@@ -72,3 +73,23 @@ class RequestLogMiddleware:
             extra=fields,
         )
         return response
+
+
+class JSONGZipMiddleware(GZipMiddleware):
+    """Django's GZipMiddleware for JSON bodies of at least `min_length` bytes only.
+
+    Below about 1 KB gzip saves too little to pay for itself; CSV exports, files and static
+    assets (WhiteNoise serves its own precompressed copies) are left alone. BREACH needs a secret
+    reflected in a compressed body next to attacker-controlled input: the API authenticates with
+    a JWT bearer header, not cookies with CSRF tokens in bodies, and Django adds random padding
+    (`max_random_bytes`) to every gzipped body besides.
+    """
+
+    min_length = 1024
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        content_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+        is_json = content_type == "application/json" or content_type.endswith("+json")
+        if response.streaming or not is_json or len(response.content) < self.min_length:
+            return response
+        return super().process_response(request, response)

@@ -17,6 +17,7 @@ from analytics.calculations import risk
 from analytics.models import FactorDefinition, PortfolioFactorExposure, PositionFactorExposure
 from analytics.services import session_for
 from portfolios.models import Portfolio
+from sigmasight.api.caching import cached_response, results_changed
 from sigmasight.exceptions import InsufficientHistory
 
 
@@ -78,6 +79,7 @@ def ensure_factor_results(portfolio: Portfolio, as_of: date) -> None:
     if not PortfolioFactorExposure.objects.filter(portfolio=portfolio, date=as_of).exists():
         report = rs.factors_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
         rs.ir_betas_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
+        results_changed([portfolio.pk])  # the summary's betas, scenarios...: cached before this
         if report.positions and not report.with_beta:
             needed = settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS
             reasons = sorted(set(report.without_beta.values()))
@@ -108,8 +110,12 @@ class RiskFactorsView(APIView):
     )  # fmt: skip
     def get(self, request: Request) -> Response:
         portfolio, as_of, _ = _context(request, RiskQuery)
-        ensure_factor_results(portfolio, as_of)
-        return Response(portfolio_factor_rows(portfolio, as_of))
+
+        def compute() -> Response:
+            ensure_factor_results(portfolio, as_of)
+            return Response(portfolio_factor_rows(portfolio, as_of))
+
+        return cached_response("risk-factors", portfolio.pk, {"as_of": as_of}, compute)
 
 
 def portfolio_factor_rows(portfolio: Portfolio, as_of: date) -> dict:
@@ -166,8 +172,15 @@ class FactorExposuresView(APIView):
     @extend_schema(parameters=[ExposureQuery], tags=["factors"], responses={200: dict})
     def get(self, request: Request) -> Response:
         portfolio, as_of, query = _context(request, ExposureQuery)
+        return cached_response(
+            "factor-exposures", portfolio.pk, {**query, "as_of": as_of},
+            lambda: self._exposures(portfolio, as_of, query["level"]),
+        )  # fmt: skip
+
+    @staticmethod
+    def _exposures(portfolio: Portfolio, as_of: date, level: str) -> Response:
         ensure_factor_results(portfolio, as_of)
-        if query["level"] == "portfolio":
+        if level == "portfolio":
             return Response(portfolio_factor_rows(portfolio, as_of))
         rows = (
             PositionFactorExposure.objects.filter(position__portfolio=portfolio, date=as_of)
@@ -231,6 +244,12 @@ class MarketScenariosView(APIView):
     @extend_schema(parameters=[ScenarioQuery], tags=["risk"], responses={200: SCENARIO_ROWS})
     def get(self, request: Request) -> Response:
         portfolio, as_of, query = _context(request, ScenarioQuery)
+        return cached_response(
+            f"scenarios-{self.kind}", portfolio.pk, {**query, "as_of": as_of},
+            lambda: self._scenarios(portfolio, as_of, query),
+        )  # fmt: skip
+
+    def _scenarios(self, portfolio: Portfolio, as_of: date, query: dict) -> Response:
         ensure_factor_results(portfolio, as_of)
         if self.kind == "market":
             moves = _moves(query.get("moves"), rs.MARKET_MOVES, 0.5)
@@ -260,6 +279,7 @@ class ScenarioCalculateView(APIView):
         rs.factors_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
         rs.ir_betas_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
         rs.scenarios_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
+        results_changed([portfolio.pk])
         return Response({"as_of": as_of, **rs.scenarios_for(portfolio, as_of)})
 
 
@@ -267,19 +287,29 @@ class ScenarioAccuracyView(APIView):
     @extend_schema(parameters=[AccuracyQuery], tags=["risk"], responses={200: dict})
     def get(self, request: Request) -> Response:
         portfolio, as_of, query = _context(request, AccuracyQuery)
-        ensure_factor_results(portfolio, as_of)
-        return Response(rs.scenario_accuracy(portfolio, as_of, query["days_back"]))
+
+        def compute() -> Response:
+            ensure_factor_results(portfolio, as_of)
+            return Response(rs.scenario_accuracy(portfolio, as_of, query["days_back"]))
+
+        return cached_response(
+            "scenarios-accuracy", portfolio.pk, {**query, "as_of": as_of}, compute
+        )
 
 
 class RiskMetricsView(APIView):
     @extend_schema(parameters=[MetricsQuery], tags=["risk"], responses={200: dict})
     def get(self, request: Request) -> Response:
         portfolio, as_of, query = _context(request, MetricsQuery)
-        ensure_factor_results(portfolio, as_of)
-        metrics = rs.risk_metrics(
-            portfolio, as_of, confidence=query["confidence"], horizon_days=query["horizon_days"]
-        )
-        return Response(metrics)
+
+        def compute() -> Response:
+            ensure_factor_results(portfolio, as_of)
+            metrics = rs.risk_metrics(
+                portfolio, as_of, confidence=query["confidence"], horizon_days=query["horizon_days"]
+            )
+            return Response(metrics)
+
+        return cached_response("risk-metrics", portfolio.pk, {**query, "as_of": as_of}, compute)
 
 
 class FactorDiagnosticsView(APIView):

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from analytics import snapshots
 from analytics.api.views import portfolio_for
+from sigmasight.api.caching import cached_response
 
 
 def _money() -> serializers.DecimalField:
@@ -72,8 +73,12 @@ class ExposuresView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         dates = _range(request)
         portfolio = portfolio_for(request, pk)
-        rows = snapshots.exposure_series(portfolio=portfolio, **dates)
-        return Response(SnapshotExposureSerializer(rows, many=True).data)
+
+        def compute() -> Response:
+            rows = snapshots.exposure_series(portfolio=portfolio, **dates)
+            return Response(SnapshotExposureSerializer(rows, many=True).data)
+
+        return cached_response("exposures", portfolio.pk, dates, compute)
 
 
 class PerformanceView(APIView):
@@ -85,5 +90,9 @@ class PerformanceView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         dates = _range(request)
         portfolio = portfolio_for(request, pk)
-        performance = snapshots.portfolio_performance(portfolio=portfolio, **dates)
-        return Response(PerformanceSerializer(performance).data)
+
+        def compute() -> Response:
+            performance = snapshots.portfolio_performance(portfolio=portfolio, **dates)
+            return Response(PerformanceSerializer(performance).data)
+
+        return cached_response("performance", portfolio.pk, dates, compute)

@@ -16,6 +16,7 @@ from marketdata.calculations import black_scholes as bs
 from marketdata.providers.base import RATE_SHORT
 from marketdata.services import current_prices
 from portfolios.models import Portfolio
+from sigmasight.api.caching import cached_response
 from sigmasight.exceptions import NotFoundError, ValidationFailed
 
 
@@ -34,6 +35,18 @@ def _as_of(portfolio: Portfolio, asked: date | None) -> date:
     return services.session_for(asked or selectors.latest_greeks_date(portfolio))
 
 
+def _summary(portfolio: Portfolio, asked: date | None) -> Response:
+    as_of = _as_of(portfolio, asked)
+    return cached_response(
+        "summary",
+        portfolio.pk,
+        {"as_of": as_of},
+        lambda: Response(
+            s.SummarySerializer(services.portfolio_summary(portfolio=portfolio, as_of=as_of)).data
+        ),
+    )
+
+
 class PortfolioSummaryView(APIView):
     @extend_schema(
         parameters=[s.AsOfQuery], responses={200: s.SummarySerializer}, tags=["portfolios"]
@@ -42,10 +55,7 @@ class PortfolioSummaryView(APIView):
         query = s.AsOfQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         portfolio = portfolio_for(request, pk)
-        summary = services.portfolio_summary(
-            portfolio=portfolio, as_of=_as_of(portfolio, query.validated_data.get("as_of"))
-        )
-        return Response(s.SummarySerializer(summary).data)
+        return _summary(portfolio, query.validated_data.get("as_of"))
 
 
 class DefaultPortfolioSummaryView(APIView):
@@ -57,10 +67,7 @@ class DefaultPortfolioSummaryView(APIView):
         query = s.AsOfQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         portfolio = portfolio_for(request, None)
-        summary = services.portfolio_summary(
-            portfolio=portfolio, as_of=_as_of(portfolio, query.validated_data.get("as_of"))
-        )
-        return Response(s.SummarySerializer(summary).data)
+        return _summary(portfolio, query.validated_data.get("as_of"))
 
 
 class RiskGreeksView(APIView):
@@ -72,6 +79,12 @@ class RiskGreeksView(APIView):
         query.is_valid(raise_exception=True)
         portfolio = portfolio_for(request, query.validated_data.get("portfolio"))
         as_of = _as_of(portfolio, query.validated_data.get("as_of"))
+        return cached_response(
+            "risk-greeks", portfolio.pk, {"as_of": as_of}, lambda: self._greeks(portfolio, as_of)
+        )
+
+    @staticmethod
+    def _greeks(portfolio: Portfolio, as_of: date) -> Response:
         frame, _ = services.portfolio_frame(portfolio, as_of)
         positions = [
             {

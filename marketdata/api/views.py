@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
@@ -17,6 +16,7 @@ from marketdata.symbols import SymbolError, normalize_ticker
 from marketdata.tasks import refresh_prices
 from sigmasight.api.pagination import StandardPagination
 from sigmasight.exceptions import NotFoundError
+from sigmasight.outbox.services import outbox_send
 
 
 class LongSeriesPagination(StandardPagination):
@@ -158,7 +158,6 @@ class RefreshView(APIView):
             body.validated_data["start"].isoformat(),
             body.validated_data["end"].isoformat(),
         ]
-        task = refresh_prices.signature(args)
-        job_id = task.freeze().id  # the id the task will run under, known before it is sent
-        transaction.on_commit(task.apply_async)
+        # The id the task will run under, even if the broker is down now and it is sent later.
+        job_id = outbox_send(refresh_prices.signature(args))
         return Response({"job_id": job_id}, status=status.HTTP_202_ACCEPTED)

@@ -21,10 +21,11 @@ ERROR_LIMIT = 2000
 def report_queue(*, owner, portfolio: Portfolio, kind: str, fmt: str) -> Report:
     """A queued report; its task is enqueued once the row is committed."""
     from modeling.tasks import generate_report
+    from sigmasight.outbox.services import outbox_send
 
     with transaction.atomic():
         report = Report.objects.create(owner=owner, portfolio=portfolio, kind=kind, format=fmt)
-        transaction.on_commit(lambda: generate_report.delay(report.pk))
+        outbox_send(generate_report.s(report.pk))
     return report
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
@@ -13,6 +12,7 @@ from marketdata.providers.registry import current_source
 from portfolios import demo
 from portfolios.tasks import demo_reset
 from sigmasight.audit.services import audit_record
+from sigmasight.outbox.services import outbox_send
 
 
 class DemoBookSerializer(serializers.Serializer):
@@ -61,9 +61,7 @@ class DemoResetView(APIView):
     )  # fmt: skip
     def post(self, request: Request) -> Response:
         if current_source() != "synthetic":
-            task = demo_reset.signature(())
-            job_id = task.freeze().id
-            transaction.on_commit(task.apply_async)
+            job_id = outbox_send(demo_reset.signature(()))
             audit_record("demo.reset", request=request, queued=job_id)
             return Response({"job_id": job_id, "status": "queued"}, status=202)
         report = demo.demo_seed(reset=True)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +22,8 @@ from portfolios import position_csv, selectors, services
 from portfolios.api import serializers as s
 from portfolios.filters import PositionFilter, StrategyFilter
 from portfolios.models import Portfolio, Position, Strategy, Tag
+from sigmasight.api.caching import book_changed, cached_response, owner_changed, query_params
+from sigmasight.api.fields import MAX_ID
 from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import ValidationFailed
 
@@ -38,6 +41,15 @@ class PortfolioViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: s.PortfolioSerializer) -> None:
         serializer.save(owner=self.request.user)
+
+    def perform_update(self, serializer: s.PortfolioSerializer) -> None:
+        super().perform_update(serializer)
+        book_changed([serializer.instance.pk])  # the summary shows its cash
+
+    def perform_destroy(self, instance: Portfolio) -> None:
+        pk = instance.pk
+        super().perform_destroy(instance)
+        book_changed([pk])
 
     @extend_schema(
         request={"multipart/form-data": s.UploadSerializer},
@@ -106,9 +118,30 @@ class PositionViewSet(
         data = s.PositionSerializer(positions, many=True, context={"greeks": greeks}).data
         return data if many else data[0]
 
+    def _cached_portfolio(self) -> int | None:
+        """The portfolio a read is filtered to, when it is one of the user's: such reads are
+        cached (checked on every request: another user's id is computed, an empty list)."""
+        values = self.request.query_params.getlist("portfolio")
+        if settings.SIGMASIGHT_API_CACHE_TTL_S <= 0 or len(values) != 1:
+            return None
+        value = values[0]
+        if not (value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID):
+            return None
+        owned = Portfolio.objects.filter(owner=self.request.user, pk=int(value)).exists()
+        return int(value) if owned else None
+
+    def _cached(self, view: str, compute: Callable[[], Response]) -> Response:
+        portfolio_id = self._cached_portfolio()
+        if portfolio_id is None:
+            return compute()
+        return cached_response(view, portfolio_id, query_params(self.request), compute)
+
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(self._serialize(list(page)))
+        def compute() -> Response:
+            page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+            return self.get_paginated_response(self._serialize(list(page)))
+
+        return self._cached("positions", compute)
 
     def retrieve(self, request: Request, *args: object, **kwargs: object) -> Response:
         return Response(self._serialize([self.get_object()], many=False))
@@ -160,12 +193,15 @@ class PositionViewSet(
     def grouped(self, request: Request) -> Response:
         query = s.GroupQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
+        return self._cached("positions-grouped", lambda: self._grouped(query.validated_data["by"]))
+
+    def _grouped(self, by: str) -> Response:
         positions = list(
             self.filter_queryset(self.get_queryset()).prefetch_related(
                 Prefetch("strategies", queryset=Strategy.objects.order_by("id"))
             )
         )
-        groups = _group(positions, query.validated_data["by"])
+        groups = _group(positions, by)
         greeks = import_string(settings.SIGMASIGHT_POSITION_GREEKS_PROVIDER)(positions)
         body = [
             {"key": key, "positions": members, "totals": s.totals(members, greeks)}
@@ -228,6 +264,7 @@ class TagViewSet(viewsets.ModelViewSet):
         with transaction.atomic():
             audit_record("tag.delete", request=self.request, obj=instance)
             instance.delete()
+            owner_changed(instance.owner_id)
 
 
 class StrategyViewSet(
@@ -263,3 +300,4 @@ class StrategyViewSet(
                 code="strategy_detected",
             )
         instance.delete()
+        book_changed([instance.portfolio_id])

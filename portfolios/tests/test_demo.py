@@ -312,38 +312,51 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
             == (book["positions"])
         )
     counts = row_counts()
-    # One more run of each daily job (the log), the staff caller and the reset's audit event;
-    # every other table the same.
+    # One more run of each daily job (the log, one chunk record each: the demo is one chunk), the
+    # staff caller and the reset's audit event; every other table the same.
     assert counts.pop("analytics.BatchJob") == seeded.after_second["analytics.BatchJob"] + 6
+    chunks = seeded.after_second["analytics.BatchJobChunk"] + 6
+    assert counts.pop("analytics.BatchJobChunk") == chunks
     assert counts.pop("accounts.User") == seeded.after_second["accounts.User"] + 1
     assert counts.pop("audit.AuditEvent") == seeded.after_second["audit.AuditEvent"] + 1
     expected = dict(seeded.after_second)
     del expected["analytics.BatchJob"], expected["accounts.User"], expected["audit.AuditEvent"]
+    del expected["analytics.BatchJobChunk"]
     assert counts == expected
     event = AuditEvent.objects.get(action="demo.reset")
     assert (event.actor, event.details) == (staff_user, {"as_of": body["as_of"], "books": 3})
 
 
 def test_demo_reset_with_a_network_source_is_queued_not_run_in_the_request(
-    seeded, books, staff_user, api_client, settings, django_capture_on_commit_callbacks
-):
+    seeded, books, staff_user, api_client, settings, django_capture_on_commit_callbacks,
+    monkeypatch,
+):  # fmt: skip
     """Polygon or yfinance configured: the reset would fetch prices and run the batch, which a
     web request must not wait for; it is queued for a worker (202) and nothing changes here."""
+    from portfolios.api import demo as demo_api
+
     settings.SIGMASIGHT_MARKET_DATA_SOURCE = "yfinance"
     api_client.force_authenticate(staff_user)
+    queued = []
+    send_task = demo_api.outbox_send
+    monkeypatch.setattr(
+        demo_api, "outbox_send", lambda task: queued.append(task) or send_task(task)
+    )
     with django_capture_on_commit_callbacks(execute=False) as sent:
         response = api_client.post(RESET)
     assert response.status_code == 202, response.content
     body = response.json()
     assert body["status"] == "queued" and body["job_id"]
-    [send] = sent
-    assert send.__self__.task == "portfolios.demo_reset"
-    assert send.__self__.id == body["job_id"]
+    [task] = queued
+    assert len(sent) == 1  # sent after commit (with a broker, through the task outbox)
+    assert task.task == "portfolios.demo_reset"
+    assert task.id == body["job_id"]
     counts = row_counts()
+    counts.pop("outbox.OutboxTask")  # the task waiting for the commit, with a broker
     assert counts.pop("audit.AuditEvent") == seeded.after_second["audit.AuditEvent"] + 1
     assert counts.pop("accounts.User") == seeded.after_second["accounts.User"] + 1  # staff
     expected = dict(seeded.after_second)
-    del expected["audit.AuditEvent"], expected["accounts.User"]
+    del expected["audit.AuditEvent"], expected["accounts.User"], expected["outbox.OutboxTask"]
     assert counts == expected
     event = AuditEvent.objects.get(action="demo.reset")
     assert event.details == {"queued": body["job_id"]}
@@ -369,6 +382,7 @@ def test_the_day_again_on_eager_workers_changes_nothing(seeded, books, eager_cel
     ]  # fmt: skip
     after = row_counts()
     assert after.pop("analytics.BatchJob") == before.pop("analytics.BatchJob") + 6
+    assert after.pop("analytics.BatchJobChunk") == before.pop("analytics.BatchJobChunk") + 6
     assert after == before
     again = numbers()
     assert [row[:2] for row in again] == [row[:2] for row in values]

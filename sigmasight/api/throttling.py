@@ -4,6 +4,10 @@
 Login has two more on top of the anonymous rate, against password guessing: attempts per client
 IP (one machine trying many accounts) and per attempted email (many machines trying one account).
 Both count every attempt, successful or not, and answer 429 with `Retry-After` in the envelope.
+
+Counts live in the default cache (Redis in production). While Redis is unreachable they live in a
+process-local cache instead (`sigmasight.cachesafe.FallbackCache`): the API keeps serving and the
+limits, login's included, still apply, per process, rather than failing open or answering 500.
 """
 
 from __future__ import annotations
@@ -15,24 +19,33 @@ from django.conf import settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 from sigmasight.accounts.models import normalize_email
+from sigmasight.cachesafe import FallbackCache
 
 if TYPE_CHECKING:  # rest_framework.views imports this module through its settings
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
+# One per process, shared by every throttle: the local counts survive from request to request.
+throttle_cache = FallbackCache("default")
+
 
 class UserThrottle(UserRateThrottle):
+    cache = throttle_cache
+
     def get_rate(self) -> str:
         return settings.SIGMASIGHT_THROTTLE_USER
 
 
 class AnonThrottle(AnonRateThrottle):
+    cache = throttle_cache
+
     def get_rate(self) -> str:
         return settings.SIGMASIGHT_THROTTLE_ANON
 
 
 class LoginIPThrottle(SimpleRateThrottle):
     scope = "login_ip"
+    cache = throttle_cache
 
     def get_rate(self) -> str:
         return settings.SIGMASIGHT_THROTTLE_LOGIN_IP
@@ -43,6 +56,7 @@ class LoginIPThrottle(SimpleRateThrottle):
 
 class LoginEmailThrottle(SimpleRateThrottle):
     scope = "login_email"
+    cache = throttle_cache
 
     def get_rate(self) -> str:
         return settings.SIGMASIGHT_THROTTLE_LOGIN_EMAIL

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "import_export",
     "sigmasight.accounts",
     "sigmasight.audit",
+    "sigmasight.outbox",
     "marketdata",
     "portfolios",
     "analytics",
@@ -67,6 +68,9 @@ MIDDLEWARE = [
     # Outermost: every response (redirects and CORS preflights included) gets a request id and
     # one log line timed over the whole stack.
     "sigmasight.middleware.RequestLogMiddleware",
+    # JSON bodies over 1 KB gzip-compressed for clients that accept it (before anything else
+    # touches the body, so it compresses the final one).
+    "sigmasight.middleware.JSONGZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -137,7 +141,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_RESULT_BACKEND = REDIS_URL or None
+# Sending a task does not wait on the result channel (sigmasight/celery.py says why).
+CELERY_RESULT_BACKEND = f"sigmasight.celery:RedisResultBackend+{REDIS_URL}" if REDIS_URL else None
 CELERY_TASK_ALWAYS_EAGER = REDIS_URL is None
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -160,6 +165,14 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
+# After a Redis error (cache or broker) a process stops trying Redis for this long: requests use
+# the local fallback and tasks wait in the outbox instead of each paying a connection attempt.
+SIGMASIGHT_REDIS_RETRY_AFTER_S = env_float("SIGMASIGHT_REDIS_RETRY_AFTER_S", 5.0)
+if not 0 < SIGMASIGHT_REDIS_RETRY_AFTER_S <= 300:
+    raise ImproperlyConfigured("SIGMASIGHT_REDIS_RETRY_AFTER_S must be > 0 and <= 300 seconds.")
+# Read endpoints serving stored results are cached this long (invalidated sooner by the batch and
+# by writes to the book: sigmasight/api/caching.py); 0 turns the cache off.
+SIGMASIGHT_API_CACHE_TTL_S = env_int("SIGMASIGHT_API_CACHE_TTL_S", 600, minimum=0)
 
 # Auth ---------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -356,7 +369,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         **{
             f"sigmasight.{area}": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
-            for area in ("api", "db", "auth", "batch", "market_data", "request")
+            for area in ("api", "db", "auth", "batch", "market_data", "request", "outbox")
         },
     },
 }

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from analytics.api.views import portfolio_for
 from analytics.services import session_for
+from sigmasight.api.caching import cached_response, owner_changed, results_changed
 from sigmasight.api.fields import id_field
 from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import NotFoundError, ValidationFailed
@@ -89,6 +90,7 @@ class StressScenarioViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer: ScenarioSerializer) -> None:
         fields = sorted(serializer.validated_data)
         audit_record("scenario.update", request=self.request, obj=serializer.save(), fields=fields)
+        owner_changed(self.request.user.pk)  # stored results show the scenario's name
 
     def _own(self) -> StressScenario:
         scenario = self.get_object()
@@ -105,6 +107,7 @@ class StressScenarioViewSet(viewsets.ModelViewSet):
         with transaction.atomic():  # recorded before the delete, undone with it if it fails
             audit_record("scenario.delete", request=request, obj=scenario)
             scenario.delete()
+            owner_changed(request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -150,6 +153,7 @@ class StressTestView(APIView):
         results = services.stress_run(
             as_of=as_of, portfolio_ids=[portfolio.pk], scenarios=scenarios
         )
+        results_changed([portfolio.pk])
         return Response({"as_of": as_of, "results": [result_row(r) for r in results]})
 
 
@@ -164,12 +168,17 @@ class StressResultsView(APIView):
         portfolio = portfolio_for(request, portfolio_id)
         query = RangeQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = StressTestResult.objects.filter(portfolio=portfolio).select_related("scenario")
-        if query.validated_data.get("start"):
-            rows = rows.filter(date__gte=query.validated_data["start"])
-        if query.validated_data.get("end"):
-            rows = rows.filter(date__lte=query.validated_data["end"])
-        return Response([result_row(r) for r in rows.order_by("date", "scenario__name")[:5000]])
+        dates = query.validated_data
+
+        def compute() -> Response:
+            rows = StressTestResult.objects.filter(portfolio=portfolio).select_related("scenario")
+            if dates.get("start"):
+                rows = rows.filter(date__gte=dates["start"])
+            if dates.get("end"):
+                rows = rows.filter(date__lte=dates["end"])
+            return Response([result_row(r) for r in rows.order_by("date", "scenario__name")[:5000]])
+
+        return cached_response("stress-results", portfolio.pk, dates, compute)
 
 
 class AsOfQuery(serializers.Serializer):
@@ -211,5 +220,6 @@ class HistoricalView(APIView):
                 ) from exc
             portfolio = portfolio_for(request, portfolio_id)
             results = services.stress_run(portfolio_ids=[portfolio.pk], scenarios=[scenario])
+            results_changed([portfolio.pk])
             body["result"] = result_row(results[0]) if results else None
         return Response(body)

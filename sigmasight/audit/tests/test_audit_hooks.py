@@ -254,7 +254,7 @@ def test_admin_rerun_records_one_event_per_job(client):
     events = [
         (e.action, e.actor, e.object_id, e.details) for e in AuditEvent.objects.order_by("id")
     ]
-    assert sorted(events, key=lambda e: e[2]) == [
+    assert sorted(events, key=lambda e: int(e[2])) == [
         ("batch.rerun", admin, str(job.pk), {"job": job.name}) for job in jobs
     ]
 
