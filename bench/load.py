@@ -3,7 +3,9 @@
 `make load` (python -m bench.load) makes a fresh database for each backend (PostgreSQL as
 `sigmasight_load` at BENCH_POSTGRES_URL's server, then SQLite in a temporary directory),
 migrates it, seeds the demo, starts gunicorn with 2 sync workers on a free loopback port with the
-production settings, logs in as the three demo users and runs each phase for a bounded time:
+production settings (PostgreSQL with Redis at BENCH_REDIS_URL, default db 9, emptied first: the
+API cache and the broker, as in production; SQLite without Redis, the embedded default, where
+the API cache is off), logs in as the three demo users and runs each phase for a bounded time:
 20 and 100 concurrent users, once idle and once while `manage.py run_batch` recomputes the demo's
 session in a subprocess (started again whenever it finishes, so the whole phase runs under it).
 
@@ -37,6 +39,7 @@ from pathlib import Path
 from bench.harness import POSTGRES_ADMIN_URL, ROOT, print_table
 
 LOAD_DB = "sigmasight_load"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 HOST = "127.0.0.1"
 PASSWORD = "load-demo-password-1"
 DEMO_EMAILS = (
@@ -107,7 +110,21 @@ def _drop_postgres() -> None:
         conn.execute(f"DROP DATABASE IF EXISTS {LOAD_DB} WITH (FORCE)")
 
 
-def _server_env(database_url: str, data_dir: str) -> dict[str, str]:
+def _fresh_redis() -> str | None:
+    """BENCH_REDIS_URL's database, emptied: the production setup's cache (and broker)."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+        client.flushdb()
+        client.close()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no Redis for the load test"
+        sys.stderr.write(f"Redis unavailable for the load test: {exc}\n")
+        return None
+    return REDIS_URL
+
+
+def _server_env(database_url: str, data_dir: str, redis_url: str | None) -> dict[str, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "sigmasight.settings.base",
@@ -127,6 +144,8 @@ def _server_env(database_url: str, data_dir: str) -> dict[str, str]:
     }
     for name in ("REDIS_URL", "POLYGON_API_KEY"):
         env.pop(name, None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     return env
 
 
@@ -284,8 +303,10 @@ class _Batch:
         self.thread.join()
 
 
-def run_backend(label: str, url: str, tmp: str, args: argparse.Namespace) -> list[Phase]:
-    env = _server_env(url, tmp)
+def run_backend(
+    label: str, url: str, tmp: str, args: argparse.Namespace, redis_url: str | None = None
+) -> list[Phase]:
+    env = _server_env(url, tmp, redis_url)
     started = time.monotonic()
     _manage(env, "migrate", "--noinput", timeout=600)
     _manage(env, "seed_demo", timeout=1800)
@@ -372,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write("PostgreSQL: skipped, not reachable\n")
             else:
                 try:
-                    phases += run_backend("PostgreSQL", url, tmp, args)
+                    phases += run_backend("PostgreSQL", url, tmp, args, _fresh_redis())
                 finally:
                     _drop_postgres()
         if "sqlite" in backends:

@@ -171,8 +171,11 @@ SIGMASIGHT_REDIS_RETRY_AFTER_S = env_float("SIGMASIGHT_REDIS_RETRY_AFTER_S", 5.0
 if not 0 < SIGMASIGHT_REDIS_RETRY_AFTER_S <= 300:
     raise ImproperlyConfigured("SIGMASIGHT_REDIS_RETRY_AFTER_S must be > 0 and <= 300 seconds.")
 # Read endpoints serving stored results are cached this long (invalidated sooner by the batch and
-# by writes to the book: sigmasight/api/caching.py); 0 turns the cache off.
-SIGMASIGHT_API_CACHE_TTL_S = env_int("SIGMASIGHT_API_CACHE_TTL_S", 600, minimum=0)
+# by writes to the book: sigmasight/api/caching.py); 0 turns the cache off. Off by default without
+# Redis: a per-process cache could not be invalidated by a batch run in another process.
+SIGMASIGHT_API_CACHE_TTL_S = env_int(
+    "SIGMASIGHT_API_CACHE_TTL_S", 600 if REDIS_URL else 0, minimum=0
+)
 
 # Auth ---------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
