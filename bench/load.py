@@ -4,8 +4,9 @@
 `sigmasight_load` at BENCH_POSTGRES_URL's server, then SQLite in a temporary directory),
 migrates it, seeds the demo, starts gunicorn with 2 sync workers on a free loopback port with the
 production settings (PostgreSQL with Redis at BENCH_REDIS_URL, default db 9, emptied first: the
-API cache and the broker, as in production; SQLite without Redis, the embedded default, where
-the API cache is off), logs in as the three demo users and runs each phase for a bounded time:
+API cache and the broker, as in production; then the same with the API cache off, the
+alternative the cache is measured against; SQLite without Redis, the embedded default, where the
+API cache is off), logs in as the three demo users and runs each phase for a bounded time:
 20 and 100 concurrent users, once idle and once while `manage.py run_batch` recomputes the demo's
 session in a subprocess (started again whenever it finishes, so the whole phase runs under it).
 
@@ -25,22 +26,20 @@ import json
 import math
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.harness import POSTGRES_ADMIN_URL, ROOT, print_table
+from sigmasight.servers import HOST, gunicorn
 
 LOAD_DB = "sigmasight_load"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-HOST = "127.0.0.1"
+UNCACHED = "PG cache off"  # PostgreSQL and Redis with the API cache off: the cache's alternative
 PASSWORD = "load-demo-password-1"
 DEMO_EMAILS = (
     "demo_growth@sigmasight.local",
@@ -81,12 +80,6 @@ def _pct(values: list[float], q: float) -> float:
         return float("nan")
     rank = max(1, min(len(values), math.ceil(q / 100 * len(values))))
     return values[rank - 1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def _fresh_postgres() -> str | None:
@@ -156,38 +149,6 @@ def _manage(env: dict[str, str], *args: str, timeout: int) -> None:
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-
-
-@contextmanager
-def _gunicorn(env: dict[str, str], workers: int, log: Path) -> Iterator[int]:
-    port = _free_port()
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "sigmasight.wsgi:application",
-             "--bind", f"{HOST}:{port}", "--workers", str(workers), "--timeout", "60",
-             "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    status, _ = _request(port, "GET", "/api/v1/health/")
-                    if status == 200:
-                        break
-                except OSError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}")
-                time.sleep(0.25)
-            yield port
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
 
 
 def _request(
@@ -304,15 +265,16 @@ class _Batch:
 
 
 def run_backend(
-    label: str, url: str, tmp: str, args: argparse.Namespace, redis_url: str | None = None
-) -> list[Phase]:
-    env = _server_env(url, tmp, redis_url)
+    label: str, url: str, tmp: str, args: argparse.Namespace, redis_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> list[Phase]:  # fmt: skip
+    env = {**_server_env(url, tmp, redis_url), **(extra_env or {})}
     started = time.monotonic()
     _manage(env, "migrate", "--noinput", timeout=600)
     _manage(env, "seed_demo", timeout=1800)
     sys.stderr.write(f"{label}: migrated and seeded in {time.monotonic() - started:.0f}s\n")
     phases = []
-    with _gunicorn(env, args.workers, Path(tmp) / "gunicorn.log") as port:
+    with gunicorn(env, workers=args.workers, log=Path(tmp) / "gunicorn.log") as port:
         logins = _logins(port)
         _, summary = _request(
             port, "GET", ENDPOINTS["summary"].format(id=logins[0].portfolio), token=logins[0].token
@@ -339,20 +301,27 @@ def _ms(seconds: float) -> float:
 
 def report(phases: list[Phase], args: argparse.Namespace) -> None:
     rows = []
+    uncached = {
+        (p.users, p.phase): _pct(sorted(s.seconds for s in p.samples), 95)
+        for p in phases
+        if p.backend == UNCACHED
+    }
     for p in phases:
         times = sorted(s.seconds for s in p.samples)
         errors = sum(not s.ok for s in p.samples)
         batch = "" if p.phase == "idle" else f"{p.batch_runs} runs, {p.batch_failures} failed"
+        off = uncached.get((p.users, p.phase)) if p.backend == "PostgreSQL" else None
+        ratio = f"{off / _pct(times, 95):.1f}x" if off and times else ""
         rows.append([
             p.backend, p.users, p.phase, len(times), len(times) / p.duration,
             _ms(_pct(times, 50)), _ms(_pct(times, 95)), _ms(_pct(times, 99)),
-            _ms(times[-1]) if times else float("nan"), errors, batch,
+            _ms(times[-1]) if times else float("nan"), errors, batch, ratio,
         ])  # fmt: skip
     print_table(
         f"Load: gunicorn, {args.workers} sync workers, {args.duration:.0f} s per phase, think "
         f"time uniform 0-{2 * args.think:g} s, throttles raised to {THROTTLE} (times in ms)",
         ["backend", "users", "phase", "requests", "req/s", "p50", "p95", "p99", "max", "errors",
-         "batch"],
+         "batch", "p95 cache off / on"],
         rows,
     )  # fmt: skip
     headers = ["endpoint"] + [f"{p.backend[:2]} {p.users}u {p.phase}" for p in phases]
@@ -381,21 +350,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", type=float, default=1.0, help="mean think time (s)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
-        "--backend", choices=["postgres", "sqlite"], action="append", help="default: both"
-    )
+        "--backend", choices=["postgres", "postgres-uncached", "sqlite"], action="append",
+        help="default: all three (postgres-uncached: PostgreSQL and Redis with the API cache off)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    backends = args.backend or ["postgres", "sqlite"]
+    backends = args.backend or ["postgres", "postgres-uncached", "sqlite"]
     phases: list[Phase] = []
     with tempfile.TemporaryDirectory() as tmp:
-        if "postgres" in backends:
+        for backend, label, extra in (
+            ("postgres", "PostgreSQL", {}),
+            ("postgres-uncached", UNCACHED, {"SIGMASIGHT_API_CACHE_TTL_S": "0"}),
+        ):
+            if backend not in backends:
+                continue
             url = _fresh_postgres()
             if url is None:
-                sys.stdout.write("PostgreSQL: skipped, not reachable\n")
-            else:
-                try:
-                    phases += run_backend("PostgreSQL", url, tmp, args, _fresh_redis())
-                finally:
-                    _drop_postgres()
+                sys.stdout.write(f"{label}: skipped, PostgreSQL not reachable\n")
+                continue
+            try:
+                phases += run_backend(label, url, tmp, args, _fresh_redis(), extra)
+            finally:
+                _drop_postgres()
         if "sqlite" in backends:
             sqlite_dir = Path(tmp) / "sqlite"
             sqlite_dir.mkdir()

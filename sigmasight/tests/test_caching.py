@@ -9,7 +9,6 @@ import json
 from datetime import date
 
 import pytest
-import redis
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
@@ -20,13 +19,14 @@ from marketdata.services import prices_fetch_and_cache
 from sigmasight import cachesafe
 from sigmasight.accounts.tests.test_auth_api import assert_envelope
 from sigmasight.api import caching
+from sigmasight.outbox.tests.redisproxy import REDIS_HOST, REDIS_PORT, redis_or_skip
 from sigmasight.tests.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
 AS_OF = date(2026, 11, 20)
-REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 12
+REDIS_DB = 12  # this module's own Redis database
 PREFIX = "caching-test"
 
 
@@ -74,6 +74,17 @@ def get(client, url: str, outcome: str, **extra):
     assert response.status_code == 200, (url, response.content)
     assert response["X-Cache"] == outcome, url
     return response.json()
+
+
+def buy_msft(client, pk: int):
+    created = client.post(
+        f"{API}/positions/",
+        {"portfolio": pk, "symbol": "MSFT", "quantity": "10", "entry_price": "400",
+         "entry_date": "2024-03-01"},
+        format="json",
+    )  # fmt: skip
+    assert created.status_code == 201, created.content
+    return created
 
 
 def test_a_second_read_is_a_hit_with_the_same_body(auth_client, computed):
@@ -126,13 +137,7 @@ def test_book_changes_invalidate(auth_client, computed):
     count = get(auth_client, positions, "miss")["count"]
     get(auth_client, summary, "miss")
 
-    created = auth_client.post(
-        f"{API}/positions/",
-        {"portfolio": pk, "symbol": "MSFT", "quantity": "10", "entry_price": "400",
-         "entry_date": "2024-03-01"},
-        format="json",
-    )  # fmt: skip
-    assert created.status_code == 201, created.content
+    created = buy_msft(auth_client, pk)
     position = created.json()["id"]
     assert get(auth_client, positions, "miss")["count"] == count + 1
     get(auth_client, summary, "miss")
@@ -226,11 +231,7 @@ def test_a_zero_ttl_turns_the_cache_off(auth_client, computed):
 def redis_behind_proxy():
     """The default cache is the real Redis through a FaultProxy (database 12, keys under their
     own prefix, deleted afterwards)."""
-    direct = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_timeout=2)
-    try:
-        direct.ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip(f"needs a Redis server at {REDIS_HOST}:{REDIS_PORT}")
+    direct = redis_or_skip(REDIS_DB)
     proxy = FaultProxy(REDIS_HOST, REDIS_PORT).start()
     caches = {
         "default": {
@@ -266,13 +267,7 @@ def test_with_redis_down_reads_are_computed_and_writes_succeed(
     for url in urls:
         assert get(auth_client, url, "bypass") == cached[url], url
     assert not cachesafe.cache_available()
-    created = auth_client.post(
-        f"{API}/positions/",
-        {"portfolio": pk, "symbol": "MSFT", "quantity": "10", "entry_price": "400",
-         "entry_date": "2024-03-01"},
-        format="json",
-    )  # fmt: skip
-    assert created.status_code == 201, created.content
+    buy_msft(auth_client, pk)
     positions = f"{API}/positions/?portfolio={pk}"
     assert get(auth_client, positions, "bypass")["count"] == cached[positions]["count"] + 1
     assert caching._pending  # the bump is kept for when Redis returns

@@ -13,9 +13,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,15 +24,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from portfolios.models import Portfolio
 from sigmasight.accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from sigmasight.servers import gunicorn
 from sigmasight.tests.faultproxy import FaultProxy
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _call(
@@ -60,37 +50,14 @@ def _call(
 
 @contextmanager
 def _server(database_url: str, log: Path) -> Iterator[int]:
-    port = _free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test",
         "DATABASE_URL": database_url,
         "DB_TIMEOUT_SECONDS": "2",
     }
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "sigmasight.wsgi:application",
-             "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "60",
-             "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    _call(port, "GET", "/api/v1/health/")
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
-                    time.sleep(0.2)
-            yield port
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+    with gunicorn(env, workers=1, log=log) as port:
+        yield port
 
 
 def _assert_unavailable(status: int, body: object, response) -> None:

@@ -39,8 +39,9 @@ class ProxiedRedis:
         return [message["headers"]["id"] for message in self.messages(queue)]
 
 
-def redis_or_skip() -> redis.Redis:
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_timeout=2)
+def redis_or_skip(db: int = REDIS_DB) -> redis.Redis:
+    """A direct client to this machine's Redis (database `db`), or the test is skipped."""
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db, socket_timeout=2)
     try:
         client.ping()
     except redis.exceptions.ConnectionError:
