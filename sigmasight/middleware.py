@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.gzip import GZipMiddleware
 
 logger = logging.getLogger("sigmasight.request")
@@ -93,3 +93,25 @@ class JSONGZipMiddleware(GZipMiddleware):
         if response.streaming or not is_json or len(response.content) < self.min_length:
             return response
         return super().process_response(request, response)
+
+
+class NulQueryMiddleware:
+    """A query parameter (name or value) holding a NUL character is refused (400 in the error
+    envelope) before any view runs: PostgreSQL text cannot hold NUL, so such a filter would fail
+    in the database (a 500) where SQLite would merely match nothing. Bodies are validated by
+    their serializers (DRF's CharField refuses NUL)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        bad = sorted(
+            {key for key, values in request.GET.lists() for v in [key, *values] if "\x00" in v}
+        )
+        if bad:
+            from sigmasight.api.errors import envelope
+
+            message = "Query parameters must not contain NUL characters."
+            fields = {key.replace("\x00", "\\x00"): [message] for key in bad}
+            return JsonResponse(envelope("validation_error", message, fields), status=400)
+        return self.get_response(request)

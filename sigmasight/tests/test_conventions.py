@@ -100,6 +100,20 @@ def test_unknown_path_is_404_in_envelope(api_client, path):
     assert_envelope(api_client.get(path), 404, "not_found")
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["tag=%00", "tag=a,%00b", "symbol=AA%00PL", "portfolio=1&by=strategy&tag%00=x"],
+)
+def test_a_nul_in_a_query_parameter_is_400_not_500(auth_client, query):
+    # Found by the fuzz run on PostgreSQL, whose text cannot hold NUL (SQLite matched nothing).
+    for path in ("/api/v1/positions/", "/api/v1/positions/grouped/"):
+        response = auth_client.get(f"{path}?{query}")
+        error = assert_envelope(response, 400, "validation_error")
+        assert error["message"] == "Query parameters must not contain NUL characters."
+        assert b"\\u0000" not in response.content  # the field names are shown escaped
+        assert response["X-Content-Type-Options"] == "nosniff"
+
+
 @pytest.mark.urls("sigmasight.tests.urls_errors")
 class TestExceptionHandler:
     def test_domain_error_keeps_its_status_code_and_fields(self, api_client):
