@@ -15,11 +15,12 @@ from analytics.models import (
     RiskMetricSnapshot,
 )
 from analytics.resources import FactorDefinitionResource
+from sigmasight.api.caching import AdminInvalidatesCache
 from sigmasight.audit.services import audit_record
 
 
 @admin.register(FactorDefinition)
-class FactorDefinitionAdmin(ImportExportModelAdmin):
+class FactorDefinitionAdmin(AdminInvalidatesCache, ImportExportModelAdmin):
     resource_classes = [FactorDefinitionResource]
     list_display = ("name", "etf_proxy", "factor_type", "display_order", "is_active")
     list_filter = ("factor_type", "is_active")

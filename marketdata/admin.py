@@ -11,6 +11,7 @@ from import_export.admin import ExportMixin, ImportExportModelAdmin
 from marketdata.models import BackfillProgress, DailyPrice, Security
 from marketdata.resources import DailyPriceResource, SecurityResource
 from marketdata.services import prices_import_csv
+from sigmasight.api.caching import AdminInvalidatesCache
 from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import ValidationFailed
 
@@ -34,7 +35,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Security)
-class SecurityAdmin(ImportExportModelAdmin):
+class SecurityAdmin(AdminInvalidatesCache, ImportExportModelAdmin):
     resource_classes = [SecurityResource]
     list_display = (
         "symbol",

@@ -26,6 +26,7 @@ from portfolios.resources import (
     StrategyResource,
     TagResource,
 )
+from sigmasight.api.caching import AdminInvalidatesCache
 from sigmasight.audit.services import audit_record
 
 FORMATS = [CSV, XLSX]
@@ -97,7 +98,7 @@ class OpenPositionInline(admin.TabularInline):
 
 
 @admin.register(Portfolio)
-class PortfolioAdmin(AllOrNothingImportMixin, ImportExportModelAdmin):
+class PortfolioAdmin(AdminInvalidatesCache, AllOrNothingImportMixin, ImportExportModelAdmin):
     resource_classes = [PortfolioResource]
     list_display = ("name", owner_email, "base_currency", "cash", position_count, "created_at")
     list_select_related = ("owner",)
@@ -113,7 +114,7 @@ class PortfolioAdmin(AllOrNothingImportMixin, ImportExportModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(AllOrNothingImportMixin, ImportExportModelAdmin):
+class TagAdmin(AdminInvalidatesCache, AllOrNothingImportMixin, ImportExportModelAdmin):
     resource_classes = [TagResource]
     list_display = ("name", owner_email, "color", position_count)
     list_select_related = ("owner",)
@@ -126,7 +127,7 @@ class TagAdmin(AllOrNothingImportMixin, ImportExportModelAdmin):
 
 
 @admin.register(Position)
-class PositionAdmin(AllOrNothingImportMixin, ImportExportModelAdmin):
+class PositionAdmin(AdminInvalidatesCache, AllOrNothingImportMixin, ImportExportModelAdmin):
     resource_classes = [PositionResource]
     import_template_name = "admin/portfolios/position/import.html"
     # Always the whole upload layout, so an export can be imported again.
@@ -218,7 +219,7 @@ class StrategyForm(forms.ModelForm):
 
 
 @admin.register(Strategy)
-class StrategyAdmin(ExportMixin, admin.ModelAdmin):
+class StrategyAdmin(AdminInvalidatesCache, ExportMixin, admin.ModelAdmin):
     resource_classes = [StrategyResource]
     formats = FORMATS
     form = StrategyForm

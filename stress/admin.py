@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 
+from sigmasight.api.caching import AdminInvalidatesCache
 from sigmasight.exceptions import ValidationFailed
 from stress.library import validate_shocks
 from stress.models import FactorCorrelation, StressScenario, StressTestResult
@@ -39,7 +40,7 @@ class StressScenarioForm(forms.ModelForm):
 
 
 @admin.register(StressScenario)
-class StressScenarioAdmin(ImportExportModelAdmin):
+class StressScenarioAdmin(AdminInvalidatesCache, ImportExportModelAdmin):
     """Library scenarios (no owner) and users' own. Import and export cover the library only."""
 
     form = StressScenarioForm

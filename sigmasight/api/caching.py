@@ -14,8 +14,8 @@ resolved `as_of`, sorted), so `?as_of=` variants are cached apart.
 
 Nothing is deleted to invalidate: writers bump a generation counter instead, and entries of an
 old generation are never read again (they expire after `SIGMASIGHT_API_CACHE_TTL_S`, which also
-bounds how long a write that bypasses the services, an admin edit say, stays unseen; 0 turns the
-cache off). `results_changed(portfolio_ids)` bumps the portfolios' counters (the batch after each
+bounds how long a write that bypasses the services and the admin stays unseen; 0 turns the
+cache off; admin writes drop everything: `AdminInvalidatesCache`). `results_changed(portfolio_ids)` bumps the portfolios' counters (the batch after each
 chunk commits; on-demand computations); `book_changed` the same for writes to the book;
 `owner_changed(owner_id)` every portfolio of a user (tags, their stress scenarios);
 `everything_changed()` the global counter (new closes, which any portfolio may hold; the demo
@@ -217,3 +217,32 @@ def cached_response(
 def _tagged(response: Response, outcome: str) -> Response:
     response[HEADER] = outcome
     return response
+
+
+class AdminInvalidatesCache:
+    """For ModelAdmins of what cached reads show (portfolios, positions, tags, strategies,
+    securities, factor definitions, stress scenarios): admin forms, deletes and imports write
+    around the services, so each drops every cached read (the global counter; admin edits are
+    rare and a cold cache costs one recomputation per read). Put it first in the bases."""
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        everything_changed()
+
+    def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)  # many-to-many: a position's tags
+        everything_changed()
+
+    def delete_model(self, request: Any, obj: Any) -> None:
+        super().delete_model(request, obj)
+        everything_changed()
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        super().delete_queryset(request, queryset)
+        everything_changed()
+
+    def process_result(self, result: Any, request: Any) -> Any:
+        """django-import-export's confirmed import (only on import admins)."""
+        response = super().process_result(result, request)
+        everything_changed()
+        return response

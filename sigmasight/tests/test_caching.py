@@ -308,3 +308,31 @@ def test_large_json_is_gzipped_and_small_json_is_not(auth_client, computed):
     small = auth_client.get(f"{API}/auth/me/", HTTP_ACCEPT_ENCODING="gzip")
     assert small.status_code == 200 and 200 < len(small.content) < 1024
     assert "Content-Encoding" not in small
+
+
+def test_an_admin_edit_drops_the_cached_reads(auth_client, client, user, books):  # noqa: F811
+    """The admin writes around the services (here: deleting a tag with the changelist action):
+    the next read is computed again and no longer shows it."""
+    from portfolios.models import Tag
+    from sigmasight.accounts.tests.factories import UserFactory
+
+    pk = books[0].pk
+    position = books[0].positions.get(symbol="AAPL")
+    tag = Tag.objects.create(owner=user, name="hedge")
+    response = auth_client.put(f"{API}/positions/{position.pk}/tags/", {"tag_ids": [tag.pk]})
+    assert response.status_code == 200, response.content
+    positions = f"{API}/positions/?portfolio={pk}"
+
+    def tags_shown() -> set[str]:
+        return {t["name"] for p in get(auth_client, positions, "hit")["results"] for t in p["tags"]}
+
+    get(auth_client, positions, "miss")
+    assert tags_shown() == {"hedge"}
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    response = client.post(
+        "/admin/portfolios/tag/",
+        {"action": "delete_selected", "_selected_action": [tag.pk], "post": "yes"},
+    )
+    assert response.status_code == 302 and not Tag.objects.filter(pk=tag.pk).exists()
+    get(auth_client, positions, "miss")
+    assert tags_shown() == set()
