@@ -41,6 +41,7 @@ from marketdata.providers.base import RATE_SHORT
 from marketdata.providers.registry import current_source
 from marketdata.services import current_prices
 from portfolios.models import Portfolio
+from sigmasight.api.caching import results_changed
 from sigmasight.db import upsert_rows
 
 COLUMNS = [
@@ -345,7 +346,9 @@ def generate_historical_snapshots(
     ]  # fmt: skip
     rows = _rows(books, _factor_betas([portfolio.pk], sessions[0], sessions[-1]), {})
     with transaction.atomic():
-        return _write(rows)
+        written = _write(rows)
+        results_changed([portfolio.pk])  # its performance reads show these snapshots
+    return written
 
 
 def snapshot_series(

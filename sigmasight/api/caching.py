@@ -15,8 +15,9 @@ resolved `as_of`, sorted), so `?as_of=` variants are cached apart.
 Nothing is deleted to invalidate: writers bump a generation counter instead, and entries of an
 old generation are never read again (they expire after `SIGMASIGHT_API_CACHE_TTL_S`, which also
 bounds how long a write that bypasses the services and the admin stays unseen; 0 turns the
-cache off; admin writes drop everything: `AdminInvalidatesCache`). `results_changed(portfolio_ids)` bumps the portfolios' counters (the batch after each
-chunk commits; on-demand computations); `book_changed` the same for writes to the book;
+cache off; admin writes drop everything: `AdminInvalidatesCache`).
+`results_changed(portfolio_ids)` bumps the portfolios' counters (the batch after each chunk
+commits; on-demand computations); `book_changed` the same for writes to the book;
 `owner_changed(owner_id)` every portfolio of a user (tags, their stress scenarios);
 `everything_changed()` the global counter (new closes, which any portfolio may hold; the demo
 rebuilt). A bump happens at once and again after the transaction commits, so a reader that cached
