@@ -110,7 +110,10 @@ class RiskMetricSnapshotAdmin(ComputedAdmin):
 
 @admin.register(BatchJob)
 class BatchJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "run_date", "status", "started_at", "duration_s", "triggered_by")
+    list_display = (
+        "id", "name", "run_date", "status", "started_at", "heartbeat_at", "duration_s",
+        "triggered_by", "owner",
+    )  # fmt: skip
     list_filter = ("name", "status")
     date_hierarchy = "run_date"
     ordering = ("-id",)

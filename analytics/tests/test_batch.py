@@ -118,6 +118,10 @@ def test_trigger_runs_and_health_reports_the_last_batch(
     assert set(job["counts"]["jobs"]) == {"greeks", "factors", "market_risk"}
     listed = staff_client.get("/api/v1/admin/batch/jobs/", {"name": "greeks"}).json()
     assert listed["count"] == 1
+    # Who ran it (this process: eager) and its last heartbeat, for spotting a lost runner.
+    [greeks] = listed["results"]
+    assert greeks["owner"] == batch.this_runner()
+    assert greeks["heartbeat_at"] >= greeks["started_at"]
     health = api_client.get("/api/v1/health/").json()
     assert health["last_batch"]["status"] == "succeeded"
     assert_envelope(staff_client.post("/api/v1/admin/batch/teleport/", {}), 404)
