@@ -423,7 +423,10 @@ def job_run(
         name, run_date, triggered_by_id=getattr(triggered_by, "pk", None), parent_id=parent_id,
         owner=this_runner(),
     )  # fmt: skip
-    chunks = job_chunks(name, run_date, portfolio_ids, done=job_done(job))
+    done = job_done(job)
+    chunks = job_chunks(name, run_date, portfolio_ids, done=done)
+    if on_chunk and done:  # carried from the run this one took over: already done
+        on_chunk(len(done))
     results = []
     # One process runs every chunk: a read-only job reads each closes series once for all.
     with nullcontext() if name in WRITES_INPUTS else read_memo():
