@@ -25,25 +25,34 @@ POSTGRES_ADMIN_URL = os.environ.get(
 BENCH_DB = "sigmasight_bench"
 
 
-def _fresh_postgres() -> str | None:
+def fresh_postgres(name: str = BENCH_DB) -> str | None:
+    """An empty PostgreSQL database `name` at BENCH_POSTGRES_URL's server (its URL), or None
+    (reported) when the server cannot be reached."""
     try:
         import psycopg
 
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {name}")
     except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL to measure"
-        sys.stderr.write(f"PostgreSQL unavailable for benchmarks: {exc}\n")
+        sys.stderr.write(f"PostgreSQL unavailable for {name}: {exc}\n")
         return None
     base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
-    return f"{base}/{BENCH_DB}"
+    return f"{base}/{name}"
+
+
+def drop_postgres(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def run(module: str, *, timeout: int = 900) -> list[dict]:
     """Run `module --worker` on SQLite and PostgreSQL; return each worker's JSON result."""
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        targets = [("SQLite", f"sqlite:///{tmp}/bench.sqlite3"), ("PostgreSQL", _fresh_postgres())]
+        targets = [("SQLite", f"sqlite:///{tmp}/bench.sqlite3"), ("PostgreSQL", fresh_postgres())]
         for label, url in targets:
             if url is None:
                 results.append({"backend": label, "skipped": "not reachable"})

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import POSTGRES_ADMIN_URL, ROOT, print_table
+from bench.harness import ROOT, drop_postgres, fresh_postgres, print_table
 from sigmasight.servers import HOST, gunicorn
 
 LOAD_DB = "sigmasight_load"
@@ -80,27 +80,6 @@ def _pct(values: list[float], q: float) -> float:
         return float("nan")
     rank = max(1, min(len(values), math.ceil(q / 100 * len(values))))
     return values[rank - 1]
-
-
-def _fresh_postgres() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {LOAD_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {LOAD_DB}")
-    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL to load"
-        sys.stderr.write(f"PostgreSQL unavailable for the load test: {exc}\n")
-        return None
-    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
-    return f"{base}/{LOAD_DB}"
-
-
-def _drop_postgres() -> None:
-    import psycopg
-
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {LOAD_DB} WITH (FORCE)")
 
 
 def _fresh_redis() -> str | None:
@@ -363,14 +342,14 @@ def main(argv: list[str] | None = None) -> int:
         ):
             if backend not in backends:
                 continue
-            url = _fresh_postgres()
+            url = fresh_postgres(LOAD_DB)
             if url is None:
                 sys.stdout.write(f"{label}: skipped, PostgreSQL not reachable\n")
                 continue
             try:
                 phases += run_backend(label, url, tmp, args, _fresh_redis(), extra)
             finally:
-                _drop_postgres()
+                drop_postgres(LOAD_DB)
         if "sqlite" in backends:
             sqlite_dir = Path(tmp) / "sqlite"
             sqlite_dir.mkdir()
