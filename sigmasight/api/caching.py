@@ -46,7 +46,7 @@ from django.db import transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from sigmasight.cachesafe import CACHE_ERRORS, cache_breaker, warn_limited
+from sigmasight.cachesafe import safe_cache_call, warn_limited
 
 logger = logging.getLogger("sigmasight.api")
 
@@ -63,21 +63,22 @@ class _Unavailable(Exception):
     """The cache was skipped (breaker open) or failed: compute from the database instead."""
 
 
-def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    if not cache_breaker.available():
-        raise _Unavailable
+def _unavailable() -> Any:
+    raise _Unavailable
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    """A cache call through the shared breaker; _Unavailable when it is open or the call fails
+    (Redis away, or anything else: the cache is never needed to answer)."""
     try:
-        result = fn(*args, **kwargs)
-    except CACHE_ERRORS as exc:
-        cache_breaker.failed(exc)
-        raise _Unavailable from exc
+        return safe_cache_call(fn, *args, fallback=_unavailable)
+    except _Unavailable:
+        raise
     except Exception as exc:
         warn_limited(
             "api-cache-error", "API cache call failed (%s: %s)", type(exc).__name__, exc, log=logger
         )
         raise _Unavailable from exc
-    cache_breaker.succeeded()
-    return result
 
 
 def generation_key(portfolio_id: int) -> str:
