@@ -37,6 +37,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from analytics.jobs import DAILY, JOBS, WRITES_INPUTS
 from analytics.models import BatchJob, BatchJobChunk
 from analytics.services import read_memo
 from marketdata import calendar
@@ -45,100 +46,6 @@ from sigmasight.api.caching import results_changed
 from sigmasight.exceptions import ConflictError
 
 logger = logging.getLogger("sigmasight.batch")
-
-
-def _market_data(as_of: date, portfolio_ids: list[int]) -> dict:
-    from analytics.models import FactorDefinition
-    from analytics.services import positions_value
-    from marketdata.providers.base import RATE_10Y, RATE_SHORT
-    from marketdata.services import prices_fetch_and_cache, sectors_fetch_and_cache
-    from marketdata.symbols import looks_like_occ
-    from portfolios.models import Position
-
-    held = Position.objects.filter(portfolio_id__in=portfolio_ids, closed_at__isnull=True)
-    symbols = set(held.values_list("symbol", flat=True)) | set(
-        held.values_list("underlying_symbol", flat=True)
-    )
-    proxies = set(
-        FactorDefinition.objects.filter(is_active=True)
-        .exclude(etf_proxy="")
-        .values_list("etf_proxy", flat=True)
-    )
-    start = calendar.sessions_back(as_of, settings.SIGMASIGHT_FACTOR_WINDOW + 5)[0]
-    report = prices_fetch_and_cache(
-        symbols=sorted(symbols | proxies | {RATE_10Y, RATE_SHORT}), start=start, end=as_of
-    )
-    sectors_fetch_and_cache(symbols=sorted(s for s in symbols if not looks_like_occ(s)))
-    valued = positions_value(as_of=as_of, portfolio_ids=portfolio_ids)
-    # A symbol no provider could price for the session: its portfolios are valued from the cache
-    # (stale) and reported failed, so the job ends partial while the rest is computed.
-    missing = set(report.missing) & symbols
-    failed: dict[int, str] = {}
-    for portfolio_id, symbol, underlying in held.filter(
-        Q(symbol__in=missing) | Q(underlying_symbol__in=missing)
-    ).values_list("portfolio_id", "symbol", "underlying_symbol"):
-        gone = symbol if symbol in missing else underlying
-        failed[portfolio_id] = (
-            f"no price for {gone} from any provider; valued from the cache (stale)"
-        )
-    result = {"rows_written": report.rows_written, "positions_valued": valued.written,
-              "missing_prices": len(valued.missing_prices), "failed_portfolios": failed}  # fmt: skip
-    if failed and report.transient:
-        # Prices are missing because providers struggled (not because the data is bad): worth
-        # asking again later. What was fetched is kept; a retry only asks for what is missing.
-        result["retry_reason"] = "; ".join(report.transient.values())[:500]
-    return result
-
-
-def _greeks(as_of: date, portfolio_ids: list[int]) -> dict:
-    from analytics.services import greeks_compute
-
-    report = greeks_compute(as_of=as_of, portfolio_ids=portfolio_ids)
-    return {"options": report.written, **{f"source_{k}": v for k, v in report.sources.items()}}
-
-
-def _factors(as_of: date, portfolio_ids: list[int]) -> dict:
-    from analytics.risk_services import factors_compute, ir_betas_compute
-
-    report = factors_compute(as_of=as_of, portfolio_ids=portfolio_ids)
-    ir_betas_compute(as_of=as_of, portfolio_ids=portfolio_ids)
-    return {
-        "positions_with_beta": report.with_beta,
-        "positions_without_beta": len(report.without_beta),
-    }
-
-
-def _market_risk(as_of: date, portfolio_ids: list[int]) -> dict:
-    from analytics.risk_services import risk_metrics_compute, scenarios_compute
-
-    return {"scenario_rows": scenarios_compute(as_of=as_of, portfolio_ids=portfolio_ids),
-            "metric_rows": risk_metrics_compute(as_of=as_of, portfolio_ids=portfolio_ids)}  # fmt: skip
-
-
-def _snapshots(as_of: date, portfolio_ids: list[int]) -> dict:
-    from analytics.snapshots import snapshots_take
-
-    return {"snapshots": snapshots_take(as_of=as_of, portfolio_ids=portfolio_ids)}
-
-
-def _stress(as_of: date, portfolio_ids: list[int]) -> dict:
-    from stress.services import stress_run
-
-    return {"results": len(stress_run(as_of=as_of, portfolio_ids=portfolio_ids))}
-
-
-JOBS: dict[str, Callable[[date, list[int]], dict]] = {
-    "market_data": _market_data,
-    "greeks": _greeks,
-    "factors": _factors,
-    "market_risk": _market_risk,
-    "snapshots": _snapshots,
-    "stress": _stress,
-}
-# The order of a trading day (DESIGN.md): each job needs the ones before it.
-DAILY = list(JOBS)
-# Jobs that write what they (or their own later steps) read: no shared reads within a chunk.
-WRITES_INPUTS = {"market_data", "greeks"}
 
 
 def portfolio_chunks(
@@ -338,8 +245,9 @@ def chunk_run(name: str, run_date: date, chunk: list[int]) -> dict:
     may help, or None)}. JSON-safe: it is a Celery task's result."""
     counts: dict[str, int] = {}
     failed: dict[str, str] = {}
-    retry = _run_chunk(name, run_date, chunk, counts, failed)
-    return {"counts": counts, "failed": failed, "retry": retry}
+    warnings: dict[str, list[str]] = {}
+    retry = _run_chunk(name, run_date, chunk, counts, failed, warnings)
+    return {"counts": counts, "failed": failed, "warnings": warnings, "retry": retry}
 
 
 def chunk_run_with_retries(
@@ -377,11 +285,14 @@ def job_close(job: BatchJob, results: list[dict], *, skipped: bool = False) -> B
     listed with why) or failed (none computed)."""
     counts: dict[str, int] = {"skipped_non_session": 1} if skipped else {}
     failed: dict[str, str] = {}
+    warnings: dict[str, list[str]] = {}
     if "resumed_from" in job.counts:  # what the killed run finished counts too
         counts.update({k: job.counts[k] for k in ("resumed_from", "portfolios_already_done")})
         results = [*(c.result for c in job.chunk_records.filter(carried=True)), *results]
     for result in results:
         failed.update(result.get("failed", {}))
+        for pk, reasons in result.get("warnings", {}).items():
+            warnings.setdefault(pk, []).extend(reasons)
         for key, value in result.get("counts", {}).items():
             counts[key] = counts.get(key, 0) + int(value)
         if result.get("retries"):
@@ -394,6 +305,9 @@ def job_close(job: BatchJob, results: list[dict], *, skipped: bool = False) -> B
         else BatchJob.Status.PARTIAL
     )  # fmt: skip
     job.counts, job.failed_portfolios = counts, failed
+    job.warnings = {pk: reasons[:20] for pk, reasons in warnings.items()}
+    if warnings:
+        counts["portfolios_with_warnings"] = len(warnings)
     job.error = "; ".join(f"portfolio {k}: {v}" for k, v in list(failed.items())[:20])
     job.finished_at = timezone.now()
     job.duration_s = (job.finished_at - job.started_at).total_seconds() if job.started_at else None
@@ -438,7 +352,7 @@ def job_run(
 
 
 def _run_chunk(
-    name: str, run_date: date, chunk: list[int], counts: dict, failed: dict
+    name: str, run_date: date, chunk: list[int], counts: dict, failed: dict, warnings: dict
 ) -> str | None:
     """Run a chunk; a job may report some portfolios failed (e.g. no price) and still compute the
     rest. An exception in the chunk is retried portfolio by portfolio to find who raised, except
@@ -467,12 +381,14 @@ def _run_chunk(
             return None
         retry = None
         for pk in chunk:
-            retry = _run_chunk(name, run_date, [pk], counts, failed) or retry
+            retry = _run_chunk(name, run_date, [pk], counts, failed, warnings) or retry
         return retry
     results_changed(chunk)  # its transaction committed: cached reads of these are stale
     retry = result.pop("retry_reason", None)
     reported = {str(k): v for k, v in result.pop("failed_portfolios", {}).items()}
     failed.update(reported)
+    for pk, reasons in result.pop("warnings", {}).items():
+        warnings.setdefault(str(pk), []).extend(reasons)
     counts["portfolios_ok"] = counts.get("portfolios_ok", 0) + len(chunk) - len(reported)
     for key, value in result.items():
         counts[key] = counts.get(key, 0) + int(value)
@@ -556,6 +472,10 @@ def trigger_close(umbrella_id: int, error: str = "") -> BatchJob:
     )  # fmt: skip
     umbrella.counts = {"jobs": {r.name: {"id": r.pk, "status": r.status} for r in runs}}
     umbrella.failed_portfolios = {k: v for r in runs for k, v in r.failed_portfolios.items()}
+    umbrella.warnings = {}
+    for run in runs:
+        for pk, reasons in run.warnings.items():
+            umbrella.warnings.setdefault(pk, []).extend(f"{run.name}: {why}" for why in reasons)
     umbrella.finished_at = timezone.now()
     umbrella.duration_s = (umbrella.finished_at - umbrella.started_at).total_seconds()
     umbrella.save()

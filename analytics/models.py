@@ -177,8 +177,9 @@ class RiskMetricSnapshot(models.Model):
     confidence = models.FloatField()
     horizon_days = models.IntegerField()
     var_historical = models.FloatField()
-    var_parametric = models.FloatField()
-    var_monte_carlo = models.FloatField()
+    # Null when the factor model has no factor with enough history (details.unavailable says).
+    var_parametric = models.FloatField(null=True)
+    var_monte_carlo = models.FloatField(null=True)
     expected_shortfall = models.FloatField()
     volatility = models.FloatField()
     sharpe = models.FloatField(null=True)
@@ -187,6 +188,9 @@ class RiskMetricSnapshot(models.Model):
     beta = models.FloatField(null=True)
     backtest = models.JSONField(default=dict)
     observations = models.IntegerField()
+    # horizon_method, overlapping (VaR/ES), normalized_by, factor_model, unavailable (measure ->
+    # why it is null): analytics.risk_metrics.DETAILS.
+    details = models.JSONField(default=dict)
 
     class Meta:
         ordering = ["portfolio_id", "date"]
@@ -219,6 +223,9 @@ class BatchJob(models.Model):
     counts = models.JSONField(default=dict)
     error = models.TextField(blank=True)
     failed_portfolios = models.JSONField(default=dict)  # portfolio id -> reason
+    # Portfolio id -> what was not computed and why, in a job that still succeeded (too little
+    # history, a price no source has, a session a series lacks).
+    warnings = models.JSONField(default=dict)
     triggered_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -25,6 +25,7 @@ from analytics.calculations.greeks import (
 )
 from analytics.calculations.valuation import value_positions
 from analytics.models import PortfolioFactorExposure, PositionGreeks
+from analytics.provenance import data_quality_sources
 from marketdata import calendar
 from marketdata.models import DailyPrice
 from marketdata.providers.base import RATE_SHORT
@@ -235,12 +236,16 @@ FRAME_FLOATS = [
 
 
 def _empty_frame() -> pd.DataFrame:
+    """A valued book frame with no rows: every column a full one has (so code written for a
+    book, e.g. selecting the options by `option_type`, works on an empty book unchanged)."""
     columns = {name: pd.Series(dtype=float) for name in FRAME_FLOATS}
     columns.update(
         id=pd.Series(dtype="int64"), portfolio_id=pd.Series(dtype="int64"), symbol=pd.Series(dtype=object),
-        underlying_symbol=pd.Series(dtype=object), days_to_expiry=pd.Series(dtype=float),
-        risk_free_rate=pd.Series(dtype=float), strike=pd.Series(dtype=float),
-        is_option=pd.Series(dtype=bool), volatility_source=pd.Series(dtype=object),
+        underlying_symbol=pd.Series(dtype=object), option_type=pd.Series(dtype=object),
+        expiration=pd.Series(dtype=object), entry_price=pd.Series(dtype=float),
+        days_to_expiry=pd.Series(dtype=float), risk_free_rate=pd.Series(dtype=float),
+        strike=pd.Series(dtype=float), is_option=pd.Series(dtype=bool),
+        volatility_source=pd.Series(dtype=object),
     )  # fmt: skip
     return pd.DataFrame(columns)
 
@@ -345,8 +350,6 @@ def _money(value: float) -> Decimal:
 
 def portfolio_summary(*, portfolio: Portfolio, as_of: date | None = None) -> dict:
     """The summary of API.md, computed from cached closes and stored Greeks for the session."""
-    from marketdata.providers.registry import current_source
-
     as_of = session_for(as_of)
     frame, quality = portfolio_frame(portfolio, as_of)
     exposures = aggregation.exposures(frame)
@@ -370,5 +373,8 @@ def portfolio_summary(*, portfolio: Portfolio, as_of: date | None = None) -> dic
             .order_by("factor__display_order")
             .values_list("factor__name", "beta")
         ),
-        "data_quality": {"source": current_source(), **quality},
+        "data_quality": {
+            **data_quality_sources(set(frame["symbol"]) | set(frame["underlying_symbol"]), as_of),
+            **quality,
+        },
     }

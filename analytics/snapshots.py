@@ -34,11 +34,12 @@ from django.db.models.functions import RowNumber
 from analytics.calculations import aggregation, risk
 from analytics.calculations.greeks import position_greeks
 from analytics.models import PortfolioFactorExposure, PortfolioSnapshot
-from analytics.risk_services import closes_panel, risk_free_daily
+from analytics.provenance import provenance_load
+from analytics.risk_metrics import risk_free_daily
+from analytics.risk_services import closes_panel
 from analytics.services import book_frame, load_book, session_for
 from marketdata import calendar
 from marketdata.providers.base import RATE_SHORT
-from marketdata.providers.registry import current_source
 from marketdata.services import current_prices
 from portfolios.models import Portfolio
 from sigmasight.api.caching import results_changed
@@ -158,10 +159,15 @@ def _previous_snapshots(
     return {portfolio_id: (equity, cumulative) for portfolio_id, equity, cumulative in rows}
 
 
+def _symbols(book: pd.DataFrame) -> set[str]:
+    """The series a book's valuation rests on: its symbols and their underlyings."""
+    return set(book["symbol"]) | set(book["underlying_symbol"])
+
+
 def _session_books(frame: pd.DataFrame, cash: dict[int, Decimal], as_of: date) -> list[SessionBook]:
     """Each portfolio's totals from a `book_frame` (with its `stale` column) on one session."""
     groups = {int(pid): group for pid, group in frame.groupby("portfolio_id")}
-    source = current_source()
+    provenance = provenance_load(_symbols(frame), as_of)
     books = []
     for portfolio_id in sorted(cash):
         book = groups.get(portfolio_id, frame.iloc[:0])
@@ -173,7 +179,8 @@ def _session_books(frame: pd.DataFrame, cash: dict[int, Decimal], as_of: date) -
                 short=exposures["short"], daily_pnl=float(book["daily_pnl"].sum()),
                 greeks=aggregation.greeks(book), position_count=len(book),
                 data_quality={
-                    "source": source, "valuation": "stored", "stale": bool(book["stale"].any()),
+                    **provenance.for_book(_symbols(book)), "valuation": "stored",
+                    "stale": bool(book["stale"].any()),
                     "fallbacks": int(book["volatility_source"].isin(FALLBACK_SOURCES).sum()),
                     "missing_greeks": int(
                         (book["is_option"] & book["volatility_source"].isna()).sum()
@@ -328,7 +335,7 @@ def generate_historical_snapshots(
         default_vol=settings.SIGMASIGHT_DEFAULT_VOLATILITY,
     )  # fmt: skip
     sessions = list(closes.index[window + 1 :])
-    source = current_source()
+    sources = provenance_load(_symbols(book), end).for_book(_symbols(book))
     books = [
         SessionBook(
             portfolio_id=portfolio.pk, day=day, cash=portfolio.cash,
@@ -337,7 +344,7 @@ def generate_historical_snapshots(
             greeks={name: float(values[i]) for name, values in marks.greeks.items()},
             position_count=len(book),
             data_quality={
-                "source": source, "valuation": "historical", "stale": bool(marks.stale[i]),
+                **sources, "valuation": "historical", "stale": bool(marks.stale[i]),
                 "fallbacks": int(marks.fallbacks[i]), "missing_greeks": 0,
                 "unvalued": int(marks.unvalued[i]),
             },

@@ -151,7 +151,7 @@ def finish_trigger(umbrella_id: int, error: str = "") -> dict[str, object]:
 @shared_task(name="analytics.scenario_backtest", soft_time_limit=600, time_limit=900)
 def scenario_backtest(days_back: int = 90) -> dict[str, object]:
     """Weekly: predicted vs realized P&L of every portfolio over the last sessions (logged)."""
-    from analytics.risk_services import scenario_accuracy
+    from analytics.risk_metrics import scenario_accuracy
     from analytics.services import session_for
     from portfolios.models import Portfolio
     from sigmasight.exceptions import DomainError

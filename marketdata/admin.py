@@ -10,10 +10,12 @@ from import_export.admin import ExportMixin, ImportExportModelAdmin
 
 from marketdata.models import BackfillProgress, DailyPrice, Security
 from marketdata.resources import DailyPriceResource, SecurityResource
-from marketdata.services import prices_import_csv
+from marketdata.services import PriceImport, prices_import_csv
 from sigmasight.api.caching import AdminInvalidatesCache
 from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import ValidationFailed
+
+GAP_MESSAGES = 10  # symbols whose missing sessions an upload lists, one message each
 
 
 class PriceUploadForm(forms.Form):
@@ -89,7 +91,7 @@ class DailyPriceAdmin(ExportMixin, ReadOnlyAdmin):
         problems: list[dict] = []
         if request.method == "POST" and form.is_valid():
             try:
-                count = prices_import_csv(
+                result = prices_import_csv(
                     stream=form.cleaned_data["file"], dry_run=form.cleaned_data["dry_run"]
                 )
             except ValidationFailed as exc:
@@ -98,9 +100,10 @@ class DailyPriceAdmin(ExportMixin, ReadOnlyAdmin):
             else:
                 if not form.cleaned_data["dry_run"]:
                     file = form.cleaned_data["file"].name
-                    audit_record("prices.import", request=request, rows=count, file=file)
+                    audit_record("prices.import", request=request, rows=result.rows, file=file)
                 verb = "would import" if form.cleaned_data["dry_run"] else "imported"
-                self.message_user(request, f"{verb} {count} price rows", messages.SUCCESS)
+                self.message_user(request, f"{verb} {result.rows} price rows", messages.SUCCESS)
+                self._warn_gaps(request, result)
                 return HttpResponseRedirect(reverse("admin:marketdata_dailyprice_changelist"))
         context = {
             **self.admin_site.each_context(request),
@@ -110,6 +113,17 @@ class DailyPriceAdmin(ExportMixin, ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/marketdata/dailyprice/upload.html", context)
+
+    def _warn_gaps(self, request: HttpRequest, result: PriceImport) -> None:
+        """The sessions the file lacks stay missing (unless cached): say so, briefly."""
+        shown = list(result.gaps.items())[:GAP_MESSAGES]
+        for symbol, gaps in shown:
+            self.message_user(request, gaps.describe(symbol), messages.WARNING)
+        if len(result.gaps) > len(shown):
+            more = len(result.gaps) - len(shown)
+            self.message_user(
+                request, f"and {more} more symbol(s) with missing sessions", messages.WARNING
+            )
 
 
 @admin.register(BackfillProgress)

@@ -2,7 +2,9 @@
 
 Parsing validates every row and collects every error with its row (the file's line number, the
 header being row 1) and column, so a user fixes a file in one pass; nothing is returned unless
-every row is valid. Rate series (US10Y, US3M) carry the yield as a decimal in `close`.
+every row is valid. Rate series (US10Y, US3M) carry the yield as a decimal in `close`. A date
+that is not an NYSE session is an error; a session missing between a symbol's first and last
+date is not (`file_gaps` reports it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import io
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import IO
@@ -179,6 +182,39 @@ def _rows(reader: Iterable[list[str]], header: list[str], today: date) -> tuple[
         if len(errors) >= MAX_ERRORS:
             break
     return rows, errors
+
+
+@dataclass(frozen=True)
+class FileGaps:
+    """The NYSE sessions between a symbol's first and last date in a file that it lacks."""
+
+    first: date
+    last: date
+    sessions: list[date]  # ascending
+
+    def describe(self, symbol: str, limit: int = 10) -> str:
+        """`AAPL: 2 sessions missing between 2018-01-02 and 2018-12-31: 2018-03-05, 2018-03-06`,
+        listing at most `limit` dates."""
+        count = len(self.sessions)
+        shown = ", ".join(d.isoformat() for d in self.sessions[:limit])
+        more = f" and {count - limit} more" if count > limit else ""
+        return (
+            f"{symbol}: {count} session{'s' if count != 1 else ''} missing between "
+            f"{self.first.isoformat()} and {self.last.isoformat()}: {shown}{more}"
+        )
+
+
+def file_gaps(frame: pd.DataFrame) -> dict[str, FileGaps]:
+    """Per symbol of a parsed file (by symbol), the sessions it lacks between its first and last
+    date; symbols without a gap are absent."""
+    gaps = {}
+    for symbol, days in frame.groupby("symbol", sort=True)["date"]:
+        have = set(days)
+        first, last = min(have), max(have)
+        lacking = [d for d in calendar.trading_days(first, last) if d not in have]
+        if lacking:
+            gaps[symbol] = FileGaps(first, last, lacking)
+    return gaps
 
 
 def _float(value: Decimal | None) -> float:

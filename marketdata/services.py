@@ -1,66 +1,61 @@
 """Market-data writes and orchestration: fetch only what the cache lacks, walk the provider
-fallback chain, write in bulk, and say where every number came from."""
+fallback chain, write in bulk, and say where every number came from. The fetch path itself is
+in fetch.py (re-exported here)."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import IO
 
-import pandas as pd
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, Window
+from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from marketdata import calendar, price_csv
-from marketdata.models import BackfillProgress, DailyPrice, Security
-from marketdata.providers import registry, universe
-from marketdata.providers.base import (
-    RATE_10Y,
-    RATE_SHORT,
-    MalformedPayload,
-    MarketDataProvider,
-    NoData,
-    ProviderError,
-    is_transient,
+from marketdata.fetch import (
+    RATE_NAMES,
+    SYNTHETIC,
+    FetchReport,
+    MarketDataPending,
+    normalize_symbols,
+    prices_fetch_and_cache,
+    prices_fetch_within,
+    real_series,
+    securities_ensure,
 )
-from marketdata.symbols import SymbolError, looks_like_occ, normalize_ticker, parse_occ
+from marketdata.models import BackfillProgress, DailyPrice, Security
+from marketdata.providers import registry
+from marketdata.providers.base import MarketDataProvider, ProviderError
+from marketdata.symbols import looks_like_occ, normalize_ticker
 from marketdata.writes import prices_upsert
-from sigmasight.exceptions import DependencyUnavailable, ValidationFailed
+from sigmasight.exceptions import ValidationFailed
+
+__all__ = [
+    "RATE_NAMES",
+    "CurrentPrice",
+    "FetchReport",
+    "MarketDataPending",
+    "PriceImport",
+    "backfill_prices",
+    "backfill_range",
+    "current_prices",
+    "expected_session",
+    "normalize_symbols",
+    "option_chain_fetch_and_cache",
+    "prices_export_csv",
+    "prices_fetch_and_cache",
+    "prices_fetch_within",
+    "prices_import_csv",
+    "sectors_fetch_and_cache",
+    "securities_ensure",
+]
 
 logger = logging.getLogger("sigmasight.market_data")
-
-RATE_NAMES = {RATE_10Y: "US 10-year Treasury yield", RATE_SHORT: "US 13-week T-bill yield"}
-
-
-class MarketDataPending(DependencyUnavailable):
-    """A web request's prices are still on their way from the providers."""
-
-    default_code = "market_data_pending"
-
-
-@dataclass
-class FetchReport:
-    symbols: int = 0
-    rows_written: int = 0
-    provider_calls: int = 0
-    rows_by_source: dict[str, int] = field(default_factory=dict)
-    failures: dict[str, str] = field(default_factory=dict)  # provider -> last error
-    transient: dict[str, str] = field(default_factory=dict)  # provider -> last retryable error
-    missing: list[str] = field(default_factory=list)  # symbols still lacking sessions: stale
-
-    def count(self, source: str, rows: int) -> None:
-        self.rows_written += rows
-        self.rows_by_source[source] = self.rows_by_source.get(source, 0) + rows
 
 
 @dataclass(frozen=True)
@@ -69,286 +64,6 @@ class CurrentPrice:
     date: date
     source: str
     stale: bool
-
-
-def normalize_symbols(symbols: Iterable[str]) -> list[str]:
-    """Upper-case, validate and de-duplicate symbols, keeping their order."""
-    result: dict[str, None] = {}
-    errors = []
-    for raw in symbols:
-        try:
-            result[parse_occ(raw).symbol if looks_like_occ(raw) else normalize_ticker(raw)] = None
-        except SymbolError as exc:
-            errors.append(str(exc))
-    if errors:
-        raise ValidationFailed("Some symbols are not valid.", fields={"symbols": errors})
-    return list(result)
-
-
-def _new_security(symbol: str) -> Security:
-    if looks_like_occ(symbol):
-        occ = parse_occ(symbol)
-        return Security(
-            symbol=symbol, asset_type=Security.AssetType.OPTION, underlying=occ.root,
-            expiration=occ.expiration, strike=occ.strike, option_type=occ.option_type,
-            multiplier=100,
-        )  # fmt: skip
-    if symbol in RATE_NAMES:
-        return Security(symbol=symbol, name=RATE_NAMES[symbol], asset_type=Security.AssetType.RATE)
-    if symbol.startswith("^"):
-        return Security(symbol=symbol, asset_type=Security.AssetType.INDEX)
-    if symbol in universe.PROXIES:
-        name = universe.ETF_NAMES.get(symbol, "")
-        return Security(symbol=symbol, name=name, asset_type=Security.AssetType.ETF)
-    return Security(symbol=symbol, asset_type=Security.AssetType.STOCK)
-
-
-def securities_ensure(symbols: list[str]) -> dict[str, int]:
-    """Create the securities that do not exist yet; return symbol -> id for all of them."""
-    existing = dict(Security.objects.filter(symbol__in=symbols).values_list("symbol", "id"))
-    missing = [s for s in symbols if s not in existing]
-    if missing:
-        Security.objects.bulk_create([_new_security(s) for s in missing], ignore_conflicts=True)
-        existing = dict(Security.objects.filter(symbol__in=symbols).values_list("symbol", "id"))
-    return existing
-
-
-def _needed_sessions(
-    ids: dict[str, int], sessions: list[date], start: date, end: date
-) -> dict[str, list[date]]:
-    """Sessions each symbol lacks in [start, end] (options: up to their expiration). One
-    aggregate query: a symbol whose cached sessions are contiguous (the usual case: a history
-    missing only the latest sessions) needs only its edges; the sessions of the few with gaps
-    inside are read in a second query."""
-    position = {d: i for i, d in enumerate(sessions)}
-    stats = (
-        DailyPrice.objects.filter(security_id__in=ids.values(), date__gte=start, date__lte=end)
-        .values("security_id")
-        .annotate(n=Count("id"), lo=Min("date"), hi=Max("date"))
-        .values_list("security_id", "n", "lo", "hi")
-    )
-    span: dict[int, tuple[date, date]] = {}
-    gappy: list[int] = []
-    for security_id, n, lo, hi in stats:
-        if lo in position and hi in position and n == position[hi] - position[lo] + 1:
-            span[security_id] = (lo, hi)
-        else:
-            gappy.append(security_id)
-    have: dict[int, set[date]] = defaultdict(set)
-    if gappy:
-        rows = DailyPrice.objects.filter(
-            security_id__in=gappy, date__gte=start, date__lte=end
-        ).values_list("security_id", "date")
-        for security_id, day in rows:
-            have[security_id].add(day)
-    need = {}
-    for symbol, security_id in ids.items():
-        last = parse_occ(symbol).expiration if looks_like_occ(symbol) else end
-        if security_id in span:
-            lo, hi = span[security_id]
-            missing = [d for d in sessions if d <= last and not lo <= d <= hi]
-        else:
-            missing = [d for d in sessions if d <= last and d not in have[security_id]]
-        if missing:
-            need[symbol] = missing
-    return need
-
-
-def _fetch(
-    provider: MarketDataProvider, symbols: list[str], start: date, end: date
-) -> pd.DataFrame:
-    rates = [s for s in symbols if s in RATE_NAMES]
-    others = [s for s in symbols if s not in RATE_NAMES]
-    frames = []
-    if others:
-        frames.append(provider.daily_bars(others, start, end))
-    for name in rates:
-        series = provider.rate_series(name, start, end)
-        frames.append(series.rename(columns={"value": "close"}).assign(symbol=name))
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def prices_fetch_and_cache(
-    *,
-    symbols: Iterable[str],
-    start: date,
-    end: date,
-    providers: list[MarketDataProvider] | None = None,
-    now: datetime | None = None,
-) -> FetchReport:
-    """Fill the cache for every (symbol, session) in range that it lacks.
-
-    Only missing sessions are asked for; symbols sharing the same missing range go to the
-    provider in one call. A provider error moves the remaining symbols to the next provider in
-    the chain; what no provider returns stays missing and is served stale from the cache.
-    """
-    plan = _fetch_plan(symbols, start, end, now)
-    if plan.groups:
-        chain = providers if providers is not None else registry.chain()
-        _fetched_store(_fetch_groups(plan, chain), plan.report)
-    return plan.report
-
-
-@dataclass
-class _FetchPlan:
-    report: FetchReport
-    ids: dict[str, int] = field(default_factory=dict)
-    need: dict[str, list[date]] = field(default_factory=dict)
-    groups: dict[tuple[date, date], list[str]] = field(default_factory=dict)
-
-
-def _fetch_plan(symbols: Iterable[str], start: date, end: date, now: datetime | None) -> _FetchPlan:
-    """What the cache lacks, grouped by missing range (database reads and security rows)."""
-    symbols = normalize_symbols(symbols)
-    plan = _FetchPlan(FetchReport(symbols=len(symbols)))
-    end = min(end, calendar.last_completed_session(now))
-    sessions = calendar.trading_days(start, end)
-    if not symbols or not sessions:
-        return plan
-    plan.ids = securities_ensure(symbols)
-    plan.need = _needed_sessions(plan.ids, sessions, start, end)
-    groups: dict[tuple[date, date], list[str]] = defaultdict(list)
-    for symbol, days in plan.need.items():
-        groups[(days[0], days[-1])].append(symbol)
-    plan.groups = dict(groups)
-    return plan
-
-
-def _fetch_groups(
-    plan: _FetchPlan, chain: list[MarketDataProvider]
-) -> list[tuple[str, pd.DataFrame]]:
-    """Walk the provider chain for each group: network only, no database (so it can run on a
-    thread the web request does not wait for beyond its deadline)."""
-    fetched = []
-    for (lo, hi), group in plan.groups.items():
-        remaining = set(group)
-        for provider in chain:
-            if not remaining:
-                break
-            frame = _fetch_isolating(provider, sorted(remaining), lo, hi, plan.report)
-            if frame.empty:
-                continue
-            frame = _only_needed(frame, remaining, plan.need, plan.ids)
-            fetched.append((provider.name, frame))
-            remaining -= set(frame["symbol"])
-        plan.report.missing.extend(sorted(remaining))
-    return fetched
-
-
-def _fetched_store(fetched: list[tuple[str, pd.DataFrame]], report: FetchReport) -> None:
-    for source, frame in fetched:
-        report.count(source, prices_upsert(frame, source=source, fetched_at=timezone.now()))
-    if report.missing:
-        logger.warning("prices missing after every provider", extra={"symbols": report.missing})
-
-
-# Web requests fetch what the cache lacks on these threads and wait at most their deadline.
-_POOL_PREFIX = "web-price-fetch"
-_WEB_FETCHES = ThreadPoolExecutor(max_workers=2, thread_name_prefix=_POOL_PREFIX)
-_in_flight: dict[tuple, Future] = {}
-_in_flight_lock = threading.Lock()
-
-
-def prices_fetch_within(
-    *, symbols: Iterable[str], start: date, end: date, deadline_s: float | None = None
-) -> FetchReport:
-    """`prices_fetch_and_cache` for a web request: a provider that hangs or times out never holds
-    the request longer than `deadline_s` (SIGMASIGHT_WEB_PROVIDER_DEADLINE_S).
-
-    The provider calls run on a small thread pool; the request waits up to the deadline and
-    stores the prices itself. Past it, the request gets MarketDataPending (503, Retry-After) while
-    the fetch finishes in the background and stores what it got on its own connection, so asking
-    again shortly finds the prices cached. The same symbols and range asked again while a fetch
-    is in flight wait on that fetch instead of starting another."""
-    plan = _fetch_plan(symbols, start, end, None)
-    if not plan.groups:
-        return plan.report
-    deadline = settings.SIGMASIGHT_WEB_PROVIDER_DEADLINE_S if deadline_s is None else deadline_s
-    key = tuple(sorted((lo, hi, tuple(sorted(group))) for (lo, hi), group in plan.groups.items()))
-    with _in_flight_lock:
-        future = _in_flight.get(key)
-        started = future is None
-        if started:
-            future = _WEB_FETCHES.submit(_fetch_groups, plan, registry.chain())
-            _in_flight[key] = future
-            future.add_done_callback(lambda _: _in_flight_forget(key))
-    try:
-        fetched = future.result(timeout=deadline)
-    except FutureTimeout:
-        if started:
-            future.add_done_callback(lambda done: _store_late(done, plan.report))
-        wanted = sorted({s for group in plan.groups.values() for s in group})
-        logger.warning(
-            "web request past its market-data deadline",
-            extra={"symbols": wanted, "deadline_s": deadline},
-        )
-        raise MarketDataPending(
-            f"Prices for {', '.join(wanted)} are still being fetched from the market-data "
-            f"providers (no answer within {deadline:g} s); try again in a moment.",
-            code="market_data_pending",
-            fields={"symbols": wanted},
-        ) from None
-    # A request that joined a late fetch stores it too (idempotent upserts): it must not read
-    # the cache before the background store has run.
-    _fetched_store(fetched, plan.report)
-    return plan.report
-
-
-def _store_late(future: Future, report: FetchReport) -> None:
-    """A fetch finished after its request gave up: store it here (this thread's connection)."""
-    from django.db import connection
-
-    try:
-        if future.exception() is None:
-            _fetched_store(future.result(), report)
-    except Exception:
-        logger.exception("storing a late market-data fetch failed")
-    finally:
-        # Done on the pool's thread: its connection is its own. (A fetch that finished as the
-        # request gave up runs this on the request's thread, whose connection stays open.)
-        if threading.current_thread().name.startswith(_POOL_PREFIX):
-            connection.close()
-
-
-def _in_flight_forget(key: tuple) -> None:
-    with _in_flight_lock:
-        _in_flight.pop(key, None)
-
-
-def _fetch_isolating(
-    provider: MarketDataProvider, symbols: list[str], start: date, end: date, report: FetchReport
-) -> pd.DataFrame:
-    """One call for the group; if it fails on one symbol's data (a malformed payload, no data),
-    ask for each symbol alone so one bad symbol does not cost the others their prices. Any other
-    failure (timeouts, rate limits, 5xx) says the provider itself is struggling: fall back."""
-    try:
-        report.provider_calls += 1
-        return _fetch(provider, symbols, start, end)
-    except (MalformedPayload, NoData) as exc:
-        report.failures[provider.name] = str(exc)
-        if len(symbols) == 1:
-            logger.warning("price fetch failed, falling back", extra={"error": str(exc)})
-            return pd.DataFrame()
-    except (ProviderError, NotImplementedError) as exc:
-        report.failures[provider.name] = str(exc)
-        if is_transient(exc):
-            report.transient[provider.name] = str(exc)
-        logger.warning("price fetch failed, falling back", extra={"error": str(exc)})
-        return pd.DataFrame()
-    frames = [_fetch_isolating(provider, [symbol], start, end, report) for symbol in symbols]
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _only_needed(
-    frame: pd.DataFrame, symbols: set[str], need: dict[str, list[date]], ids: dict[str, int]
-) -> pd.DataFrame:
-    """Rows for requested symbols on the sessions still missing: never a non-session."""
-    wanted = pd.DataFrame([(s, d) for s in symbols for d in need[s]], columns=["symbol", "date"])
-    frame = frame.merge(wanted, on=["symbol", "date"], how="inner")
-    frame = frame.drop_duplicates(["symbol", "date"], keep="last")
-    return frame.assign(security_id=frame["symbol"].map(ids))
 
 
 def expected_session(as_of: date | None = None, now: datetime | None = None) -> date:
@@ -449,6 +164,9 @@ def option_chain_fetch_and_cache(
             continue
         finally:
             report.provider_calls += 1
+        if provider.name == SYNTHETIC and not chain.empty:
+            # The synthetic market fills only series it owns: never a contract with real prices.
+            chain = chain[~chain["symbol"].isin(real_series(chain["symbol"]))]
         if chain.empty:
             continue
         with transaction.atomic():
@@ -464,20 +182,47 @@ def option_chain_fetch_and_cache(
     return report
 
 
+DEFAULT_BACKFILL_SESSIONS = 400
+
+
+def backfill_range(
+    *, days: int | None = None, start: date | None = None, end: date | None = None,
+    now: datetime | None = None,
+) -> tuple[date, date]:  # fmt: skip
+    """The first and last session a backfill covers: [start, end], or the `days` sessions ending
+    at `end` (default 400); `end` defaults to, and never passes, the last completed session.
+    Both ends are sessions, so equivalent ranges resume each other. Raises ValueError for a
+    range with no session or outside the calendar."""
+    if start is not None and days is not None:
+        raise ValueError("Give a start date or a number of sessions, not both.")
+    latest = calendar.last_completed_session(now)
+    end = latest if end is None else min(end, latest)
+    if start is None:
+        sessions = calendar.sessions_back(end, DEFAULT_BACKFILL_SESSIONS if days is None else days)
+    else:
+        sessions = calendar.trading_days(start, end)
+    if not sessions:
+        raise ValueError(f"There is no NYSE session between {start or end} and {end}.")
+    return sessions[0], sessions[-1]
+
+
 def backfill_prices(
     *,
     symbols: Iterable[str],
-    days: int,
+    days: int | None = None,
+    start: date | None = None,
     end: date | None = None,
     providers: list[MarketDataProvider] | None = None,
     on_progress: Callable[[int], None] | None = None,
     chunk: int = 50,
+    now: datetime | None = None,
 ) -> FetchReport:
-    """Backfill `days` sessions for every symbol, a chunk at a time. Progress is recorded per
-    symbol and range, so a run that was interrupted skips what is already done."""
+    """Backfill every symbol over a range (see `backfill_range`), a chunk at a time. Rows are
+    stored as each provider answers, so a run that fails or is stopped keeps what it fetched.
+    Progress is recorded per symbol and range: a run that was interrupted skips the symbols
+    already complete and asks the others only for the sessions they still lack."""
     symbols = normalize_symbols(symbols)
-    end = end or calendar.last_completed_session()
-    start = calendar.sessions_back(end, days)[0]
+    start, end = backfill_range(days=days, start=start, end=end, now=now)
     done = set(
         BackfillProgress.objects.filter(
             symbol__in=symbols, start=start, end=end, status=BackfillProgress.Status.DONE
@@ -489,28 +234,32 @@ def backfill_prices(
     todo = [s for s in symbols if s not in done]
     for offset in range(0, len(todo), chunk):
         batch = todo[offset : offset + chunk]
-        report = prices_fetch_and_cache(symbols=batch, start=start, end=end, providers=providers)
+        report = prices_fetch_and_cache(
+            symbols=batch, start=start, end=end, providers=providers, now=now
+        )
         _record_progress(batch, start, end, report)
-        total.rows_written += report.rows_written
-        total.provider_calls += report.provider_calls
-        for source, rows in report.rows_by_source.items():
-            total.rows_by_source[source] = total.rows_by_source.get(source, 0) + rows
-        total.failures.update(report.failures)
-        total.missing.extend(report.missing)
+        total.merge(report)
         if on_progress:
             on_progress(len(batch))
     return total
 
 
 def _record_progress(batch: list[str], start: date, end: date, report: FetchReport) -> None:
+    """Done: the symbol lacks no session of the range; failed: why it still does."""
     source = ",".join(sorted(report.rows_by_source))
-    error = "; ".join(f"{k}: {v}" for k, v in report.failures.items())
+
+    def error(symbol: str) -> str:
+        gaps = report.gaps[symbol]
+        return report.errors.get(
+            symbol, f"no provider has {len(gaps)} session(s) from {gaps[0].isoformat()}"
+        )
+
     rows = [
         BackfillProgress(
             symbol=symbol, start=start, end=end,
-            status=BackfillProgress.Status.FAILED if symbol in report.missing
+            status=BackfillProgress.Status.FAILED if symbol in report.gaps
             else BackfillProgress.Status.DONE,
-            source=source, error=error if symbol in report.missing else "",
+            source=source, error=error(symbol) if symbol in report.gaps else "",
         )
         for symbol in batch
     ]  # fmt: skip
@@ -522,9 +271,19 @@ def _record_progress(batch: list[str], start: date, end: date, report: FetchRepo
     )
 
 
-def prices_import_csv(*, stream: IO[bytes] | IO[str], dry_run: bool = False) -> int:
+@dataclass(frozen=True)
+class PriceImport:
+    """What a price file brought: `rows` written (on a dry run: valid), and per symbol the NYSE
+    sessions between its first and last date in the file that the file lacks."""
+
+    rows: int
+    gaps: dict[str, price_csv.FileGaps]
+
+
+def prices_import_csv(*, stream: IO[bytes] | IO[str], dry_run: bool = False) -> PriceImport:
     """Validate a whole price file and write it in one transaction (source "csv"), or raise
-    ValidationFailed listing every bad row and write nothing. Returns the rows accepted."""
+    ValidationFailed listing every bad row and write nothing. The sessions the file lacks are
+    reported, not refused: they stay missing in the cache unless it already has them."""
     try:
         frame = price_csv.parse_prices(stream)
     except price_csv.PriceFileError as exc:
@@ -532,12 +291,14 @@ def prices_import_csv(*, stream: IO[bytes] | IO[str], dry_run: bool = False) -> 
             f"The price file has {len(exc.errors)} problem(s); nothing was imported.",
             fields={"rows": exc.errors},
         ) from exc
+    gaps = price_csv.file_gaps(frame)
     if dry_run:
-        return len(frame)
+        return PriceImport(rows=len(frame), gaps=gaps)
     with transaction.atomic():
         ids = securities_ensure(sorted(frame["symbol"].unique()))
         frame = frame.assign(security_id=frame["symbol"].map(ids))
-        return prices_upsert(frame, source="csv", fetched_at=timezone.now())
+        rows = prices_upsert(frame, source="csv", fetched_at=timezone.now())
+    return PriceImport(rows=rows, gaps=gaps)
 
 
 def prices_export_csv(

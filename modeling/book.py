@@ -35,20 +35,23 @@ from analytics.calculations import aggregation
 from analytics.calculations import factors as fx
 from analytics.calculations.valuation import value_positions
 from analytics.models import PositionFactorExposure, PositionInterestRateBeta
+from analytics.provenance import data_quality_sources
+from analytics.risk_metrics import (
+    RevaluedRows,
+    RiskInputs,
+    portfolio_risk_metrics,
+    revalued_rows,
+    risk_inputs_from,
+)
 from analytics.risk_services import (
     MARKET,
     MARKET_MOVES,
     RATE_MOVES,
-    RevaluedRows,
-    RiskInputs,
     factor_exposure,
     factor_returns,
     ir_betas,
     macro_betas,
-    portfolio_risk_metrics,
     return_base,
-    revalued_rows,
-    risk_inputs_from,
     scenarios_from,
     style_betas,
 )
@@ -181,6 +184,7 @@ def base_build(portfolio_id: int, ctx: Context) -> tuple[Book, dict]:
             if np.isnan(ir[p]):
                 ir[p] = est_ir[r]
     quality = {
+        **data_quality_sources(set(frame["symbol"]) | set(frame["underlying_symbol"]), ctx.as_of),
         **quality, "computed_greeks": int(unpriced.sum()),
         "estimated_betas": int((~has_stored).sum()),
     }  # fmt: skip

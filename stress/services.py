@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -54,6 +54,7 @@ class FactorModel:
     cov: np.ndarray  # EWMA covariance of the raw moves, repaired to PSD
     corr: np.ndarray
     market_beta: np.ndarray  # each factor's own beta to the market (0 for Market and styles)
+    left_out: dict[str, str] = field(default_factory=dict)  # factor -> why it is not modeled
 
     def beyond_market(self, raw: np.ndarray) -> np.ndarray:
         """(S, K) raw moves -> the moves the positions' partial betas apply to: macro moves less
@@ -85,12 +86,26 @@ def factor_model(as_of: date, lookback: int | None = None) -> FactorModel:
         moves[f.name] = (
             series.diff().iloc[1:] if f.name == RATES else (series / series.shift(1) - 1).iloc[1:]
         )
-    moves = moves.dropna(how="any")
+    # A factor whose proxy has too little history in the window (the style ETFs before
+    # 2004-2013, USO before 2006...) is left out, not allowed to empty the whole model.
+    needed = settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS
+    have = moves.notna().sum(axis=0)
+    left_out = {
+        f.name: f"{f.etf_proxy} has {int(have[f.name])} daily moves in the {lookback} sessions "
+        f"to {as_of.isoformat()}; {needed} are needed"
+        for f in factors
+        if int(have[f.name]) < needed
+    }
+    if MARKET in left_out:
+        moves = moves.iloc[:0, :0]
+    moves = moves.drop(columns=[c for c in left_out if c in moves]).dropna(how="any")
     if len(moves) < 20:
+        why = f" (left out: {'; '.join(left_out.values())})" if left_out else ""
         raise InsufficientHistory(
-            f"Only {len(moves)} sessions of factor history; 20 are needed for the correlation matrix.",
-            fields={"sessions": len(moves), "required": 20},
+            f"Only {len(moves)} sessions of factor history; 20 are needed for the correlation matrix{why}.",
+            fields={"sessions": len(moves), "required": 20, "factors_left_out": left_out},
         )
+    factors = [f for f in factors if f.name not in left_out]
     styles = [f.name for f in factors if f.factor_type == "style" and f.name != MARKET]
     if styles:
         moves[styles] = fx.residualize(moves[[MARKET, *styles]], market=MARKET)[styles]
@@ -108,6 +123,7 @@ def factor_model(as_of: date, lookback: int | None = None) -> FactorModel:
         cov=cov,
         corr=risk.ewma_correlation(cov),
         market_beta=market_beta,
+        left_out=left_out,
     )
 
 
@@ -217,6 +233,10 @@ def stress_run(
                     str(pid): float(v) for pid, v in zip(group["id"].tolist(), full_pnl[s, members], strict=True)
                 },
                 "normalized_by": "equity" if equity > 0 else "gross",
+                "shocks_not_applied": {
+                    k: {"shock": v, "why": model.left_out[k]} for k, v in scenario.shocks.items()
+                    if k in model.left_out
+                },
             }  # fmt: skip
             rows.append((
                 int(portfolio_id), scenario.pk, as_of, float(direct_pnl[s, members].sum()), correlated,

@@ -30,7 +30,7 @@ class BatchJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = BatchJob
         fields = ["id", "name", "run_date", "status", "started_at", "finished_at", "duration_s",
-                  "counts", "error", "failed_portfolios", "triggered_by", "owner",
+                  "counts", "error", "failed_portfolios", "warnings", "triggered_by", "owner",
                   "heartbeat_at"]  # fmt: skip
 
 

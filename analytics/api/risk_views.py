@@ -5,18 +5,21 @@ from __future__ import annotations
 from datetime import date
 
 from django.conf import settings
+from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analytics import risk_metrics as rm
 from analytics import risk_services as rs
 from analytics.api.views import portfolio_for
 from analytics.calculations import risk
 from analytics.models import FactorDefinition, PortfolioFactorExposure, PositionFactorExposure
+from analytics.provenance import data_quality_sources
 from analytics.services import session_for
-from portfolios.models import Portfolio
+from portfolios.models import Portfolio, Position
 from sigmasight.api.caching import cached_response, results_changed
 from sigmasight.exceptions import InsufficientHistory
 
@@ -74,19 +77,42 @@ def _context(
     return portfolio, as_of, query.validated_data
 
 
-def ensure_factor_results(portfolio: Portfolio, as_of: date) -> None:
-    """Compute the session's betas for this portfolio when the batch has not (idempotent)."""
-    if not PortfolioFactorExposure.objects.filter(portfolio=portfolio, date=as_of).exists():
+def ensure_factor_results(portfolio: Portfolio, as_of: date, *, required: bool = True) -> None:
+    """Compute the session's betas for this portfolio when the batch has not (idempotent: a
+    book whose betas cannot be estimated writes nothing, so asking again writes nothing either).
+    With `required`, a book holding positions of which none has a beta is refused
+    (InsufficientHistory naming the series and their sessions); an empty book is not."""
+    held = Position.objects.filter(portfolio=portfolio, closed_at__isnull=True)
+    if not held.exists():
+        return
+    stored = PortfolioFactorExposure.objects.filter(portfolio=portfolio, date=as_of)
+    if not stored.exists():
         report = rs.factors_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
-        rs.ir_betas_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
-        results_changed([portfolio.pk])  # the summary's betas, scenarios...: cached before this
-        if report.positions and not report.with_beta:
-            needed = settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS
-            reasons = sorted(set(report.without_beta.values()))
-            raise InsufficientHistory(
-                f"No position has the {needed} sessions of history a factor beta needs ({'; '.join(reasons)[:200]}).",
-                fields={"required": needed, "reasons": report.without_beta},
-            )
+        written = report.written
+        written += rs.ir_betas_compute(as_of=as_of, portfolio_ids=[portfolio.pk]).written
+        if written:
+            results_changed([portfolio.pk])  # the summary's betas, scenarios...: cached before
+    if required and not stored.filter(positions_with_beta__gt=0).exists():
+        raise _no_betas(sorted(set(held.values_list("underlying_symbol", flat=True))), as_of)
+
+
+def _no_betas(symbols: list[str], as_of: date) -> InsufficientHistory:
+    """Why no position of a book has a factor beta: each series' daily returns in the window
+    against what a beta needs, and the factors the model could not use."""
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    needed = settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS
+    X, left_out = rs.factor_model_returns(as_of, window)
+    have = rs.closes_panel(symbols, as_of, window + 1).pct_change(fill_method=None).notna().sum()
+    series = {s: int(have.get(s, 0)) for s in symbols}
+    named = ", ".join(f"{s} has {n}" for s, n in list(series.items())[:5])
+    if X.empty:
+        why = "no factor has enough history (" + "; ".join(left_out.values()) + ")"
+    else:
+        why = f"{named} daily returns in the {window} sessions to {as_of.isoformat()}"
+    return InsufficientHistory(
+        f"No position has the {needed} sessions of returns a factor beta needs: {why}."[:600],
+        fields={"required": needed, "series": series, "factors_left_out": left_out},
+    )
 
 
 FACTOR_ROW = inline_serializer(
@@ -113,7 +139,12 @@ class RiskFactorsView(APIView):
 
         def compute() -> Response:
             ensure_factor_results(portfolio, as_of)
-            return Response(portfolio_factor_rows(portfolio, as_of))
+            rows = portfolio_factor_rows(portfolio, as_of)
+            symbols = Position.objects.filter(portfolio=portfolio, closed_at__isnull=True)
+            rows["data_quality"] = data_quality_sources(
+                set(symbols.values_list("underlying_symbol", flat=True)), as_of, rates=False
+            )
+            return Response(rows)
 
         return cached_response("risk-factors", portfolio.pk, {"as_of": as_of}, compute)
 
@@ -207,11 +238,13 @@ class FactorCorrelationView(APIView):
         query = CorrelationQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         as_of = session_for(query.validated_data.get("as_of"))
-        returns = rs.factor_returns(as_of, query.validated_data["lookback"])
+        returns, left_out = rs.factor_model_returns(as_of, query.validated_data["lookback"])
         if len(returns) < 20:
             raise InsufficientHistory(
-                f"Only {len(returns)} sessions of factor returns; 20 are needed.",
-                fields={"sessions": len(returns), "required": 20},
+                f"Only {len(returns)} sessions of factor returns; 20 are needed"
+                + (f" (left out: {'; '.join(left_out.values())})" if left_out else "")
+                + ".",
+                fields={"sessions": len(returns), "required": 20, "factors_left_out": left_out},
             )
         lam = settings.SIGMASIGHT_EWMA_LAMBDA
         corr = risk.ewma_correlation(risk.ewma_covariance(returns.to_numpy(), lam=lam))
@@ -221,6 +254,7 @@ class FactorCorrelationView(APIView):
                 "lambda": lam,
                 "factors": list(returns.columns),
                 "matrix": corr.tolist(),
+                "factors_left_out": left_out,
             }
         )
 
@@ -276,9 +310,11 @@ class ScenarioCalculateView(APIView):
         body.is_valid(raise_exception=True)
         portfolio = portfolio_for(request, body.validated_data.get("portfolio"))
         as_of = session_for(body.validated_data.get("as_of"))
-        rs.factors_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
-        rs.ir_betas_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
-        rs.scenarios_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
+        with transaction.atomic():  # too little history: 422 and nothing written
+            rs.factors_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
+            rs.ir_betas_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
+            ensure_factor_results(portfolio, as_of)
+            rs.scenarios_compute(as_of=as_of, portfolio_ids=[portfolio.pk])
         results_changed([portfolio.pk])
         return Response({"as_of": as_of, **rs.scenarios_for(portfolio, as_of)})
 
@@ -290,7 +326,7 @@ class ScenarioAccuracyView(APIView):
 
         def compute() -> Response:
             ensure_factor_results(portfolio, as_of)
-            return Response(rs.scenario_accuracy(portfolio, as_of, query["days_back"]))
+            return Response(rm.scenario_accuracy(portfolio, as_of, query["days_back"]))
 
         return cached_response(
             "scenarios-accuracy", portfolio.pk, {**query, "as_of": as_of}, compute
@@ -303,9 +339,17 @@ class RiskMetricsView(APIView):
         portfolio, as_of, query = _context(request, MetricsQuery)
 
         def compute() -> Response:
-            ensure_factor_results(portfolio, as_of)
-            metrics = rs.risk_metrics(
+            # Only the parametric and Monte Carlo measures need betas (null, with the reason,
+            # when there are none); the rest rests on the book's own closes.
+            ensure_factor_results(portfolio, as_of, required=False)
+            metrics = rm.risk_metrics(
                 portfolio, as_of, confidence=query["confidence"], horizon_days=query["horizon_days"]
+            )
+            symbols = Position.objects.filter(portfolio=portfolio, closed_at__isnull=True)
+            metrics["data_quality"] = data_quality_sources(
+                set(symbols.values_list("symbol", flat=True))
+                | set(symbols.values_list("underlying_symbol", flat=True)),
+                as_of,
             )
             return Response(metrics)
 
@@ -323,7 +367,6 @@ class FactorDiagnosticsView(APIView):
         from statsmodels.stats.stattools import durbin_watson
 
         from analytics.calculations import factors as fx
-        from portfolios.models import Position
 
         query = CorrelationQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -37,8 +37,25 @@ class ExposuresSerializer(serializers.Serializer):
     unvalued = serializers.IntegerField(help_text="positions without a price on as_of")
 
 
+class DataSourcesSerializer(serializers.Serializer):
+    book = serializers.ListField(
+        child=serializers.CharField(), help_text="sources of the book's prices"
+    )
+    factors = serializers.ListField(
+        child=serializers.CharField(), help_text="sources of the factor proxies"
+    )
+    rates = serializers.ListField(
+        child=serializers.CharField(), help_text="sources of the rate series"
+    )
+
+
 class DataQualitySerializer(serializers.Serializer):
-    source = serializers.CharField()
+    source = serializers.CharField(
+        help_text="the one source the result rests on (synthetic, csv, polygon, yfinance; real "
+        "ones joined with +), or mixed when real prices meet synthetic series"
+    )
+    mixed = serializers.BooleanField(help_text="real book prices meet synthetic series")
+    sources = DataSourcesSerializer()
     stale = serializers.BooleanField()
     fallbacks = serializers.IntegerField(help_text="options priced with default or mock volatility")
     missing_greeks = serializers.IntegerField(help_text="options with no Greeks stored for as_of")

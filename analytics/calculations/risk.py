@@ -266,9 +266,11 @@ def max_drawdown(returns: np.ndarray) -> float:
     """Largest peak-to-trough fall of the compounded wealth W_t = prod(1 + r_s), as a NEGATIVE
     decimal like empyrical (-0.25 = a 25% fall; 0.0 when wealth never falls below a peak). The
     starting wealth 1 counts as a peak, so a first-day loss is a drawdown. NaN returns dropped
-    (the same as a flat day); at least 1 return."""
+    (the same as a flat day); at least 1 return. Wealth is floored at zero: a return at or below
+    -100% (a short book on a gross base can lose more than its base in a day) is ruin, wealth 0
+    from then on, a drawdown of exactly -1.0 and never below."""
     observed = _returns(returns, "returns", required=1)
-    wealth = np.cumprod(1.0 + observed)
+    wealth = np.cumprod(np.maximum(1.0 + observed, 0.0))
     peak = np.maximum.accumulate(np.concatenate(([1.0], wealth)))[1:]
     return float(min(np.min(wealth / peak - 1.0), 0.0))
 

@@ -215,9 +215,9 @@ def test_statsmodels_diagnostics_agree_with_the_batched_betas(auth_client, book)
     position = book.positions.get(symbol="JPM")
     body = get(auth_client, f"factors/diagnostics/{position.pk}/")
     stored = dict(
-        PositionFactorExposure.objects.filter(position=position, date=AS_OF).values_list(
-            "factor__name", "raw_beta"
-        )
+        PositionFactorExposure.objects.filter(
+            position=position, date=AS_OF, factor__factor_type="style"
+        ).values_list("factor__name", "raw_beta")
     )
     for name, beta in stored.items():
         assert body["params"][name] == pytest.approx(beta, abs=1e-9)

@@ -39,8 +39,12 @@ def _yahoo() -> MarketDataProvider:
 def chain() -> list[MarketDataProvider]:
     """The fallback chain every fetch walks. With Polygon first, yfinance backs it up for prices
     and chains and answers what Polygon does not offer here (sectors and Treasury yields: Polygon
-    raises NotSupported, so the services move on to the next provider)."""
+    raises NotSupported, so the services move on to the next provider). The csv source (people
+    who bring their own prices) has no chain: nothing is fetched or synthesized, and whatever the
+    cache lacks is reported missing."""
     source = _source()
+    if source == "csv":
+        return []
     if source == "polygon":
         return [_polygon(), _yahoo()]
     if source == "yfinance":
@@ -49,4 +53,5 @@ def chain() -> list[MarketDataProvider]:
 
 
 def current_source() -> str:
+    """Where prices come from: synthetic, polygon, yfinance or csv (`auto` resolved)."""
     return _source()

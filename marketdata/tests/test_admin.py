@@ -93,3 +93,20 @@ def test_admin_price_upload_goes_through_the_validating_service(staff):
 def test_admin_price_upload_needs_the_add_permission(client):
     client.force_login(UserFactory(is_staff=True))
     assert client.get("/admin/marketdata/dailyprice/upload/").status_code == 403
+
+
+def test_admin_price_upload_warns_about_the_sessions_the_file_lacks(staff):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    file = SimpleUploadedFile(
+        "p.csv",
+        b"symbol,date,open,high,low,close,volume\n"
+        b"KO,2024-11-22,1,2,1,1.5,10\nKO,2024-11-27,1,2,1,1.5,10\n",
+    )
+    response = staff.post("/admin/marketdata/dailyprice/upload/", {"file": file}, follow=True)
+    shown = [(m.level_tag, m.message) for m in response.context["messages"]]
+    assert ("success", "imported 2 price rows") in shown
+    assert (
+        "warning",
+        "KO: 2 sessions missing between 2024-11-22 and 2024-11-27: 2024-11-25, 2024-11-26",
+    ) in shown

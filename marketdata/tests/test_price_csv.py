@@ -3,10 +3,14 @@ from __future__ import annotations
 import io
 from datetime import date
 
+import pandas_market_calendars as mcal
 import pytest
 from django.core.management import CommandError, call_command
 
+from marketdata import calendar
 from marketdata.models import DailyPrice, Security
+from marketdata.price_csv import FileGaps
+from marketdata.tests.sp500 import sp500_csv, sp500_frame
 
 pytestmark = pytest.mark.django_db
 
@@ -138,3 +142,44 @@ def test_export_filters_by_symbol_and_dates(tmp_path):
     lines = out.read_text().splitlines()
     assert len(lines) == 2
     assert lines[1].startswith(f"AAPL,{date(2024, 11, 27)},231.3,233.5,230.9,233,")
+
+
+def test_import_prices_reports_the_sessions_the_file_lacks(tmp_path):
+    """The real S&P 500 of 2018 with two sessions dropped: the import reports exactly the NYSE
+    sessions the file lacks, checked against pandas-market-calendars directly."""
+    first, last = date(2018, 1, 2), date(2018, 12, 31)
+    hole = [date(2018, 3, 5), date(2018, 3, 6)]
+    path = sp500_csv(tmp_path / "spx.csv", first, last, drop=hole)
+    in_file = set(sp500_frame(first, last, drop=hole)["date"])
+    nyse = mcal.get_calendar("NYSE").valid_days(start_date=first, end_date=last)
+    expected = sorted({d.date() for d in nyse} - in_file)
+    assert len(expected) == 2
+    out, _ = run_import(path)
+    line = f"SPX: 2 sessions missing between {first} and {last}: " + ", ".join(
+        d.isoformat() for d in expected
+    )
+    assert line in out.splitlines()
+    assert f"imported {len(in_file)} price rows" in out
+    assert DailyPrice.objects.filter(security__symbol="SPX").count() == len(in_file)
+    assert not DailyPrice.objects.filter(date__in=expected).exists()
+    dry = io.StringIO()
+    call_command("import_prices", str(path), "--dry-run", stdout=dry)
+    assert line in dry.getvalue().splitlines()
+
+
+def test_import_prices_without_a_gap_reports_none(tmp_path):
+    out, _ = run_import(sp500_csv(tmp_path / "spx.csv", date(2018, 6, 1), date(2018, 6, 29)))
+    assert "missing" not in out
+
+
+def test_file_gaps_lists_ten_dates_then_how_many_more():
+    sessions = calendar.trading_days(date(2018, 1, 2), date(2018, 1, 31))
+    gaps = FileGaps(sessions[0], sessions[-1], sessions[1:13])
+    text = gaps.describe("SPX")
+    assert text.startswith(
+        f"SPX: 12 sessions missing between 2018-01-02 and 2018-01-31: {sessions[1]}"
+    )
+    assert text.endswith(f"{sessions[10]} and 2 more")
+    assert FileGaps(sessions[0], sessions[2], [sessions[1]]).describe("SPX") == (
+        "SPX: 1 session missing between 2018-01-02 and 2018-01-04: 2018-01-03"
+    )

@@ -174,8 +174,17 @@ def _metadata(document: Document) -> list[tuple[str, object]]:
         ("portfolio", document.portfolio_name),
         ("currency", document.currency),
         ("generated_at", document.generated_at.isoformat()),
-        *((f"data_quality.{k}", v) for k, v in sorted(document.data_quality.items())),
+        *_flat("data_quality", document.data_quality),
     ]
+
+
+def _flat(prefix: str, value: object) -> list[tuple[str, object]]:
+    """Nested data-quality parts as dotted cells: sources.book -> "csv, polygon"."""
+    if isinstance(value, dict):
+        return [item for k, v in sorted(value.items()) for item in _flat(f"{prefix}.{k}", v)]
+    if isinstance(value, list | tuple):
+        return [(prefix, ", ".join(map(str, value)))]
+    return [(prefix, value)]
 
 
 def render_csv(document: Document) -> bytes:

@@ -172,15 +172,20 @@ def test_save_freezes_a_snapshot(user, session_id):
     assert [s["id"] for s in listed] == [body["id"]]
 
 
-def test_an_empty_portfolio_opens_a_session_with_unavailable_var(user, market):
+def test_an_empty_portfolio_opens_a_session_with_zero_var(user, market):
+    """Cash alone carries no risk: the before state's VaR is zero, not an error; a trade adds
+    its own."""
     client = client_for(user)
     session_id = open_session(client, PortfolioFactory(owner=user, cash=Decimal("1000")))
     impacts = calculate(client, session_id)
     assert impacts["before"]["equity"] == "1000.00"
-    assert all(row["error"] for row in impacts["before"]["var"])
+    assert [
+        (row["var_historical"], row["expected_shortfall"]) for row in impacts["before"]["var"]
+    ] == [(0.0, 0.0)] * len(impacts["before"]["var"])
     add(client, session_id, symbol="SPY", quantity="2")
     after = calculate(client, session_id)["after"]
     assert after["greeks"]["delta"] == 2.0
+    assert all(row["var_historical"] > 0 for row in after["var"])
 
 
 def test_admin_pages_for_every_modeling_model(user, session_id, admin_client):

@@ -297,16 +297,18 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 # Market data -------------------------------------------------------------------------------
 # With POLYGON_API_KEY: Polygon for prices (yfinance for sectors, rates and fallback); without:
-# the deterministic synthetic market, so everything runs offline. SOURCE forces one choice.
+# the deterministic synthetic market, so everything runs offline. SOURCE forces one choice;
+# csv: only the user's imported prices, never fetched or synthesized.
 POLYGON_API_KEY = env_optional("POLYGON_API_KEY")
 POLYGON_TIER = env_str("POLYGON_TIER", "free")
 if POLYGON_TIER not in {"free", "starter", "developer", "advanced"}:
     raise ImproperlyConfigured(f"POLYGON_TIER={POLYGON_TIER!r} is not a Polygon plan tier.")
 POLYGON_BASE_URL = env_str("POLYGON_BASE_URL", "https://api.polygon.io")
 SIGMASIGHT_MARKET_DATA_SOURCE = env_str("SIGMASIGHT_MARKET_DATA_SOURCE", "auto")
-if SIGMASIGHT_MARKET_DATA_SOURCE not in {"auto", "synthetic", "polygon", "yfinance"}:
+if SIGMASIGHT_MARKET_DATA_SOURCE not in {"auto", "synthetic", "polygon", "yfinance", "csv"}:
     raise ImproperlyConfigured(
-        "SIGMASIGHT_MARKET_DATA_SOURCE must be one of auto, synthetic, polygon, yfinance."
+        f"SIGMASIGHT_MARKET_DATA_SOURCE={SIGMASIGHT_MARKET_DATA_SOURCE!r} must be one of auto, "
+        "synthetic, polygon, yfinance, csv."
     )
 if SIGMASIGHT_MARKET_DATA_SOURCE == "polygon" and not POLYGON_API_KEY:
     raise ImproperlyConfigured("SIGMASIGHT_MARKET_DATA_SOURCE=polygon needs POLYGON_API_KEY.")

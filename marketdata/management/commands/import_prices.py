@@ -21,13 +21,22 @@ class Command(BaseCommand):
             raise CommandError(f"{file} is not a file.")
         try:
             with file.open("rb") as stream:
-                count = prices_import_csv(stream=stream, dry_run=dry_run)
+                result = prices_import_csv(stream=stream, dry_run=dry_run)
         except ValidationFailed as exc:
             for problem in exc.fields["rows"]:
                 column = f" [{problem['column']}]" if problem["column"] else ""
                 self.stderr.write(f"row {problem['row']}{column}: {problem['message']}")
             raise CommandError(exc.message) from exc
         if not dry_run:
-            audit_record("prices.import", rows=count, file=str(file), via="manage.py import_prices")
+            audit_record(
+                "prices.import", rows=result.rows, file=str(file), via="manage.py import_prices"
+            )
         verb = "would import" if dry_run else "imported"
-        self.stdout.write(self.style.SUCCESS(f"{verb} {count} price rows from {file}"))
+        self.stdout.write(self.style.SUCCESS(f"{verb} {result.rows} price rows from {file}"))
+        if result.gaps:
+            self.stdout.write(
+                f"{len(result.gaps)} symbol(s) lack NYSE sessions between their first and last "
+                "date in the file; those sessions stay missing unless already cached:"
+            )
+        for symbol, gaps in result.gaps.items():
+            self.stdout.write(self.style.WARNING(gaps.describe(symbol)))

@@ -1,0 +1,435 @@
+"""Risk metrics of a book: VaR and ES (historical, overlapping-window, parametric, Monte Carlo),
+volatility, Sharpe, Sortino, drawdown, beta and the VaR backtest; and the scenario backtest.
+
+Each measure rests on its own inputs only (DESIGN.md, "Returns of a book"):
+- historical VaR/ES, the overlapping-window VaR/ES, volatility, Sharpe, Sortino and drawdown need
+  only the book's closes: the value path of today's holdings (calculations.book_path);
+- beta needs the market proxy (SPY) on the same sessions;
+- parametric and Monte Carlo VaR need the factor model (the factors with history in the window,
+  the others recorded as left out).
+A measure whose inputs are missing is null with the reason under `unavailable`; only a book
+without enough history of its own closes is refused (InsufficientHistory, naming the series).
+An empty book (nothing held) has zero risk: zeros, not an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+
+from analytics.calculations import factors as fx
+from analytics.calculations import risk
+from analytics.calculations.book_path import BookPath, book_path
+from analytics.calculations.scenarios import accuracy
+from analytics.models import PositionFactorExposure, RiskMetricSnapshot
+from analytics.risk_services import (
+    closes_panel,
+    factor_exposure,
+    factor_model_returns,
+    scenario_betas,
+    stored_betas,
+    style_betas,
+)
+from analytics.services import book_frame, session_for
+from marketdata.calculations import black_scholes as bs
+from marketdata.models import DailyPrice
+from marketdata.providers.base import RATE_SHORT
+from portfolios.models import Portfolio
+from sigmasight.db import upsert_rows
+from sigmasight.exceptions import InsufficientHistory
+
+MARKET_PROXY = "SPY"
+MONTE_CARLO_SEED = 20_261_124
+
+
+def book_units(frame: pd.DataFrame) -> pd.Series:
+    """Signed units (quantity x multiplier) per symbol of a book frame."""
+    return (frame["quantity"] * frame["multiplier"]).groupby(frame["symbol"]).sum()
+
+
+def history_required() -> int:
+    return max(settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS, risk.MIN_VAR_OBSERVATIONS)
+
+
+def too_little_history(path: BookPath, required: int, window: int) -> InsufficientHistory:
+    """The 422 of a book whose own closes give fewer than `required` P&L sessions: it names the
+    shortest series and how many closes each has in the window."""
+    short = sorted(path.coverage.items(), key=lambda item: (item[1], item[0]))[:5]
+    named = ", ".join(f"{symbol} has {n}" for symbol, n in short)
+    return InsufficientHistory(
+        f"The book has {len(path.pnl)} sessions of P&L history in the {window} sessions to the "
+        f"as-of date (every held series needs a close on a session for it to count: {named} "
+        f"closes); {required} are needed.",
+        fields={"sessions": len(path.pnl), "required": required, "series": dict(short)},
+    )
+
+
+def pnl_history(portfolio: Portfolio, as_of: date, sessions: int) -> BookPath:
+    """The value path of the current book over the last `sessions` sessions' closes (positions'
+    own closes; options their cached closes)."""
+    frame, _ = book_frame([portfolio.pk], as_of)
+    closes = closes_panel(sorted(set(frame["symbol"])), as_of, sessions + 1)
+    return book_path(book_units(frame), closes, float(portfolio.cash))
+
+
+def _span_returns(closes: pd.Series, sessions: list) -> np.ndarray:
+    """Returns of a series between consecutive `sessions` (the book's complete sessions), so a
+    gap the book spans is spanned here too; NaN where the series has no close."""
+    values = closes.reindex(sessions).to_numpy(dtype=float)
+    return values[1:] / values[:-1] - 1.0 if len(values) > 1 else np.zeros(0)
+
+
+def scenario_accuracy(portfolio: Portfolio, as_of: date, days_back: int) -> dict:
+    """Predicted (market beta exposure x SPY return) against realized P&L over the last sessions.
+    An empty book has nothing to backtest: no observations."""
+    frame, _ = book_frame([portfolio.pk], as_of)
+    if frame.empty:
+        return accuracy(np.zeros(0), np.zeros(0))
+    path = pnl_history(portfolio, as_of, days_back)
+    market = _span_returns(
+        closes_panel([MARKET_PROXY], as_of, days_back + 1)[MARKET_PROXY], path.sessions
+    )
+    market_beta, _ = scenario_betas(frame, as_of)
+    exposure_to_market = float(np.nansum(factor_exposure(frame) * np.nan_to_num(market_beta)))
+    return accuracy(market * exposure_to_market, path.pnl)
+
+
+@dataclass
+class RiskInputs:
+    """What every portfolio's risk metrics share for a session, read once for a batch of
+    portfolios in a fixed number of queries: the book, its closes, the factor returns and their
+    EWMA covariance, stored betas and dollar exposures, residual vols, SPY and the short rate."""
+
+    as_of: date
+    frame: pd.DataFrame
+    cash: dict[int, float]
+    closes: pd.DataFrame
+    factors: list[str]
+    cov: np.ndarray | None
+    cov_error: str
+    betas: np.ndarray  # frame rows x factors
+    dollar: pd.DataFrame  # portfolio id x factors
+    residual_vol: pd.Series  # by underlying symbol
+    market: pd.Series  # SPY closes over the window
+    rate: float
+    left_out: dict[str, str] = field(default_factory=dict)  # factor -> why not in the model
+    # Portfolio id -> rows whose Monte Carlo revaluation is already known (not repeated).
+    revalued: dict[int, RevaluedRows] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RevaluedRows:
+    """The Monte Carlo factor P&L (no residual) of a portfolio's first `rows` frame rows under
+    the seeded draws of `cov` (SIGMASIGHT_MONTE_CARLO_DRAWS, MONTE_CARLO_SEED, horizon_days).
+    P&L adds up over positions under the same draws, so a book that only appends rows (a
+    what-if session's trades after its frozen base) revalues just the new ones."""
+
+    rows: int
+    horizon_days: int
+    cov: np.ndarray
+    pnl: np.ndarray
+
+    def fits(self, rows: int, cov: np.ndarray | None, horizon_days: int) -> bool:
+        return (
+            cov is not None and self.rows <= rows and self.horizon_days == horizon_days
+            and len(self.pnl) == settings.SIGMASIGHT_MONTE_CARLO_DRAWS
+            and np.array_equal(self.cov, cov)
+        )  # fmt: skip
+
+
+def risk_inputs(portfolio_ids: list[int], as_of: date) -> RiskInputs:
+    frame, _ = book_frame(portfolio_ids, as_of)
+    X, left_out = factor_model_returns(as_of, settings.SIGMASIGHT_FACTOR_WINDOW)
+    factors = list(X.columns)
+    exposures = pd.DataFrame.from_records(
+        list(
+            PositionFactorExposure.objects.filter(
+                position__portfolio_id__in=portfolio_ids, date=as_of, factor__name__in=factors
+            ).values_list("position__portfolio_id", "factor__name", "dollar_exposure")
+        ),
+        columns=["portfolio_id", "factor", "dollar"],
+    )
+    dollar = exposures.pivot_table(
+        index="portfolio_id", columns="factor", values="dollar", aggfunc="sum"
+    ).reindex(columns=factors)
+    cash = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "cash"))
+    return risk_inputs_from(
+        frame, as_of, cash={pk: float(c) for pk, c in cash.items()}, X=X,
+        betas=stored_betas(frame["id"].tolist(), as_of, factors), dollar=dollar, left_out=left_out,
+    )  # fmt: skip
+
+
+def risk_inputs_from(
+    frame: pd.DataFrame, as_of: date, *, cash: dict[int, float], X: pd.DataFrame,
+    betas: np.ndarray, dollar: pd.DataFrame | None = None, left_out: dict[str, str] | None = None,
+) -> RiskInputs:  # fmt: skip
+    """The risk inputs of a book frame (stored or pro forma) given its rows' style betas (rows x
+    X's factors). `dollar` (portfolio id x factors) defaults to the rows' factor exposure x
+    betas summed per portfolio, which is what the factor job stores."""
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    factors = list(X.columns)
+    cov, cov_error = None, ""
+    if X.empty:
+        cov_error = "no factor has enough history: " + "; ".join((left_out or {}).values())
+    else:
+        try:
+            cov = risk.ewma_covariance(X.to_numpy(), lam=settings.SIGMASIGHT_EWMA_LAMBDA)
+        except (risk.InsufficientHistory, ValueError) as exc:
+            cov_error = f"factor covariance: {exc}"
+    if dollar is None:
+        per_row = fx.dollar_exposures(factor_exposure(frame), betas) if len(frame) else betas
+        dollar = (
+            pd.DataFrame(per_row, columns=factors).groupby(frame["portfolio_id"].to_numpy()).sum()
+        )
+    underlyings = sorted(set(frame["underlying_symbol"]))
+    residual_vol = pd.Series(dtype=float)
+    if underlyings and not X.empty:
+        residual_vol = pd.Series(style_betas(underlyings, as_of, X).residual_vol, index=underlyings)
+    return RiskInputs(
+        as_of=as_of, frame=frame, cash=cash,
+        closes=closes_panel(sorted(set(frame["symbol"])), as_of, window + 1), factors=factors,
+        cov=cov, cov_error=cov_error, betas=betas, dollar=dollar, residual_vol=residual_vol,
+        market=closes_panel([MARKET_PROXY], as_of, window + 1)[MARKET_PROXY],
+        rate=risk_free_daily(as_of), left_out=dict(left_out or {}),
+    )  # fmt: skip
+
+
+def risk_metrics(
+    portfolio: Portfolio, as_of: date, *, confidence: float, horizon_days: int
+) -> dict:
+    inputs = risk_inputs([portfolio.pk], as_of)
+    return portfolio_risk_metrics(inputs, portfolio.pk, (confidence,), horizon_days)[confidence]
+
+
+def _empty_book(inputs: RiskInputs, confidence: float, horizon_days: int) -> dict:
+    """Nothing held: no P&L, so no risk (cash only moves with nothing)."""
+    return {
+        "as_of": inputs.as_of, "confidence": confidence, "horizon_days": horizon_days,
+        "var_historical": 0.0, "var_parametric": 0.0, "var_monte_carlo": 0.0,
+        "expected_shortfall": 0.0, "volatility": 0.0, "sharpe": None, "sortino": None,
+        "max_drawdown": 0.0, "beta": 0.0,
+        "backtest": {"exceptions": 0, "observations": 0, "kupiec_p_value": None},
+        "observations": 0, "horizon_method": "square_root_of_time",
+        "overlapping": {"var_historical": 0.0, "expected_shortfall": 0.0, "observations": 0},
+        "normalized_by": "equity", "factor_model": _factor_model(inputs), "unavailable": {},
+    }  # fmt: skip
+
+
+def _factor_model(inputs: RiskInputs) -> dict:
+    return {"factors": list(inputs.factors), "left_out": dict(inputs.left_out)}
+
+
+def portfolio_risk_metrics(
+    inputs: RiskInputs, portfolio_id: int, confidences: Sequence[float], horizon_days: int
+) -> dict[float, dict]:
+    """Historical, overlapping-window, parametric and Monte Carlo VaR and ES, volatility,
+    Sharpe, Sortino, drawdown, beta to SPY and the VaR backtest of one portfolio at each
+    confidence (see the module docstring for what each measure needs)."""
+    rows = (inputs.frame["portfolio_id"] == portfolio_id).to_numpy()
+    frame = inputs.frame[rows].reset_index(drop=True)
+    if frame.empty:
+        return {c: _empty_book(inputs, c, horizon_days) for c in confidences}
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    path = book_path(book_units(frame), inputs.closes, inputs.cash.get(portfolio_id, 0.0))
+    required = history_required()
+    if len(path.pnl) < required:
+        raise too_little_history(path, required, window)
+    values, returns = path.pnl, path.returns
+    unavailable: dict[str, str] = {}
+    revalue = None
+    if inputs.cov is None:
+        unavailable["var_parametric"] = unavailable["var_monte_carlo"] = inputs.cov_error
+    else:
+        dollar = (
+            inputs.dollar.loc[portfolio_id].fillna(0.0).to_numpy(dtype=float)
+            if portfolio_id in inputs.dollar.index
+            else np.zeros(len(inputs.factors))
+        )
+        exposure = factor_exposure(frame)
+        vols = frame["underlying_symbol"].map(inputs.residual_vol).to_numpy(dtype=float)
+        residual = float(np.nansum((exposure * vols) ** 2))
+        known = inputs.revalued.get(portfolio_id)
+        known = (
+            known
+            if known is not None and known.fits(len(frame), inputs.cov, horizon_days)
+            else None
+        )
+        revalue = _same_draws(_full_revaluation(frame, inputs.betas[rows], residual, known))
+    market = _span_returns(inputs.market, path.sessions)
+    beta = None
+    if np.isfinite(market).sum() >= required:
+        beta = risk.beta(returns, market)
+    else:
+        unavailable["beta"] = (
+            f"{MARKET_PROXY} has {int(np.isfinite(market).sum())} returns on the book's "
+            f"sessions; {required} are needed"
+        )
+    overlapping_pnl = path.horizon_pnl(horizon_days)
+    if len(overlapping_pnl) < risk.MIN_VAR_OBSERVATIONS:
+        unavailable["overlapping"] = (
+            f"{len(overlapping_pnl)} overlapping {horizon_days}-session P&Ls in the window; "
+            f"{risk.MIN_VAR_OBSERVATIONS} are needed"
+        )
+    result = {}
+    for confidence in confidences:
+        exceptions, observations = _backtest(values, confidence)
+        _, p_value = (
+            risk.kupiec_pof(exceptions, observations, confidence) if observations else (None, None)
+        )
+        var_parametric = var_monte_carlo = None
+        if revalue is not None:
+            var_parametric = risk.parametric_var(
+                dollar, inputs.cov, residual, confidence, horizon_days
+            )
+            var_monte_carlo, _ = risk.monte_carlo_var(
+                inputs.cov, revalue, n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS, seed=MONTE_CARLO_SEED,
+                confidence=confidence, horizon_days=horizon_days,
+            )  # fmt: skip
+        overlapping = (
+            None if "overlapping" in unavailable else {
+                "var_historical": risk.historical_var(overlapping_pnl, confidence),
+                "expected_shortfall": risk.expected_shortfall(overlapping_pnl, confidence),
+                "observations": len(overlapping_pnl),
+            }
+        )  # fmt: skip
+        result[confidence] = {
+            "as_of": inputs.as_of, "confidence": confidence, "horizon_days": horizon_days,
+            "var_historical": risk.scale_to_horizon(risk.historical_var(values, confidence), horizon_days),
+            "var_parametric": var_parametric, "var_monte_carlo": var_monte_carlo,
+            "expected_shortfall": risk.scale_to_horizon(risk.expected_shortfall(values, confidence), horizon_days),
+            "volatility": risk.annualized_volatility(returns),
+            "sharpe": risk.sharpe(returns, inputs.rate), "sortino": risk.sortino(returns, inputs.rate),
+            "max_drawdown": risk.max_drawdown(returns), "beta": beta,
+            "backtest": {"exceptions": exceptions, "observations": observations, "kupiec_p_value": p_value},
+            "observations": len(values), "horizon_method": "square_root_of_time",
+            "overlapping": overlapping, "normalized_by": path.normalized_by,
+            "factor_model": _factor_model(inputs), "unavailable": dict(unavailable),
+        }  # fmt: skip
+    return result
+
+
+def _same_draws(revalue):
+    """Revalue once per set of draws: the confidences of one portfolio share the seeded moves,
+    so their Monte Carlo P&L is computed once (and its residual noise drawn once)."""
+    memo: dict = {}
+
+    def cached(moves: np.ndarray) -> np.ndarray:
+        if "moves" not in memo or not np.array_equal(memo["moves"], moves):
+            memo["moves"], memo["pnl"] = moves, revalue(moves)
+        return memo["pnl"]
+
+    return cached
+
+
+def revalued_rows(inputs: RiskInputs, portfolio_id: int, horizon_days: int) -> RevaluedRows | None:
+    """The portfolio's Monte Carlo factor P&L under the seeded draws, for `RiskInputs.revalued`
+    of a later book that appends rows to this one; None without a covariance."""
+    if inputs.cov is None:
+        return None
+    rows = (inputs.frame["portfolio_id"] == portfolio_id).to_numpy()
+    moves = risk.monte_carlo_moves(
+        inputs.cov, n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS, seed=MONTE_CARLO_SEED,
+        horizon_days=horizon_days,
+    )  # fmt: skip
+    frame = inputs.frame[rows].reset_index(drop=True)
+    pnl = _full_revaluation(frame, inputs.betas[rows], 0.0)(moves)
+    return RevaluedRows(rows=len(frame), horizon_days=horizon_days, cov=inputs.cov, pnl=pnl)
+
+
+def _full_revaluation(
+    frame: pd.DataFrame, betas: np.ndarray, residual_var: float, known: RevaluedRows | None = None
+):
+    """P&L of the book under factor moves: every position's underlying moves by its own betas;
+    stocks linearly, options repriced by Black-Scholes at the shocked underlying; plus the
+    positions' residual risk as seeded normal noise (so a linear book converges to parametric).
+    Rows already `known` under these draws add their P&L instead of being revalued."""
+    if known is not None:
+        frame, betas = frame.iloc[known.rows :], betas[known.rows :]
+    option = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
+    stock = ~frame["is_option"].to_numpy(dtype=bool)
+    exposure = np.nan_to_num(frame["exposure"].to_numpy(dtype=float))
+    spot = frame["underlying_price"].to_numpy(dtype=float)[option]
+    terms = (
+        frame["strike"].to_numpy(dtype=float)[option], frame["days_to_expiry"].to_numpy(dtype=float)[option] / 365.0,
+        frame["risk_free_rate"].to_numpy(dtype=float)[option], frame["volatility"].to_numpy(dtype=float)[option],
+        (frame["option_type"] == "C").to_numpy()[option],
+    )  # fmt: skip
+    units = (frame["quantity"] * frame["multiplier"]).to_numpy(dtype=float)[option]
+    base = bs.price(spot, *terms)
+    noise = np.random.default_rng(MONTE_CARLO_SEED + 1)
+    residual_sd = float(np.sqrt(max(residual_var, 0.0)))
+
+    def revalue(moves: np.ndarray) -> np.ndarray:
+        underlying = moves @ betas.T  # (draws, positions) underlying returns
+        pnl = underlying[:, stock] @ exposure[stock]
+        if option.any():
+            shocked = bs.price(np.maximum(spot * (1.0 + underlying[:, option]), 0.0), *terms)
+            pnl = pnl + (shocked - base) @ units
+        if known is not None:
+            pnl = known.pnl + pnl
+        return pnl + residual_sd * noise.standard_normal(len(moves))
+
+    return revalue
+
+
+def risk_free_daily(as_of: date) -> float:
+    """The cached short rate (US3M) on or before `as_of`, else the settings default, per
+    trading day (annual / 252), as a decimal."""
+    quote = (
+        DailyPrice.objects.filter(security__symbol=RATE_SHORT, date__lte=as_of)
+        .order_by("-date")
+        .values_list("close", flat=True)
+        .first()
+    )
+    annual = float(quote) if quote is not None else settings.SIGMASIGHT_DEFAULT_RATE
+    return annual / risk.TRADING_DAYS
+
+
+def _backtest(pnl: np.ndarray, confidence: float, lookback: int = 100) -> tuple[int, int]:
+    """Rolling 1-day historical VaR from the previous `lookback` days against each next day."""
+    var = np.array(
+        [risk.historical_var(pnl[t - lookback : t], confidence) for t in range(lookback, len(pnl))]
+    )
+    if not len(var):
+        return 0, 0
+    return risk.var_backtest(pnl[lookback:], var)
+
+
+def risk_metrics_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> dict:
+    """Every portfolio's stored metrics (95% and 99%, one day) for the session. Returns
+    {"rows": written, "skipped": {portfolio id: why}} (a book without enough history of its own
+    is skipped with the reason, never a failure)."""
+    as_of = session_for(as_of)
+    inputs = risk_inputs(portfolio_ids, as_of)
+    rows, skipped = [], {}
+    for portfolio_id in sorted(portfolio_ids):
+        try:
+            metrics = portfolio_risk_metrics(inputs, portfolio_id, (0.95, 0.99), horizon_days=1)
+        except InsufficientHistory as exc:
+            skipped[portfolio_id] = f"risk metrics: {exc.message}"
+            continue
+        for confidence, m in metrics.items():
+            details = {k: m[k] for k in DETAILS}
+            rows.append((
+                portfolio_id, as_of, confidence, 1, m["var_historical"], m["var_parametric"], m["var_monte_carlo"],
+                m["expected_shortfall"], m["volatility"], m["sharpe"], m["sortino"], m["max_drawdown"], m["beta"],
+                json.dumps(m["backtest"]), m["observations"], json.dumps(details),
+            ))  # fmt: skip
+    written = upsert_rows(
+        RiskMetricSnapshot,
+        ["portfolio_id", "date", "confidence", "horizon_days", "var_historical", "var_parametric",
+         "var_monte_carlo", "expected_shortfall", "volatility", "sharpe", "sortino", "max_drawdown",
+         "beta", "backtest", "observations", "details"],
+        rows, unique=["portfolio_id", "date", "confidence", "horizon_days"],
+    )  # fmt: skip
+    return {"rows": written, "skipped": skipped}
+
+
+# What a stored metric row keeps beside its columns.
+DETAILS = ("horizon_method", "overlapping", "normalized_by", "factor_model", "unavailable")
