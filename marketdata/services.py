@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import IO
 
 from django.db import transaction
-from django.db.models import F, Window
+from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -278,6 +278,9 @@ class PriceImport:
 
     rows: int
     gaps: dict[str, price_csv.FileGaps]
+    # Symbol -> synthetic closes the import removed (on a dry run: would remove): a series has
+    # one source, and the user's own prices replace the synthetic market's.
+    replaced_synthetic: dict[str, int] = field(default_factory=dict)
 
 
 def prices_import_csv(*, stream: IO[bytes] | IO[str], dry_run: bool = False) -> PriceImport:
@@ -292,13 +295,21 @@ def prices_import_csv(*, stream: IO[bytes] | IO[str], dry_run: bool = False) -> 
             fields={"rows": exc.errors},
         ) from exc
     gaps = price_csv.file_gaps(frame)
+    symbols = sorted(frame["symbol"].unique())
+    synthetic = DailyPrice.objects.filter(security__symbol__in=symbols, source="synthetic")
+    replaced = dict(
+        synthetic.values("security__symbol").annotate(n=Count("id"))
+        .values_list("security__symbol", "n").order_by("security__symbol")
+    )  # fmt: skip
     if dry_run:
-        return PriceImport(rows=len(frame), gaps=gaps)
+        return PriceImport(rows=len(frame), gaps=gaps, replaced_synthetic=replaced)
     with transaction.atomic():
-        ids = securities_ensure(sorted(frame["symbol"].unique()))
+        ids = securities_ensure(symbols)
+        if replaced:
+            DailyPrice.objects.filter(security_id__in=ids.values(), source="synthetic").delete()
         frame = frame.assign(security_id=frame["symbol"].map(ids))
         rows = prices_upsert(frame, source="csv", fetched_at=timezone.now())
-    return PriceImport(rows=rows, gaps=gaps)
+    return PriceImport(rows=rows, gaps=gaps, replaced_synthetic=replaced)
 
 
 def prices_export_csv(

@@ -183,3 +183,32 @@ def test_file_gaps_lists_ten_dates_then_how_many_more():
     assert FileGaps(sessions[0], sessions[2], [sessions[1]]).describe("SPX") == (
         "SPX: 1 session missing between 2018-01-02 and 2018-01-04: 2018-01-03"
     )
+
+
+def test_import_prices_replaces_a_synthetic_series_with_the_users_own(tmp_path):
+    """A series has one source: importing real closes for a symbol the synthetic market filled
+    removes its synthetic rows (outside the file's dates too), says so, and a dry run only says
+    so."""
+    from marketdata.providers.synthetic import SyntheticProvider
+    from marketdata.services import prices_fetch_and_cache
+
+    first, last = date(2018, 6, 1), date(2018, 6, 29)
+    prices_fetch_and_cache(
+        symbols=["SPX", "SPY"], start=date(2018, 5, 1), end=last, providers=[SyntheticProvider()]
+    )
+    synthetic = DailyPrice.objects.filter(security__symbol="SPX").count()
+    path = sp500_csv(tmp_path / "spx.csv", first, last)
+    dry = io.StringIO()
+    call_command("import_prices", str(path), "--dry-run", stdout=dry)
+    assert f"SPX: would replace {synthetic} synthetic closes" in dry.getvalue()
+    assert (
+        DailyPrice.objects.filter(security__symbol="SPX", source="synthetic").count() == synthetic
+    )
+    out, _ = run_import(path)
+    assert f"SPX: replaced {synthetic} synthetic closes" in out
+    spx = DailyPrice.objects.filter(security__symbol="SPX")
+    assert set(spx.values_list("source", flat=True)) == {"csv"}
+    assert spx.count() == len(sp500_frame(first, last)) and spx.earliest("date").date == first
+    assert set(
+        DailyPrice.objects.filter(security__symbol="SPY").values_list("source", flat=True)
+    ) == {"synthetic"}

@@ -40,3 +40,10 @@ class Command(BaseCommand):
             )
         for symbol, gaps in result.gaps.items():
             self.stdout.write(self.style.WARNING(gaps.describe(symbol)))
+        removed = "would replace" if dry_run else "replaced"
+        for symbol, count in result.replaced_synthetic.items():
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{symbol}: {removed} {count} synthetic closes; the file is now its only source"
+                )
+            )
