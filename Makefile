@@ -44,9 +44,9 @@ test: lint
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
 
-# The API fuzz test with many more (random) examples per operation than `make test` runs;
-# FUZZ_EXAMPLES sets how many, FUZZ_SEED makes a run repeatable.
-FUZZ_EXAMPLES ?= 200
+# The API fuzz test (every schemathesis check, every phase) with many more random examples per
+# operation than `make test` runs; FUZZ_EXAMPLES sets how many, FUZZ_SEED makes a run repeatable.
+FUZZ_EXAMPLES ?= 100
 fuzz: $(VENV)/.dev
 	SIGMASIGHT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SIGMASIGHT_FUZZ_SEED=$(FUZZ_SEED) \
 		$(BIN)/python -m pytest -m fuzz

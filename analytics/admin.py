@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 from import_export.admin import ExportMixin, ImportExportModelAdmin
+from import_export.resources import modelresource_factory
 
 from analytics.models import (
     BatchJob,
@@ -17,6 +18,7 @@ from analytics.models import (
 from analytics.resources import FactorDefinitionResource
 from sigmasight.api.caching import AdminInvalidatesCache
 from sigmasight.audit.services import audit_record
+from sigmasight.resources import SafeModelResource
 
 
 @admin.register(FactorDefinition)
@@ -40,6 +42,13 @@ class ComputedAdmin(ExportMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def get_resource_classes(self, request: HttpRequest) -> list:
+        # Without a resources.py class the library builds a plain one: build it on ours, so
+        # these downloads follow the export rule too.
+        return self.resource_classes or [
+            modelresource_factory(self.model, resource_class=SafeModelResource)
+        ]
 
 
 @admin.register(PositionGreeks)

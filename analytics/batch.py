@@ -44,6 +44,7 @@ from marketdata import calendar
 from marketdata.providers.base import is_transient
 from sigmasight.api.caching import results_changed
 from sigmasight.exceptions import ConflictError
+from sigmasight.metrics import batch_job_closed
 
 logger = logging.getLogger("sigmasight.batch")
 
@@ -312,6 +313,9 @@ def job_close(job: BatchJob, results: list[dict], *, skipped: bool = False) -> B
     job.finished_at = timezone.now()
     job.duration_s = (job.finished_at - job.started_at).total_seconds() if job.started_at else None
     job.save()
+    batch_job_closed(
+        job=job.name, status=job.status, duration_s=job.duration_s, portfolios_failed=len(failed)
+    )
     logger.info(
         "batch job finished",
         extra={"job": job.name, "run_date": job.run_date.isoformat(), "status": job.status},
@@ -479,6 +483,10 @@ def trigger_close(umbrella_id: int, error: str = "") -> BatchJob:
     umbrella.finished_at = timezone.now()
     umbrella.duration_s = (umbrella.finished_at - umbrella.started_at).total_seconds()
     umbrella.save()
+    batch_job_closed(
+        job=umbrella.name, status=umbrella.status, duration_s=umbrella.duration_s,
+        portfolios_failed=len(umbrella.failed_portfolios),
+    )  # fmt: skip
     return umbrella
 
 

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from import_export import resources
-
 from analytics.models import FactorDefinition
+from sigmasight.resources import SafeModelResource
 
 
-class FactorDefinitionResource(resources.ModelResource):
+class FactorDefinitionResource(SafeModelResource):
     class Meta:
         model = FactorDefinition
         import_id_fields = ("name",)

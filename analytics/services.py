@@ -32,7 +32,7 @@ from marketdata.providers.base import RATE_SHORT
 from marketdata.services import current_prices
 from portfolios.models import Portfolio, Position
 from sigmasight.db import db_timestamp, upsert_rows
-from sigmasight.exceptions import ValidationFailed
+from sigmasight.exceptions import InsufficientHistory, ValidationFailed
 
 logger = logging.getLogger("sigmasight.batch")
 
@@ -57,7 +57,13 @@ def session_for(as_of: date | None) -> date:
     if not calendar.FIRST_YEAR <= as_of.year <= calendar.LAST_YEAR:
         message = f"as_of must be in {calendar.FIRST_YEAR}-{calendar.LAST_YEAR}."
         raise ValidationFailed(message, fields={"as_of": [message]})
-    return as_of if calendar.is_trading_day(as_of) else calendar.previous_trading_day(as_of)
+    if calendar.is_trading_day(as_of):
+        return as_of
+    if as_of.year == calendar.FIRST_YEAR and not calendar.trading_days(calendar.FIRST_DAY, as_of):
+        # Before the calendar's first session (1990-01-01 is a holiday): no session, no data.
+        message = f"No trading session on or before {as_of.isoformat()}."
+        raise InsufficientHistory(message, fields={"as_of": [message]})
+    return calendar.previous_trading_day(as_of)
 
 
 def load_book(portfolio_ids: list[int] | None) -> pd.DataFrame:

@@ -39,6 +39,7 @@ from marketdata.providers.base import (
 from marketdata.symbols import SymbolError, looks_like_occ, normalize_ticker, parse_occ
 from marketdata.writes import prices_upsert
 from sigmasight.exceptions import DependencyUnavailable, ValidationFailed
+from sigmasight.metrics import provider_call
 
 logger = logging.getLogger("sigmasight.market_data")
 
@@ -426,7 +427,8 @@ def _fetch_isolating(
     report = plan.report
     try:
         report.provider_calls += 1
-        return _fetch(provider, symbols, start, end)
+        with provider_call(provider.name, "prices"):
+            return _fetch(provider, symbols, start, end)
     except (MalformedPayload, NoData) as exc:
         report.failures[provider.name] = str(exc)
         if len(symbols) == 1:

@@ -24,6 +24,7 @@ import pandas as pd
 from marketdata import calendar
 from marketdata.providers.base import RATE_10Y, RATE_SHORT
 from marketdata.symbols import SymbolError, normalize_ticker
+from sigmasight.exports import csv_writer
 
 REQUIRED = ["symbol", "date", "open", "high", "low", "close", "volume"]
 OPTIONAL = ["adjusted_close"]
@@ -223,7 +224,7 @@ def _float(value: Decimal | None) -> float:
 
 def format_prices(rows: Iterable[tuple], out: IO[str]) -> int:
     """Write rows (symbol, date, open, high, low, close, volume, adjusted_close) in the format."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(HEADER)
     count = 0
     for row in rows:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from import_export import fields, resources
+from import_export import fields
 from import_export.widgets import ForeignKeyWidget
 
 from marketdata.models import DailyPrice, Security
+from sigmasight.resources import SafeModelResource
 
 
-class SecurityResource(resources.ModelResource):
+class SecurityResource(SafeModelResource):
     class Meta:
         model = Security
         import_id_fields = ("symbol",)
@@ -20,7 +21,7 @@ class SecurityResource(resources.ModelResource):
         skip_unchanged = True
 
 
-class DailyPriceResource(resources.ModelResource):
+class DailyPriceResource(SafeModelResource):
     """Export only: price imports go through `import_prices` / the CSV service, which validates
     sessions, positivity and duplicates for the whole file before writing anything."""
 

@@ -34,6 +34,7 @@ from marketdata.providers.base import MarketDataProvider, ProviderError
 from marketdata.symbols import looks_like_occ, normalize_ticker
 from marketdata.writes import prices_upsert
 from sigmasight.exceptions import ValidationFailed
+from sigmasight.metrics import provider_call
 
 __all__ = [
     "RATE_NAMES",
@@ -130,7 +131,8 @@ def sectors_fetch_and_cache(
         if not pending:
             break
         try:
-            info = provider.sector_industry(sorted(pending))
+            with provider_call(provider.name, "sectors"):
+                info = provider.sector_industry(sorted(pending))
         except (ProviderError, NotImplementedError) as exc:
             logger.warning("sector fetch failed, falling back", extra={"error": str(exc)})
             continue
@@ -158,7 +160,8 @@ def option_chain_fetch_and_cache(
     report = FetchReport(symbols=1)
     for provider in providers if providers is not None else registry.chain():
         try:
-            chain = provider.option_chain(underlying, expiration, as_of)
+            with provider_call(provider.name, "option_chain"):
+                chain = provider.option_chain(underlying, expiration, as_of)
         except (ProviderError, NotImplementedError) as exc:
             report.failures[provider.name] = str(exc)
             continue

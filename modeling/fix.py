@@ -7,7 +7,9 @@ as three digits. Order fields: 11 ClOrdID, 55 Symbol (an option's underlying), 5
 2 sell, 5 sell short), 38 OrderQty, 40 OrdType (2 limit), 44 Price, 167 SecurityType (CS or
 OPT); options add 200 MaturityMonthYear, 541 MaturityDate, 201 PutOrCall (0 put, 1 call) and
 202 StrikePrice; then 60 TransactTime. Times are UTC, YYYYMMDD-HH:MM:SS.sss. A file holds one
-message per line, sequence numbers (34) counting from 1.
+message per line, sequence numbers (34) counting from 1. Values go through
+`sigmasight.exports.safe_cell`, as every cell of every file we write: text starting with
+= + - @, a tab or a carriage return gets a leading apostrophe (numbers never start with one).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+
+from sigmasight.exports import safe_cell
 
 SOH = "\x01"
 BEGIN_STRING = "FIX.4.4"
@@ -56,7 +60,7 @@ def _field(tag: int, value: object) -> str:
     text = str(value)
     if SOH in text or not text:
         raise ValueError(f"FIX tag {tag} needs a non-empty value without SOH, got {text!r}")
-    return f"{tag}={text}{SOH}"
+    return f"{tag}={safe_cell(text)}{SOH}"
 
 
 def order_fields(order: Order) -> list[tuple[int, str]]:

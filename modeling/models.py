@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from sigmasight.validators import no_control_characters, no_control_characters_multiline
+
 
 class ModelingSession(models.Model):
     """A what-if book: the portfolio's open positions frozen at creation plus pro-forma trades.
@@ -23,7 +25,7 @@ class ModelingSession(models.Model):
     portfolio = models.ForeignKey(
         "portfolios.Portfolio", on_delete=models.CASCADE, related_name="modeling_sessions"
     )
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[no_control_characters])
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     as_of = models.DateField()
     base_positions = models.JSONField(default=list, blank=True)
@@ -60,7 +62,9 @@ class ProFormaTrade(models.Model):
     strike = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     expiration = models.DateField(null=True, blank=True)
     multiplier = models.PositiveIntegerField(default=1)
-    note = models.CharField(max_length=200, blank=True)
+    note = models.CharField(
+        max_length=200, blank=True, validators=[no_control_characters_multiline]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -96,7 +100,7 @@ class ModelingSessionSnapshot(models.Model):
     portfolio = models.ForeignKey(
         "portfolios.Portfolio", on_delete=models.CASCADE, related_name="modeling_snapshots"
     )
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[no_control_characters])
     as_of = models.DateField()
     base_positions = models.JSONField(default=list)
     trades = models.JSONField(default=list)

@@ -8,7 +8,6 @@ Greeks job's model at its underlying's close. A symbol SigmaSight holds no price
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from collections import defaultdict
@@ -37,6 +36,7 @@ from modeling.models import ExportHistory, ModelingSession, ModelingSessionSnaps
 from portfolios import position_csv
 from portfolios.models import Portfolio
 from sigmasight.exceptions import ConflictError, ValidationFailed
+from sigmasight.exports import csv_writer
 
 MAX_TRADES = 500
 OPTION_MULTIPLIER = 100
@@ -497,7 +497,7 @@ def _order(export: ExportHistory, trade: ProFormaTrade, side: str, now: datetime
 
 def _csv(orders: list[fix.Order], trades: list[ProFormaTrade]) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(CSV_COLUMNS)
     for order, trade in zip(orders, trades, strict=True):
         writer.writerow([

@@ -27,6 +27,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import IO
 
 from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from marketdata import calendar
@@ -40,6 +42,7 @@ from portfolios import services
 from portfolios.models import Portfolio, Position
 from sigmasight.accounts.models import User
 from sigmasight.api.caching import everything_changed
+from sigmasight.exceptions import ValidationFailed
 
 logger = logging.getLogger("sigmasight.batch")
 
@@ -342,6 +345,16 @@ class _Seeder:
     # Accounts ------------------------------------------------------------------------------------
     def _accounts(self) -> None:
         password = demo_password()
+        # The staff login opens the admin: its password must pass the project's own rules
+        # (SIGMASIGHT_DEMO_PASSWORD set to something weaker is refused before anything changes).
+        try:
+            password_validation.validate_password(password, user=User(email=ADMIN_EMAIL))
+        except ValidationError as exc:
+            raise ValidationFailed(
+                "SIGMASIGHT_DEMO_PASSWORD does not pass the password rules: "
+                + " ".join(exc.messages),
+                fields={"SIGMASIGHT_DEMO_PASSWORD": exc.messages},
+            ) from exc
         with transaction.atomic():
             if self.reset:
                 deleted, _ = User.objects.filter(email__in=DEMO_EMAILS).delete()

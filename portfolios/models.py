@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from sigmasight.validators import no_control_characters, no_control_characters_multiline
+
 currency_code = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 code such as USD.")
 hex_color = RegexValidator(r"^#[0-9A-Fa-f]{6}$", "Use a colour like #4A90D9.")
 
@@ -16,8 +18,8 @@ class Portfolio(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portfolios"
     )
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True)
+    name = models.CharField(max_length=100, validators=[no_control_characters])
+    description = models.TextField(blank=True, validators=[no_control_characters_multiline])
     base_currency = models.CharField(max_length=3, default="USD", validators=[currency_code])
     cash = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0.00"))
     created_at = models.DateTimeField(auto_now_add=True)
@@ -38,9 +40,11 @@ class Tag(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tags"
     )
-    name = models.CharField(max_length=50)
+    name = models.CharField(max_length=50, validators=[no_control_characters])
     color = models.CharField(max_length=7, default="#4A90D9", validators=[hex_color])
-    description = models.CharField(max_length=200, blank=True)
+    description = models.CharField(
+        max_length=200, blank=True, validators=[no_control_characters_multiline]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -83,7 +87,7 @@ class Position(models.Model):
     strike = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     expiration = models.DateField(null=True, blank=True)
     multiplier = models.PositiveIntegerField(default=1)
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, validators=[no_control_characters_multiline])
     tags = models.ManyToManyField(Tag, through="PositionTag", related_name="positions", blank=True)
     # Filled by the daily batch (valuation); null until a position has been valued.
     last_price = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
@@ -166,7 +170,7 @@ class Strategy(models.Model):
     USER_KINDS = (Kind.PAIRS, Kind.CUSTOM)
 
     portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="strategies")
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[no_control_characters])
     kind = models.CharField(max_length=20, choices=Kind.choices)
     is_detected = models.BooleanField(default=True)
     positions = models.ManyToManyField(Position, related_name="strategies", blank=True)

@@ -8,9 +8,11 @@ columns are errors. Rows are numbered as lines of the file (the header is row 1)
 import, the `import_positions` command and the positions API, so every entry point gives the same
 messages. Nothing here touches the database.
 
-Spreadsheet safety: text cells (tags, strategy, notes) that start with = + - @ are written with a
-leading apostrophe, so a spreadsheet never runs them; reading removes that one apostrophe again,
-so export then import round-trips.
+Spreadsheet safety: `write` passes every cell through `sigmasight.exports.safe_cell` (`csv_writer`: text that
+starts with = + - @, a tab or a carriage return gets a leading apostrophe, so a spreadsheet never
+runs it); reading removes that one apostrophe from the text cells (tags, strategy, notes) again,
+so export then import round-trips. Text cells refuse control characters (the one validator,
+`sigmasight.validators`); notes may hold tabs and line breaks.
 """
 
 from __future__ import annotations
@@ -24,15 +26,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
+
 from marketdata.symbols import SymbolError, build_occ, looks_like_occ, normalize_ticker, parse_occ
+from sigmasight.exports import csv_writer, unescape_cell
+from sigmasight.validators import no_control_characters, no_control_characters_multiline
 
 REQUIRED = ["symbol", "quantity", "entry_price", "entry_date"]
 OPTIONAL = ["underlying", "option_type", "strike", "expiration", "tags", "strategy", "notes"]
 COLUMNS = [*REQUIRED, *OPTIONAL]
 TEXT_COLUMNS = ("tags", "strategy", "notes")
-FORMULA_PREFIXES = ("=", "+", "-", "@")
-_NEEDS_QUOTE = re.compile(r"^'*[=+\-@]")
-_NEUTRALIZED = re.compile(r"^'+[=+\-@]")
 MAX_ERRORS = 500
 MAX_CELL = 2_000
 MAX_NOTES = 1_000
@@ -88,16 +91,6 @@ class TooLarge(Exception):
     """The file exceeds the row or size limit (answered with 413)."""
 
 
-def unneutralize(text: str) -> str:
-    return text[1:] if _NEUTRALIZED.match(text) else text
-
-
-def neutralize(text: str) -> str:
-    # Apostrophes already in front of a formula character get one more, so the import's removal
-    # of exactly one gives the original back.
-    return "'" + text if _NEEDS_QUOTE.match(text) else text
-
-
 def _decimal(text: str, column: str, places: int, fail) -> Decimal | None:
     try:
         value = Decimal(text)
@@ -138,7 +131,7 @@ def validate_record(
 
     cells = {k: (record.get(k) or "").strip() for k in COLUMNS}
     for column in TEXT_COLUMNS:
-        cells[column] = unneutralize(cells[column])
+        cells[column] = unescape_cell(cells[column])
     for column, text in cells.items():
         if "\x00" in text:
             fail(column, "The value contains a NUL character.")
@@ -148,6 +141,15 @@ def validate_record(
                 column, f"The value is {len(text)} characters long; at most {MAX_CELL} are allowed."
             )
             cells[column] = ""
+        elif column in TEXT_COLUMNS:
+            validator = (
+                no_control_characters_multiline if column == "notes" else no_control_characters
+            )
+            try:
+                validator(text)
+            except ValidationError as exc:
+                fail(column, exc.messages[0])
+                cells[column] = ""
     for column in REQUIRED:
         if not cells[column]:
             fail(column, f"'{column}' is required.")
@@ -400,7 +402,7 @@ def _plain(value: Decimal | None) -> str:
 
 def write(rows: Iterable[Mapping[str, object]], out: io.TextIOBase) -> int:
     """Write positions (mappings with the COLUMNS keys) in the upload format."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(COLUMNS)
     count = 0
     for row in rows:
@@ -413,7 +415,7 @@ def write(rows: Iterable[Mapping[str, object]], out: io.TextIOBase) -> int:
                 text = value.isoformat()
             else:
                 text = "" if value is None else str(value)
-            values.append(neutralize(text) if column in TEXT_COLUMNS else text)
+            values.append(text)
         writer.writerow(values)
         count += 1
     return count

@@ -45,7 +45,7 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
-from import_export import fields, resources, widgets
+from import_export import fields, widgets
 from import_export.resources import Diff
 from import_export.results import Result, RowResult
 from tablib import Dataset
@@ -54,6 +54,7 @@ from portfolios import position_csv, services
 from portfolios.models import Portfolio, Position, Strategy, Tag
 from sigmasight.accounts.models import User, normalize_email
 from sigmasight.exceptions import PayloadTooLarge, ValidationFailed
+from sigmasight.resources import SafeModelResource
 
 PORTFOLIO = "portfolio"
 POSITION_COLUMNS = (PORTFOLIO, *position_csv.COLUMNS)
@@ -77,7 +78,7 @@ class OwnerEmailWidget(widgets.ForeignKeyWidget):
             raise ValueError(f"There is no user with the email {email}.") from exc
 
 
-class PortfolioResource(resources.ModelResource):
+class PortfolioResource(SafeModelResource):
     owner_email = fields.Field(
         attribute="owner", column_name="owner_email", widget=OwnerEmailWidget()
     )
@@ -91,7 +92,7 @@ class PortfolioResource(resources.ModelResource):
         skip_unchanged = True
 
 
-class TagResource(resources.ModelResource):
+class TagResource(SafeModelResource):
     """Tags are identified by owner and exact name; `risk` next to an existing `Risk` is refused."""
 
     owner_email = fields.Field(
@@ -139,7 +140,7 @@ class TagResource(resources.ModelResource):
             raise ValidationError(exc.fields or exc.message) from exc
 
 
-class StrategyResource(resources.ModelResource):
+class StrategyResource(SafeModelResource):
     """Export only: strategies are detected from the book or defined over its positions."""
 
     class Meta:
@@ -233,9 +234,10 @@ def _text(value: object) -> str:
 
 
 def _cell(column: str, value: object, *, native: bool) -> object:
-    """A value in the upload format (as `position_csv.write` writes it); XLSX keeps numbers."""
+    """A value in the upload format (as `position_csv.write` writes it); XLSX keeps numbers.
+    The download neutralises text cells as every export does (`SafeModelResource`)."""
     if column in position_csv.TEXT_COLUMNS:
-        return position_csv.neutralize(str(value))
+        return str(value)
     if value is None:
         return ""
     if native:
@@ -247,7 +249,7 @@ def _cell(column: str, value: object, *, native: bool) -> object:
     return str(value)
 
 
-class PositionResource(resources.ModelResource):
+class PositionResource(SafeModelResource):
     """Open lots in the upload format plus their portfolio id; the import is described above.
 
     Rows are matched to open lots by the service, on (portfolio, symbol, entry_date), so the

@@ -403,10 +403,9 @@ def strategy_legs_problem(kind: str, quantities: list) -> str | None:
     return None
 
 
-def strategy_create(
-    *, portfolio: Portfolio, name: str, kind: str, position_ids: list[int]
-) -> Strategy:
-    """A user-defined strategy (pairs or custom) over positions of the same portfolio."""
+def _strategy_legs(portfolio: Portfolio, kind: str, position_ids: list[int]) -> list[int]:
+    """The distinct position ids of a user-defined strategy, checked: every one in `portfolio`,
+    and a pairs trade one long and one short."""
     ids = list(dict.fromkeys(position_ids))
     found = set(portfolio.positions.filter(id__in=ids).values_list("id", flat=True))
     unknown = [i for i in ids if i not in found]
@@ -424,12 +423,45 @@ def strategy_create(
                 "A pairs trade is one long and one short position.",
                 fields={"position_ids": ["Give one long and one short position."]},
             )
+    return ids
+
+
+def strategy_create(
+    *, portfolio: Portfolio, name: str, kind: str, position_ids: list[int]
+) -> Strategy:
+    """A user-defined strategy (pairs or custom) over positions of the same portfolio."""
+    ids = _strategy_legs(portfolio, kind, position_ids)
     with transaction.atomic():
         strategy = Strategy.objects.create(
             portfolio=portfolio, name=name, kind=kind, is_detected=False
         )
         strategy.positions.set(ids)
         book_changed([portfolio.pk])
+    return strategy
+
+
+def strategy_update(
+    *, strategy: Strategy, name: str | None = None, position_ids: list[int] | None = None
+) -> Strategy:
+    """Rename a user-defined strategy or change its legs; detected strategies follow the book
+    and are refused."""
+    if strategy.is_detected:
+        raise ValidationFailed(
+            "Detected strategies follow the book; change positions instead.",
+            code="strategy_detected",
+        )
+    ids = (
+        None
+        if position_ids is None
+        else _strategy_legs(strategy.portfolio, strategy.kind, position_ids)
+    )
+    with transaction.atomic():
+        if name is not None:
+            strategy.name = name
+            strategy.save(update_fields=["name"])
+        if ids is not None:
+            strategy.positions.set(ids)
+        book_changed([strategy.portfolio_id])
     return strategy
 
 

@@ -6,6 +6,7 @@ ImproperlyConfigured instead of falling back to a default nobody asked for.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from typing import TypeVar
@@ -94,3 +95,22 @@ def env_rate(name: str, default: str) -> str:
 
 def env_float(name: str, default: float) -> float:
     return _parsed(name, default, float, "a number")
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def env_networks(name: str) -> list[IPNetwork]:
+    """Comma-separated IP addresses and CIDR networks (`10.0.0.0/8, 192.0.2.7, ::1`). An address
+    with bits set past its prefix (`10.0.0.5/8`) is refused: it is more likely a typo than the
+    network it would silently widen to."""
+    networks = []
+    for item in env_list(name):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=True))
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"Environment variable {name} holds {item!r}, which is not an IP address or "
+                f"network ({exc})."
+            ) from exc
+    return networks

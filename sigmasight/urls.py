@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
 from sigmasight.api import views as api_views
 from sigmasight.api.health import HealthView
+from sigmasight.api.schema_view import SchemaView
+from sigmasight.metrics.views import metrics_view
 
 api_v1 = [
     path("auth/", include("sigmasight.accounts.api.urls")),
@@ -22,8 +24,10 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Prometheus scrapes: a bearer token or an allow-listed address, else 404 (metrics/views.py).
+    path("metrics", metrics_view, name="metrics"),
     # Anything else under /api/ is a 404 in the envelope, even with DEBUG on.
     re_path(r"^api/", api_views.not_found),
 ]

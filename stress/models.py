@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from sigmasight.validators import no_control_characters, no_control_characters_multiline
+
 
 class StressScenario(models.Model):
     """A set of factor shocks: {factor name or proxy symbol: decimal move}. Price factors move by
@@ -19,9 +21,9 @@ class StressScenario(models.Model):
         CREDIT = "credit", "Credit"
         HISTORICAL = "historical", "Historical replay"
 
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[no_control_characters])
     category = models.CharField(max_length=20, choices=Category.choices)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, validators=[no_control_characters_multiline])
     shocks = models.JSONField()
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,

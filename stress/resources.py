@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 
 from django.db.models import QuerySet
-from import_export import fields, resources, widgets
+from import_export import fields, widgets
 
 from sigmasight.exceptions import ValidationFailed
+from sigmasight.resources import SafeModelResource
 from stress.library import validate_shocks
 from stress.models import StressScenario, StressTestResult
 
@@ -34,7 +35,7 @@ class ShocksWidget(widgets.Widget):
         return json.dumps(value) if value else ""
 
 
-class StressScenarioResource(resources.ModelResource):
+class StressScenarioResource(SafeModelResource):
     shocks = fields.Field(attribute="shocks", column_name="shocks", widget=ShocksWidget())
 
     class Meta:
@@ -57,7 +58,7 @@ class StressScenarioResource(resources.ModelResource):
         instance.edited = True
 
 
-class StressTestResultResource(resources.ModelResource):
+class StressTestResultResource(SafeModelResource):
     """Export only: results are written by the stress job."""
 
     scenario_name = fields.Field(

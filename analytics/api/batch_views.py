@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,7 +37,12 @@ class BatchJobSerializer(serializers.ModelSerializer):
 class TriggerView(APIView):
     permission_classes = [permissions.IsAdminUser]
 
-    @extend_schema(request=TriggerBody, responses={202: JobIdSerializer}, tags=["operations"])
+    @extend_schema(
+        request=TriggerBody,
+        responses={202: JobIdSerializer},
+        tags=["operations"],
+        parameters=[OpenApiParameter("trigger", str, OpenApiParameter.PATH, enum=list(TRIGGERS))],
+    )
     def post(self, request: Request, trigger: str) -> Response:
         if trigger not in TRIGGERS:
             raise NotFoundError(f"No batch '{trigger}'; use one of {', '.join(TRIGGERS)}.")

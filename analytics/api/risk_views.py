@@ -21,6 +21,8 @@ from analytics.provenance import data_quality_sources
 from analytics.services import session_for
 from portfolios.models import Portfolio, Position
 from sigmasight.api.caching import cached_response, results_changed
+from sigmasight.api.fields import id_field
+from sigmasight.api.query import QuerySerializer
 from sigmasight.exceptions import InsufficientHistory
 
 
@@ -40,8 +42,8 @@ def _moves(text: str | None, default: tuple[float, ...], limit: float) -> list[f
     return moves
 
 
-class RiskQuery(serializers.Serializer):
-    portfolio = serializers.IntegerField(required=False)
+class RiskQuery(QuerySerializer):
+    portfolio = id_field(required=False, help_text="default: your first portfolio")
     as_of = serializers.DateField(required=False)
 
 
@@ -62,7 +64,7 @@ class AccuracyQuery(RiskQuery):
     days_back = serializers.IntegerField(default=90, min_value=10, max_value=500)
 
 
-class CorrelationQuery(serializers.Serializer):
+class CorrelationQuery(QuerySerializer):
     lookback = serializers.IntegerField(default=252, min_value=20, max_value=1000)
     as_of = serializers.DateField(required=False)
 
@@ -300,13 +302,15 @@ class RateScenariosView(MarketScenariosView):
     kind = "rates"
 
 
+class ScenarioCalculateBody(serializers.Serializer):
+    portfolio = id_field()
+    as_of = serializers.DateField(required=False)
+
+
 class ScenarioCalculateView(APIView):
-    @extend_schema(
-        request=inline_serializer("ScenarioCalculate", {"portfolio": serializers.IntegerField()}),
-        responses={200: dict}, tags=["risk"],
-    )  # fmt: skip
+    @extend_schema(request=ScenarioCalculateBody, responses={200: dict}, tags=["risk"])
     def post(self, request: Request) -> Response:
-        body = RiskQuery(data=request.data)
+        body = ScenarioCalculateBody(data=request.data)
         body.is_valid(raise_exception=True)
         portfolio = portfolio_for(request, body.validated_data.get("portfolio"))
         as_of = session_for(body.validated_data.get("as_of"))

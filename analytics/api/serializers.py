@@ -5,13 +5,15 @@ from datetime import date
 from django.conf import settings
 from rest_framework import serializers
 
+from sigmasight.api.query import QuerySerializer
 
-class PortfolioQuery(serializers.Serializer):
+
+class PortfolioQuery(QuerySerializer):
     portfolio = serializers.IntegerField(required=False, help_text="default: your first portfolio")
     as_of = serializers.DateField(required=False, help_text="default: the latest session")
 
 
-class AsOfQuery(serializers.Serializer):
+class AsOfQuery(QuerySerializer):
     as_of = serializers.DateField(required=False)
 
 

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from analytics import snapshots
 from analytics.api.views import portfolio_for
 from sigmasight.api.caching import cached_response
+from sigmasight.api.query import QuerySerializer
 
 
 def _money() -> serializers.DecimalField:
@@ -21,7 +22,7 @@ def _statistic(help_text: str) -> serializers.FloatField:
     return serializers.FloatField(allow_null=True, help_text=help_text)
 
 
-class DateRangeQuery(serializers.Serializer):
+class DateRangeQuery(QuerySerializer):
     start = serializers.DateField(required=False, help_text="first session (inclusive)")
     end = serializers.DateField(required=False, help_text="last session (inclusive)")
 

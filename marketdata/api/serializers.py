@@ -3,15 +3,20 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from marketdata import calendar
 from marketdata.calendar import last_completed_session
 from marketdata.models import DailyPrice
 from marketdata.services import normalize_symbols
+from sigmasight.api.query import QuerySerializer
 from sigmasight.exceptions import ValidationFailed
 
 MAX_QUERY_SYMBOLS = 500
+# Tickers as marketdata.symbols reads them (any case), comma-separated.
+TICKER = r"\^?[A-Za-z0-9][A-Za-z0-9.\-=]{0,15}"
+SYMBOLS_PATTERN = rf"^{TICKER}( *, *{TICKER})*$"
 
 
 def _symbols(value: str) -> list[str]:
@@ -26,7 +31,7 @@ def _symbols(value: str) -> list[str]:
         raise serializers.ValidationError(exc.fields["symbols"]) from exc
 
 
-class DateRangeQuery(serializers.Serializer):
+class DateRangeQuery(QuerySerializer):
     start = serializers.DateField(required=False)
     end = serializers.DateField(required=False)
 
@@ -36,8 +41,11 @@ class DateRangeQuery(serializers.Serializer):
         return attrs
 
 
-class SymbolsQuery(serializers.Serializer):
-    symbols = serializers.CharField(help_text="Comma-separated symbols, at most 500.")
+class SymbolsQuery(QuerySerializer):
+    symbols = serializers.CharField(
+        help_text="Comma-separated symbols, at most 500.",
+        validators=[RegexValidator(SYMBOLS_PATTERN, "Comma-separated tickers, e.g. AAPL,MSFT.")],
+    )
     as_of = serializers.DateField(required=False)
 
     def validate_symbols(self, value: str) -> list[str]:
@@ -51,7 +59,7 @@ class SymbolsQuery(serializers.Serializer):
         return value
 
 
-class ChainQuery(serializers.Serializer):
+class ChainQuery(QuerySerializer):
     expiration = serializers.DateField(required=False)
     as_of = serializers.DateField(required=False)
 

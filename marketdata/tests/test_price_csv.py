@@ -6,6 +6,7 @@ from datetime import date
 import pandas_market_calendars as mcal
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from marketdata import calendar
 from marketdata.models import DailyPrice, Security
@@ -212,3 +213,15 @@ def test_import_prices_replaces_a_synthetic_series_with_the_users_own(tmp_path):
     assert set(
         DailyPrice.objects.filter(security__symbol="SPY").values_list("source", flat=True)
     ) == {"synthetic"}
+
+
+def test_export_neutralises_a_formula_like_symbol_and_keeps_numbers(tmp_path):
+    """Whatever a symbol was stored as, the export never hands a spreadsheet a formula."""
+    security = Security.objects.create(symbol="=1+1")
+    DailyPrice.objects.create(
+        security=security, date=date(2024, 11, 27), close="-0.5", volume=100, source="csv",
+        fetched_at=timezone.now(),
+    )  # fmt: skip
+    out = tmp_path / "out.csv"
+    call_command("export_prices", "--output", str(out), stdout=io.StringIO())
+    assert out.read_text().splitlines()[1:] == ["'=1+1,2024-11-27,,,,-0.5,100,"]

@@ -2,13 +2,18 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analytics.api.serializers import ExposuresSerializer, GreeksSerializer
+from marketdata.api.serializers import TICKER
 from modeling import services
 from modeling.models import ExportHistory, ModelingSession, ModelingSessionSnapshot, ProFormaTrade
 from portfolios.models import Portfolio
+from sigmasight.api.fields import CheckedCharField
+from sigmasight.api.query import QuerySerializer
+from sigmasight.validators import no_control_characters, no_control_characters_multiline
 
 # --- impacts (documentation of the stored JSON) ---------------------------------------------------
 
@@ -124,7 +129,10 @@ class TradeCreateSerializer(serializers.Serializer):
     option_type = serializers.CharField(max_length=4, required=False, allow_blank=True)
     strike = serializers.CharField(max_length=40, required=False, allow_blank=True)
     expiration = serializers.CharField(max_length=10, required=False, allow_blank=True)
-    note = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    note = CheckedCharField(
+        max_length=200, required=False, allow_blank=True,
+        validators=[no_control_characters_multiline],
+    )  # fmt: skip
 
 
 class SessionListSerializer(serializers.ModelSerializer):
@@ -182,7 +190,7 @@ class SessionSerializer(serializers.ModelSerializer):
 
 class SessionCreateSerializer(serializers.Serializer):
     portfolio = serializers.PrimaryKeyRelatedField(queryset=Portfolio.objects.none())
-    name = serializers.CharField(min_length=1, max_length=120)
+    name = CheckedCharField(min_length=1, max_length=120, validators=[no_control_characters])
     as_of = serializers.DateField(
         required=False, help_text="default: the latest session the batch computed for the book"
     )
@@ -200,7 +208,7 @@ class SessionCreateSerializer(serializers.Serializer):
 
 
 class SessionUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(min_length=1, max_length=120)
+    name = CheckedCharField(min_length=1, max_length=120, validators=[no_control_characters])
 
 
 class SnapshotSerializer(serializers.ModelSerializer):
@@ -228,7 +236,7 @@ class SnapshotSerializer(serializers.ModelSerializer):
         return snapshot.trades
 
 
-class SuggestionQuery(serializers.Serializer):
+class SuggestionQuery(QuerySerializer):
     target = serializers.ChoiceField(choices=services.TARGETS)
     factor = serializers.CharField(
         required=False, max_length=50, help_text="reduce_factor: the factor's name"
@@ -236,6 +244,7 @@ class SuggestionQuery(serializers.Serializer):
     instrument = serializers.CharField(
         required=False, max_length=16, default=services.HEDGE_INSTRUMENT,
         help_text="delta_neutral: SPY (default), another ticker, or 'underlying'",
+        validators=[RegexValidator(rf"^{TICKER}$", "A ticker or 'underlying'.")],
     )  # fmt: skip
 
 

@@ -19,6 +19,11 @@ from modeling.models import ExportHistory, ModelingSession
 from sigmasight.audit.services import audit_record
 
 FILE_RESPONSE = OpenApiResponse(OpenApiTypes.BINARY, description="The exported file.")
+# A CSV blotter is text/csv, FIX messages application/octet-stream (CONTENT_TYPES).
+FILE_RESPONSES = {
+    (200, "text/csv"): FILE_RESPONSE,
+    (200, "application/octet-stream"): FILE_RESPONSE,
+}
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "fix": "application/octet-stream"}
 
 
@@ -57,10 +62,11 @@ class SessionViewSet(
     @extend_schema(request=s.SessionUpdateSerializer, responses={200: s.SessionSerializer})
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         session = self.get_object()
-        body = s.SessionUpdateSerializer(data=request.data)
+        body = s.SessionUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        session.name = body.validated_data["name"]
-        session.save(update_fields=["name", "updated_at"])
+        if "name" in body.validated_data:  # a PATCH changes what it names, nothing else
+            session.name = body.validated_data["name"]
+            session.save(update_fields=["name", "updated_at"])
         return self._detail(session)
 
     @extend_schema(
@@ -137,7 +143,7 @@ def _file_response(export: ExportHistory) -> HttpResponse:
 
 class TradeExportView(APIView):
     @extend_schema(
-        request=s.ExportRequestSerializer, responses={(200, "application/octet-stream"): FILE_RESPONSE},
+        request=s.ExportRequestSerializer, responses=FILE_RESPONSES,
         tags=["export"],
         description="The session's trades as a CSV blotter or FIX 4.4 NewOrderSingle messages "
         "(SOH-delimited, one per line); recorded in the export history (X-Export-Id).",
@@ -171,7 +177,7 @@ class ExportHistoryViewSet(
     def get_queryset(self):
         return selectors.exports_of(self.request.user)
 
-    @extend_schema(responses={(200, "application/octet-stream"): FILE_RESPONSE})
+    @extend_schema(responses=FILE_RESPONSES)
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str | None = None) -> HttpResponse:
         export = self.get_object()

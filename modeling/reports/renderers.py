@@ -8,22 +8,30 @@
   stored (Decimal text), ratios and Greeks at full float precision, dates ISO.
 - XLSX: a "Report" sheet (what the workbook is, and the index of its sheets), then one sheet
   per table, headers in row 1, numbers as numbers with a display format per column kind.
+
+Every CSV and XLSX cell goes through `sigmasight.exports.safe_cell` (the CSV by `csv_writer`):
+names users wrote (the portfolio, scenarios, factors of a breakdown) are text that never runs;
+in a workbook, string cells, never formulas.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from modeling.reports.document import Document, Table
+from sigmasight.exports import csv_writer, safe_cell
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 CONTENT_TYPES = {
     "pdf": "application/pdf",
@@ -189,7 +197,7 @@ def _flat(prefix: str, value: object) -> list[tuple[str, object]]:
 
 def render_csv(document: Document) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(CSV_HEADER)
     as_of = document.as_of.isoformat()
     for field, value in _metadata(document):
@@ -229,7 +237,13 @@ def _cell_value(value: object) -> object:
         return float(value)
     if isinstance(value, datetime):
         return value.replace(tzinfo=None)
-    return value
+    return safe_cell(value)
+
+
+def _append(sheet: Worksheet, values: list[object]) -> None:
+    """A row of the workbook: numbers and dates native, text through `safe_cell`, so no string
+    becomes a formula."""
+    sheet.append([_cell_value(v) for v in values])
 
 
 def render_xlsx(document: Document) -> bytes:
@@ -241,32 +255,32 @@ def render_xlsx(document: Document) -> bytes:
     cover = workbook.active
     cover.title = "Report"
     bold = Font(bold=True)
-    cover.append([document.title, document.portfolio_name])
+    _append(cover, [document.title, document.portfolio_name])
     cover["A1"].font = Font(bold=True, size=14)
-    cover.append(["As of", document.as_of])
+    _append(cover, ["As of", document.as_of])
     cover["B2"].number_format = NUMBER_FORMATS["date"]
     for field, value in _metadata(document):
-        cover.append([field, _cell_value(value)])
+        _append(cover, [field, value])
     cover.append([])
-    cover.append(["Sheet", "Table", "Section", "As of", "Note"])
+    _append(cover, ["Sheet", "Table", "Section", "As of", "Note"])
     for cell in cover[cover.max_row]:
         cell.font = bold
     for section in document.sections:
         note = section.empty or " ".join(section.notes)
         if section.empty:
-            cover.append(["", "", section.title, section.as_of, note])
+            _append(cover, ["", "", section.title, section.as_of, note])
         for table in section.tables:
-            cover.append([sheet_name(table), table.title, section.title, section.as_of, note])
+            _append(cover, [sheet_name(table), table.title, section.title, section.as_of, note])
     cover.column_dimensions["A"].width = 28
     cover.column_dimensions["B"].width = 40
     cover.column_dimensions["C"].width = 30
     for table in document.tables():
         sheet = workbook.create_sheet(sheet_name(table))
-        sheet.append([column.label for column in table.columns])
+        _append(sheet, [column.label for column in table.columns])
         for cell in sheet[1]:
             cell.font = bold
         for r, values in enumerate(table.rows):
-            sheet.append([_cell_value(v) for v in values])
+            _append(sheet, values)
             for c, cell in enumerate(sheet[sheet.max_row]):
                 kind = table.kind_of(r, c)
                 if kind in NUMBER_FORMATS:

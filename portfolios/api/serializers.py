@@ -5,7 +5,9 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from portfolios.models import Portfolio, Position, Strategy, Tag
-from sigmasight.api.fields import id_field
+from sigmasight.api.fields import CheckedCharField, id_field
+from sigmasight.api.query import QuerySerializer
+from sigmasight.validators import no_control_characters
 
 
 class PortfolioSerializer(serializers.ModelSerializer):
@@ -100,13 +102,13 @@ class UploadResultSerializer(serializers.Serializer):
     total = serializers.IntegerField()
 
 
-class ExportQuery(serializers.Serializer):
+class ExportQuery(QuerySerializer):
     format = serializers.ChoiceField(choices=["csv"], default="csv")
 
 
 class TagSerializer(serializers.ModelSerializer):
     position_count = serializers.IntegerField(read_only=True)
-    name = serializers.CharField(min_length=1, max_length=50)
+    name = CheckedCharField(min_length=1, max_length=50, validators=[no_control_characters])
 
     class Meta:
         model = Tag
@@ -168,7 +170,7 @@ class StrategySerializer(serializers.ModelSerializer):
 
 class StrategyCreateSerializer(serializers.Serializer):
     portfolio = serializers.PrimaryKeyRelatedField(queryset=Portfolio.objects.none())
-    name = serializers.CharField(min_length=1, max_length=120)
+    name = CheckedCharField(min_length=1, max_length=120, validators=[no_control_characters])
     kind = serializers.ChoiceField(choices=[Strategy.Kind.PAIRS, Strategy.Kind.CUSTOM])
     position_ids = serializers.ListField(child=id_field(), min_length=1)
 
@@ -179,7 +181,14 @@ class StrategyCreateSerializer(serializers.Serializer):
             self.fields["portfolio"].queryset = Portfolio.objects.filter(owner=request.user)
 
 
-class GroupQuery(serializers.Serializer):
+class StrategyUpdateSerializer(serializers.Serializer):
+    name = CheckedCharField(
+        min_length=1, max_length=120, required=False, validators=[no_control_characters]
+    )
+    position_ids = serializers.ListField(child=id_field(), min_length=1, required=False)
+
+
+class GroupQuery(QuerySerializer):
     portfolio = serializers.IntegerField(required=False)
     by = serializers.ChoiceField(choices=["type", "underlying", "tag", "strategy", "sector"])
 

@@ -24,6 +24,7 @@ from portfolios.filters import PositionFilter, StrategyFilter
 from portfolios.models import Portfolio, Position, Strategy, Tag
 from sigmasight.api.caching import book_changed, cached_response, owner_changed, query_params
 from sigmasight.api.fields import MAX_ID
+from sigmasight.api.uploads import limit_uploads
 from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import ValidationFailed
 
@@ -40,15 +41,29 @@ class PortfolioViewSet(viewsets.ModelViewSet):
         return selectors.portfolios_of(self.request.user)
 
     def perform_create(self, serializer: s.PortfolioSerializer) -> None:
-        serializer.save(owner=self.request.user)
+        with transaction.atomic():
+            serializer.save(owner=self.request.user)
+            audit_record("portfolio.create", request=self.request, obj=serializer.instance)
 
     def perform_update(self, serializer: s.PortfolioSerializer) -> None:
-        super().perform_update(serializer)
+        with transaction.atomic():
+            before = {k: getattr(serializer.instance, k) for k in serializer.validated_data}
+            super().perform_update(serializer)
+            audit_record(
+                "portfolio.update", request=self.request, obj=serializer.instance,
+                fields=sorted(serializer.validated_data),
+                changes={k: [before[k], getattr(serializer.instance, k)] for k in sorted(before)},
+            )  # fmt: skip
         book_changed([serializer.instance.pk])  # the summary shows its cash
 
     def perform_destroy(self, instance: Portfolio) -> None:
         pk = instance.pk
-        super().perform_destroy(instance)
+        with transaction.atomic():
+            audit_record(
+                "portfolio.delete", request=self.request, obj=instance,
+                positions_deleted=instance.positions.count(),
+            )  # fmt: skip
+            super().perform_destroy(instance)
         book_changed([pk])
 
     @extend_schema(
@@ -60,6 +75,8 @@ class PortfolioViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
     def upload(self, request: Request, pk: str | None = None) -> Response:
         portfolio = self.get_object()
+        # Refused while it is read past the limit (never spooled whole, then read whole).
+        limit_uploads(request._request, settings.SIGMASIGHT_UPLOAD_MAX_BYTES)
         body = s.UploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]
@@ -278,6 +295,7 @@ class StrategyViewSet(
     queryset = Strategy.objects.none()
     serializer_class = s.StrategySerializer
     filterset_class = StrategyFilter
+    http_method_names = ["get", "post", "patch", "delete"]
     ordering_fields = ["id", "name", "kind"]
 
     def get_queryset(self):
@@ -287,11 +305,29 @@ class StrategyViewSet(
     def create(self, request: Request) -> Response:
         body = s.StrategyCreateSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
-        strategy = services.strategy_create(**body.validated_data)
+        with transaction.atomic():
+            strategy = services.strategy_create(**body.validated_data)
+            audit_record(
+                "strategy.create", request=request, obj=strategy,
+                kind=strategy.kind, position_ids=sorted(set(body.validated_data["position_ids"])),
+            )  # fmt: skip
         return Response(
             s.StrategySerializer(self.get_queryset().get(pk=strategy.pk)).data,
             status=status.HTTP_201_CREATED,
         )
+
+    @extend_schema(request=s.StrategyUpdateSerializer, responses={200: s.StrategySerializer})
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        strategy = self.get_object()
+        body = s.StrategyUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        with transaction.atomic():
+            services.strategy_update(strategy=strategy, **body.validated_data)
+            audit_record(
+                "strategy.update", request=request, obj=strategy,
+                fields=sorted(body.validated_data),
+            )  # fmt: skip
+        return Response(s.StrategySerializer(self.get_queryset().get(pk=strategy.pk)).data)
 
     def perform_destroy(self, instance: Strategy) -> None:
         if instance.is_detected:
@@ -299,5 +335,7 @@ class StrategyViewSet(
                 "Detected strategies follow the book; delete or change positions instead.",
                 code="strategy_detected",
             )
-        instance.delete()
+        with transaction.atomic():
+            audit_record("strategy.delete", request=self.request, obj=instance)
+            instance.delete()
         book_changed([instance.portfolio_id])

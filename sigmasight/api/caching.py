@@ -47,6 +47,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from sigmasight.cachesafe import safe_cache_call, warn_limited
+from sigmasight.metrics import api_cache_outcome
 
 logger = logging.getLogger("sigmasight.api")
 
@@ -195,7 +196,7 @@ def cached_response(
     """
     ttl = settings.SIGMASIGHT_API_CACHE_TTL_S
     if ttl <= 0:
-        return _tagged(compute(), "bypass")
+        return _tagged(compute(), view, "bypass")
     try:
         _flush_pending()
         generations = _generations([GLOBAL_GENERATION, generation_key(portfolio_id)])
@@ -204,20 +205,21 @@ def cached_response(
         )
         data = _call(cache.get, key, _MISSING)
     except _Unavailable:
-        return _tagged(compute(), "bypass")
+        return _tagged(compute(), view, "bypass")
     if data is not _MISSING:
-        return _tagged(Response(data), "hit")
+        return _tagged(Response(data), view, "hit")
     response = compute()
     if response.status_code == 200:
         try:
             _call(cache.set, key, response.data, ttl)
         except _Unavailable:
-            return _tagged(response, "bypass")
-    return _tagged(response, "miss")
+            return _tagged(response, view, "bypass")
+    return _tagged(response, view, "miss")
 
 
-def _tagged(response: Response, outcome: str) -> Response:
+def _tagged(response: Response, view: str, outcome: str) -> Response:
     response[HEADER] = outcome
+    api_cache_outcome(view, outcome)  # hit ratio: README, "Metrics and error reporting"
     return response
 
 

@@ -46,7 +46,7 @@ def scrub(value: object) -> object:
     return value
 
 
-def _ip(request) -> str | None:
+def client_ip(request) -> str | None:
     """The address the throttles count by: REMOTE_ADDR, or behind NUM_PROXIES trusted proxies
     the one the outermost proxy appended to X-Forwarded-For. Never a client-written header alone
     (DRF would trust the whole header when NUM_PROXIES is unset)."""
@@ -112,7 +112,7 @@ def audit_record(
                 action=action,
                 actor=actor,
                 actor_email=((actor.email if actor is not None else "") or actor_email)[:254],
-                ip=_ip(request) if request is not None else None,
+                ip=client_ip(request) if request is not None else None,
                 request_id=str(getattr(request, "request_id", "") or "")[:64],
                 details=clean,
                 **fields,

@@ -7,6 +7,8 @@ SECRET_KEY is an error, never a default.
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from sigmasight.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_optional,
     env_rate,
     env_str,
@@ -68,6 +71,8 @@ MIDDLEWARE = [
     # Outermost: every response (redirects and CORS preflights included) gets a request id and
     # one log line timed over the whole stack.
     "sigmasight.middleware.RequestLogMiddleware",
+    # Request count and latency by route template for /metrics (sigmasight/metrics).
+    "sigmasight.metrics.middleware.MetricsMiddleware",
     # JSON bodies over 1 KB gzip-compressed for clients that accept it (before anything else
     # touches the body, so it compresses the final one).
     "sigmasight.middleware.JSONGZipMiddleware",
@@ -189,6 +194,7 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "sigmasight.accounts.validators.NoSurroundingWhitespaceValidator"},
 ]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -197,7 +203,7 @@ PASSWORD_HASHERS = [
 SIGMASIGHT_OPEN_REGISTRATION = env_bool("SIGMASIGHT_OPEN_REGISTRATION", False)
 # Password of the demo accounts `manage.py seed_demo` creates (printed by it); demos only: set
 # another one before seeding a server others can reach.
-SIGMASIGHT_DEMO_PASSWORD = env_str("SIGMASIGHT_DEMO_PASSWORD", "demo12345")
+SIGMASIGHT_DEMO_PASSWORD = env_str("SIGMASIGHT_DEMO_PASSWORD", "open-risk-demo")
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 30, minimum=1)),
@@ -230,14 +236,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # Bodies are JSON (shared/API.md); the position upload declares its own multipart parser.
+    "DEFAULT_PARSER_CLASSES": ["sigmasight.api.parsers.JSONObjectParser"],
     "DEFAULT_PAGINATION_CLASS": "sigmasight.api.pagination.StandardPagination",
     "PAGE_SIZE": SIGMASIGHT_PAGE_SIZE,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "sigmasight.api.query.StrictFilterBackend",
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
@@ -247,7 +251,7 @@ REST_FRAMEWORK = {
     ],
     "NUM_PROXIES": SIGMASIGHT_NUM_PROXIES,
     "EXCEPTION_HANDLER": "sigmasight.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "sigmasight.api.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # `?format=` belongs to the API (export/?format=csv), not to DRF's renderer switch.
     "URL_FORMAT_OVERRIDE": None,
@@ -278,7 +282,8 @@ CORS_EXPOSE_HEADERS = ["Content-Disposition", "Retry-After", "X-Export-Id", "X-R
 
 # Security (secure by default outside DEBUG; each switch can be set from the environment) ------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$"]
+# The platform's health probe and a scraper inside the private network speak plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$", r"^metrics$"]
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -294,6 +299,16 @@ X_FRAME_OPTIONS = "DENY"
 # Uploads: the position CSV limit is 5 MB; requests a little larger are refused before parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 6 * 1024 * 1024, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# Every upload (API, admin imports) is counted while it is read and refused past this (413); the
+# position CSV endpoint caps it at SIGMASIGHT_UPLOAD_MAX_BYTES.
+SIGMASIGHT_FILE_UPLOAD_MAX_BYTES = env_int(
+    "SIGMASIGHT_FILE_UPLOAD_MAX_BYTES", 100 * 1024 * 1024, minimum=1024
+)
+FILE_UPLOAD_HANDLERS = [
+    "sigmasight.api.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Market data -------------------------------------------------------------------------------
 # With POLYGON_API_KEY: Polygon for prices (yfinance for sectors, rates and fallback); without:
@@ -417,3 +432,32 @@ SIGMASIGHT_BATCH_STALE_HOURS = env_int("SIGMASIGHT_BATCH_STALE_HOURS", 6, minimu
 # FIX 4.4 trade export: SenderCompID (49) and TargetCompID (56) of every NewOrderSingle.
 SIGMASIGHT_FIX_SENDER_COMP_ID = env_str("SIGMASIGHT_FIX_SENDER_COMP_ID", "SIGMASIGHT")
 SIGMASIGHT_FIX_TARGET_COMP_ID = env_str("SIGMASIGHT_FIX_TARGET_COMP_ID", "BROKER")
+
+# Metrics and error reporting ----------------------------------------------------------------
+# /metrics answers only a bearer token or a client address in the allow-list (the address the
+# throttles count by, SIGMASIGHT_NUM_PROXIES); with neither set it is a 404 for everyone.
+SIGMASIGHT_METRICS_TOKEN = env_optional("SIGMASIGHT_METRICS_TOKEN")
+if SIGMASIGHT_METRICS_TOKEN and not re.fullmatch(r"[!-~]{32,}", SIGMASIGHT_METRICS_TOKEN):
+    raise ImproperlyConfigured(
+        "SIGMASIGHT_METRICS_TOKEN must be at least 32 printable ASCII characters without spaces "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+    )
+SIGMASIGHT_METRICS_ALLOWED_IPS = env_networks("SIGMASIGHT_METRICS_ALLOWED_IPS")
+# Several processes (gunicorn workers, Celery workers on this host) write their samples to files
+# here and a scrape sums them. prometheus_client reads the variable itself when it is imported,
+# and takes it being present, even blank, as multiprocess mode: blank is refused.
+if "PROMETHEUS_MULTIPROC_DIR" in os.environ and env_optional("PROMETHEUS_MULTIPROC_DIR") is None:
+    raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR is blank: set a directory or unset it.")
+_multiproc_dir = env_optional("PROMETHEUS_MULTIPROC_DIR")
+PROMETHEUS_MULTIPROC_DIR = Path(_multiproc_dir) if _multiproc_dir else None
+if PROMETHEUS_MULTIPROC_DIR is not None:
+    PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+
+# Errors go to Sentry only with a DSN; without one sentry_sdk is not even imported.
+SENTRY_DSN = env_optional("SENTRY_DSN")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production")
+SENTRY_RELEASE = env_optional("SENTRY_RELEASE")
+if SENTRY_DSN:
+    from sigmasight.sentry import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE)

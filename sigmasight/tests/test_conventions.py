@@ -7,6 +7,7 @@ import re
 import pytest
 from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
@@ -168,8 +169,15 @@ def test_default_user_throttle_is_100_per_minute(settings):
     assert settings.SIGMASIGHT_THROTTLE_USER == "100/min"
 
 
-@pytest.mark.parametrize(("asked", "served"), [(None, 50), ("10", 10), ("500", 500), ("5000", 500)])
+@pytest.mark.parametrize(("asked", "served"), [(None, 50), ("10", 10), ("500", 500)])
 def test_page_size_defaults_to_50_and_is_capped_at_500(asked, served):
     query = {} if asked is None else {"page_size": asked}
     request = Request(APIRequestFactory().get("/", query))
     assert StandardPagination().get_page_size(request) == served
+
+
+def test_page_size_over_500_is_refused():
+    request = Request(APIRequestFactory().get("/", {"page_size": "5000"}))
+    with pytest.raises(ValidationError) as refused:
+        StandardPagination().get_page_size(request)
+    assert "page_size" in refused.value.detail

@@ -26,14 +26,13 @@ from django.db import close_old_connections, transaction
 from django.test import override_settings
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from rest_framework_simplejwt.tokens import RefreshToken
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
-from schemathesis.specs.openapi.checks import (
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.config._checks import POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from analytics.models import FactorDefinition
 from conftest import _guarded_connect, _guarded_getaddrinfo
@@ -41,6 +40,7 @@ from modeling import services as modeling_services
 from portfolios import demo
 from portfolios.models import Portfolio, Position, Strategy, Tag
 from sigmasight.accounts.models import User
+from sigmasight.api.fields import MAX_ID
 from stress.models import StressScenario
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
@@ -60,6 +60,26 @@ EXCLUDED = {
     ("POST", "/api/v1/auth/refresh/"): "token rotation blacklists the old token",
 }
 
+# Operations whose well-formed requests may still break a rule of the domain, answered 400
+# naming it, that no schema keyword states (OpenAPI 3.0 has no rule between two fields, no
+# check of a file's content). Positive data need not pass there; every other check runs.
+DOMAIN_RULES = {
+    "POST /api/v1/modeling/sessions/": "as_of may not be in the future",
+    "POST /api/v1/risk/greeks/calculate/": "exactly one of expiration/days_to_expiry, of "
+    "volatility/option_price; prices positive",
+    "POST /api/v1/stress/scenarios/": "shocks are keyed by active factor names",
+    "GET /api/v1/modeling/sessions/{id}/suggestions/": "the hedge instrument must have a price",
+    "POST /api/v1/positions/": "a row as the CSV validates it: known symbol, option legs agree",
+    "PATCH /api/v1/positions/{id}/": "the same row rules for the changed fields",
+    "POST /api/v1/modeling/sessions/{id}/trades/": "a trade is validated as a position row",
+    "POST /api/v1/portfolios/{id}/upload/": "the file must be a valid position CSV",
+    "POST /api/v1/strategies/": "each kind needs its legs (a pairs trade: one long, one short)",
+    "PATCH /api/v1/strategies/{id}/": "detected strategies follow the book (read-only)",
+    "DELETE /api/v1/strategies/{id}/": "detected strategies follow the book (read-only)",
+    "GET /api/v1/risk/scenarios/market/": "each of `moves` within +-0.5 (a number in a string)",
+    "GET /api/v1/risk/scenarios/rates/": "each of `moves` within +-0.05 (a number in a string)",
+}
+
 CONFIG = SchemathesisConfig.from_dict(
     {
         **({"seed": int(SEED)} if SEED else {}),
@@ -70,13 +90,24 @@ CONFIG = SchemathesisConfig.from_dict(
             # The JWT comes from the fixture; a generated Authorization header would replace it.
             "with-security-parameters": False,
         },
-        # Stateful sequences are out of scope; the coverage phase's boundary cases are many per
-        # operation, so the bounded run leaves them to `make fuzz`.
-        "phases": {"stateful": {"enabled": False}, "coverage": {"enabled": LONG_RUN}},
+        # Every check schemathesis has (`--checks all`), each as shipped but one: a well-formed
+        # request for a date without the history a result needs is answered 422
+        # `insufficient_history` (documented on every operation); which data exist is no fact a
+        # schema can state, so positive data may meet it.
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": [*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, "422"]
+            }
+        },
+        # Examples, coverage (boundary and negative cases of every parameter) and fuzzing run
+        # in the parametrized test; stateful sequences, along the links schemathesis infers
+        # between operations, in test_api_fuzz_stateful.
+        "phases": {"stateful": {"enabled": True}},
     }
 )
 UNLIMITED = "1000000/min"
-CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
+load_all_checks()
+CHECKS_ALL = CHECKS.get_all()
 
 
 @dataclass(frozen=True)
@@ -105,6 +136,8 @@ def _seed() -> Targets:
     own = Portfolio.objects.get(owner=user)
     theirs = Portfolio.objects.get(owner=other)
     session = modeling_services.session_create(owner=user, portfolio=own, name="fuzz")
+    # A session with a trade, so that exporting it is a request that can succeed.
+    modeling_services.trade_add(session=session, data={"symbol": "SPY", "quantity": "10"})
 
     def first_ids(queryset, owner_field: str) -> list[int]:
         ids = []
@@ -151,7 +184,7 @@ def fuzzed(django_db_setup, django_db_blocker) -> Iterator[Fuzzed]:
             assert FactorDefinition.objects.exists()
             user = User.objects.get(email=demo.GROWTH.email)
             token = str(RefreshToken.for_user(user).access_token)
-            yield Fuzzed(WSGIHandler(), token, targets)
+            yield Fuzzed(APP, token, targets)
         finally:
             transaction.set_rollback(True)
             atomic.__exit__(None, None, None)
@@ -165,7 +198,12 @@ def _served_schema() -> dict:
     return json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(public=True)))
 
 
-schema = schemathesis.openapi.from_dict(_served_schema(), config=CONFIG).exclude(
+# The app every request goes to, in-process. It is the schema's own, so what a check sends
+# besides the case (ignored_auth's probes without credentials) reaches it too.
+APP = WSGIHandler()
+_loaded = schemathesis.openapi.from_dict(_served_schema(), config=CONFIG)
+_loaded.app = APP
+schema = _loaded.exclude(
     func=lambda ctx: (ctx.operation.method.upper(), ctx.operation.path) in EXCLUDED
 )
 
@@ -182,12 +220,28 @@ _PATH_TARGETS = {
     "/api/v1/modeling/sessions/{id}/": "session",
 }
 _FIELD_TARGETS = {"portfolio": "portfolio", "session": "session", "portfolio_id": "portfolio"}
+# Body fields listing ids of objects that must exist (unknown ones are a 400 naming them).
+_LIST_TARGETS = {"scenario_ids": "scenario", "tag_ids": "tag", "position_ids": "position"}
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def _aim(case, data: st.DataObject, targets: Targets) -> None:
-    """Sometimes swap a generated id for a real one (own or another user's)."""
+    """Sometimes swap a generated id for a real one (own or another user's).
+
+    Only a valid id is swapped, so a negative case stays negative. In a positive case the ids
+    in a body always name the user's own objects: a body naming a missing or another user's
+    object is refused (400 naming the field), and existence is no fact a schema can state.
+    Likewise rules between two parameters: a positive `start` after `end` is put in order, and
+    `target=reduce_factor` gets the `factor` it needs.
+    """
+    positive = case.meta is not None and case.meta.generation.mode.is_positive
 
     def pick(kind: str, current: object) -> object:
+        if not _is_id(current):
+            return current
         return data.draw(st.sampled_from([current, *getattr(targets, kind)]))
 
     for prefix, kind in _PATH_TARGETS.items():
@@ -198,17 +252,48 @@ def _aim(case, data: st.DataObject, targets: Targets) -> None:
                 name: pick(kind, case.path_parameters[name]),
             }
     # Containers are assigned anew, not changed in place: the case tracks what was generated.
-    for attr in ("query", "body"):
-        container = getattr(case, attr)
-        if isinstance(container, dict) and container.keys() & _FIELD_TARGETS.keys():
-            setattr(
-                case,
-                attr,
-                {
-                    key: pick(_FIELD_TARGETS[key], value) if key in _FIELD_TARGETS else value
-                    for key, value in container.items()
-                },
-            )
+    if isinstance(case.query, dict) and case.query.keys() & _FIELD_TARGETS.keys():
+        case.query = {
+            key: pick(_FIELD_TARGETS[key], value) if key in _FIELD_TARGETS else value
+            for key, value in case.query.items()
+        }
+    if positive:
+        _keep_positive(case, targets)
+    elif isinstance(case.body, dict) and case.body.keys() & _FIELD_TARGETS.keys():
+        case.body = {
+            key: pick(_FIELD_TARGETS[key], value) if key in _FIELD_TARGETS else value
+            for key, value in case.body.items()
+        }
+
+
+def _keep_positive(case, targets: Targets) -> None:
+    """What a positive case must also satisfy beyond its schema: rules between parameters and
+    references to objects that exist."""
+    query = case.query
+    if isinstance(query, dict) and query.get("target") == "reduce_factor":
+        case.query = query = {"factor": "Market", **query}  # reduce_factor names its factor
+    if isinstance(query, dict) and {"start", "end"} <= query.keys():
+        start, end = query["start"], query["end"]
+        if isinstance(start, str) and isinstance(end, str) and start > end:
+            case.query = {**query, "start": end, "end": start}
+    if isinstance(case.body, dict):
+        case.body = _own_references(case.body, targets)
+
+
+def _own_references(body: dict, targets: Targets) -> dict:
+    """The body with every object it names replaced by one of the user's own."""
+    own = {}
+    for key, value in body.items():
+        if key in _FIELD_TARGETS:
+            value = getattr(targets, _FIELD_TARGETS[key])[0]
+        elif key in _LIST_TARGETS and isinstance(value, list) and value:
+            value = [getattr(targets, _LIST_TARGETS[key])[0]]
+        own[key] = value
+    return own
+
+
+def _excluded(case) -> list:
+    return [positive_data_acceptance] if case.operation.label in DOMAIN_RULES else []
 
 
 @schema.parametrize()
@@ -218,5 +303,55 @@ def test_api_fuzz_no_server_error_and_schema_conformance(case, data, fuzzed: Fuz
     with transaction.atomic():
         # identity: the in-process WSGI transport does not decode gzip (tested in test_caching).
         headers = {"Authorization": f"Bearer {fuzzed.token}", "Accept-Encoding": "identity"}
-        case.call_and_validate(app=fuzzed.app, headers=headers, checks=CHECKS)
+        case.call_and_validate(
+            app=fuzzed.app,
+            headers=headers,
+            checks=CHECKS_ALL,
+            excluded_checks=_excluded(case),
+        )
         transaction.set_rollback(True)
+
+
+def test_api_fuzz_stateful(fuzzed: Fuzzed):
+    """The stateful phase: sequences along the links schemathesis infers between operations
+    (an id a POST returns used by the GET, PATCH and DELETE of that object), so use_after_free
+    and ensure_resource_availability have something to check. Each sequence runs in a
+    savepoint rolled back after it."""
+    headers = {"Authorization": f"Bearer {fuzzed.token}", "Accept-Encoding": "identity"}
+
+    class Workflow(schema.as_state_machine()):
+        def setup(self) -> None:
+            self.atomic = transaction.atomic()
+            self.atomic.__enter__()
+
+        def teardown(self) -> None:
+            transaction.set_rollback(True)
+            self.atomic.__exit__(None, None, None)
+
+        def before_call(self, case) -> None:
+            if case.meta is not None and case.meta.generation.mode.is_positive:
+                _keep_positive(case, fuzzed.targets)
+
+        def get_call_kwargs(self, case) -> dict:
+            return {"app": fuzzed.app, "headers": headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            case.validate_response(
+                response,
+                checks=CHECKS_ALL,
+                excluded_checks=_excluded(case),
+                headers=headers,
+                transport_kwargs=kwargs,
+                recorder=getattr(self, "recorder", None),
+            )
+
+    Workflow.run(
+        settings=settings(
+            max_examples=EXAMPLES or 8,
+            stateful_step_count=6 if LONG_RUN else 4,
+            deadline=None,
+            derandomize=not LONG_RUN and not SEED,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

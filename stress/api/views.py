@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
@@ -14,6 +14,7 @@ from analytics.api.views import portfolio_for
 from analytics.services import session_for
 from sigmasight.api.caching import cached_response, owner_changed, results_changed
 from sigmasight.api.fields import id_field
+from sigmasight.api.query import QuerySerializer
 from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import NotFoundError, ValidationFailed
 from stress import services
@@ -27,7 +28,7 @@ CRISES = {
 
 
 class ScenarioSerializer(serializers.ModelSerializer):
-    shocks = serializers.DictField(child=serializers.FloatField())
+    shocks = serializers.DictField(child=serializers.FloatField(), allow_empty=False)
     is_library = serializers.SerializerMethodField()
 
     class Meta:
@@ -157,7 +158,7 @@ class StressTestView(APIView):
         return Response({"as_of": as_of, "results": [result_row(r) for r in results]})
 
 
-class RangeQuery(serializers.Serializer):
+class RangeQuery(QuerySerializer):
     start = serializers.DateField(required=False)
     end = serializers.DateField(required=False)
 
@@ -181,7 +182,7 @@ class StressResultsView(APIView):
         return cached_response("stress-results", portfolio.pk, dates, compute)
 
 
-class AsOfQuery(serializers.Serializer):
+class AsOfQuery(QuerySerializer):
     as_of = serializers.DateField(required=False)
 
 
@@ -200,25 +201,32 @@ class StressCorrelationsView(APIView):
                          "factors": stored.factors, "matrix": stored.matrix})  # fmt: skip
 
 
+class HistoricalQuery(QuerySerializer):
+    portfolio = id_field(required=False, help_text="also replay the crisis on this portfolio")
+
+
 class HistoricalView(APIView):
-    @extend_schema(responses={200: dict}, tags=["stress"])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("crisis", str, OpenApiParameter.PATH, enum=list(CRISES)),
+            HistoricalQuery,
+        ],
+        responses={200: dict},
+        tags=["stress"],
+    )
     def get(self, request: Request, crisis: str) -> Response:
         if crisis not in CRISES:
             raise NotFoundError(f"Unknown crisis '{crisis}'; use one of {', '.join(CRISES)}.")
+        query = HistoricalQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         scenario = StressScenario.objects.filter(
             owner__isnull=True, is_historical=True, name=CRISES[crisis]
         ).first()
         if scenario is None:
             raise NotFoundError("That replay is not loaded; run manage.py load_stress_scenarios.")
         body: dict = {"scenario": ScenarioSerializer(scenario, context={"request": request}).data}
-        if "portfolio" in request.query_params:
-            try:
-                portfolio_id = int(request.query_params["portfolio"])
-            except ValueError as exc:
-                raise ValidationFailed(
-                    "portfolio is an id.", fields={"portfolio": ["A number."]}
-                ) from exc
-            portfolio = portfolio_for(request, portfolio_id)
+        if "portfolio" in query.validated_data:
+            portfolio = portfolio_for(request, query.validated_data["portfolio"])
             results = services.stress_run(portfolio_ids=[portfolio.pk], scenarios=[scenario])
             results_changed([portfolio.pk])
             body["result"] = result_row(results[0]) if results else None

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from portfolios.models import Portfolio
 from sigmasight.accounts.models import User
@@ -20,6 +23,19 @@ class TokenPairSerializer(serializers.Serializer):
 
 class RefreshSerializer(serializers.Serializer):
     refresh = serializers.CharField()
+
+
+class RotatingRefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh, with a deleted user's token a 401 like a deactivated user's
+    (simplejwt 5.5 lets `User.DoesNotExist` escape: a 500)."""
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            return super().validate(attrs)
+        except get_user_model().DoesNotExist as exc:
+            raise AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            ) from exc
 
 
 class RefreshedSerializer(serializers.Serializer):

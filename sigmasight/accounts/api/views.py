@@ -8,7 +8,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from portfolios.models import Portfolio
 from sigmasight.accounts.api import serializers as s
@@ -55,7 +54,7 @@ class RefreshView(PublicTokenView):
     def post(self, request: Request) -> Response:
         # simplejwt rotates the token and blacklists the old one (ROTATE/BLACKLIST settings);
         # its InvalidToken becomes a 401 envelope in the exception handler.
-        body = TokenRefreshSerializer(data=request.data)
+        body = s.RotatingRefreshSerializer(data=request.data)
         try:
             body.is_valid(raise_exception=True)
         except TokenError as exc:  # blacklisted, expired or malformed: 401, never a 500
