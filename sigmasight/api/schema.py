@@ -12,6 +12,7 @@ Per-view facts (path enums, a view's own query parameters) live on the views, in
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular import openapi
 from rest_framework import serializers
 
@@ -110,7 +111,7 @@ def _reads_numbers_as_text(prop: dict) -> bool:
         prop.get("type") == "string"
         and not prop.get("nullable")
         and not {"format", "enum"} & prop.keys()
-        and prop.get("pattern", CONTROL_FREE[False]) in CONTROL_FREE.values()
+        and prop.get("pattern", CONTROL_FREE[False]) in {*CONTROL_FREE.values(), NO_NUL_PATTERN}
         and prop.get("maxLength", _NUMBER_TEXT) >= _NUMBER_TEXT
     )
 
@@ -194,3 +195,11 @@ class AutoSchema(openapi.AutoSchema):
         for validator in field.validators:
             if isinstance(validator, NoControlCharacters) and schema.get("type") == "string":
                 schema.setdefault("pattern", CONTROL_FREE[validator.multiline])
+            # Every DRF CharField refuses NUL (a password, a symbol...): say so where nothing
+            # stricter already does.
+            if (
+                isinstance(validator, ProhibitNullCharactersValidator)
+                and schema.get("type") == "string"
+                and not {"format", "enum"} & schema.keys()
+            ):
+                schema.setdefault("pattern", NO_NUL_PATTERN)
