@@ -372,6 +372,7 @@ def prices_fetch_within(
         started = future is None
         if started:
             future = _WEB_FETCHES.submit(_fetch_groups, plan, chain)
+            future.store_lock, future.stored = threading.Lock(), False  # see _store_once
             _in_flight[key] = future
             future.add_done_callback(lambda _: _in_flight_forget(key))
     try:
@@ -390,10 +391,20 @@ def prices_fetch_within(
             code="market_data_pending",
             fields={"symbols": wanted},
         ) from None
-    # A request that joined a late fetch stores it too (idempotent upserts): it must not read
-    # the cache before the background store has run.
-    _fetched_store(fetched, plan)
+    # A request that joined a late fetch must not read the cache before it is stored.
+    _store_once(future, fetched, plan)
     return plan.report
+
+
+def _store_once(future: Future, fetched: list[tuple[str, pd.DataFrame]], plan: _FetchPlan) -> None:
+    """One in-flight fetch is written once, by whoever has its prices first (a request that
+    waited, or the background store of a request that gave up); the other waits until that
+    write has committed. So a request never reads the cache mid-write, and two threads never
+    write the same rows at once (SQLite's shared cache refuses that: "table is locked")."""
+    with future.store_lock:
+        if not future.stored:
+            _fetched_store(fetched, plan)
+            future.stored = True
 
 
 def _store_late(future: Future, plan: _FetchPlan) -> None:
@@ -402,7 +413,7 @@ def _store_late(future: Future, plan: _FetchPlan) -> None:
 
     try:
         if future.exception() is None:
-            _fetched_store(future.result(), plan)
+            _store_once(future, future.result(), plan)
     except Exception:
         logger.exception("storing a late market-data fetch failed")
     finally:
