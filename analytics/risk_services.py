@@ -124,6 +124,22 @@ def factor_returns(as_of: date, window: int) -> pd.DataFrame:
     return factor_model_returns(as_of, window)[0]
 
 
+def factors_left_out(
+    factors: Sequence[FactorDefinition], moves: pd.DataFrame, as_of: date, window: int, what: str
+) -> dict[str, str]:
+    """The factors whose column of `moves` (sessions x factor names) has fewer than
+    SIGMASIGHT_FACTOR_MIN_OBSERVATIONS values in the window, each with why: the one rule of the
+    factor model and the stress model for a proxy without enough history."""
+    needed = settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS
+    have = moves.notna().sum(axis=0)
+    return {
+        f.name: f"{f.etf_proxy} has {int(have.get(f.name, 0))} {what} in the {window} sessions "
+        f"to {as_of.isoformat()}; {needed} are needed"
+        for f in factors
+        if int(have.get(f.name, 0)) < needed
+    }
+
+
 def factor_model_returns(as_of: date, window: int) -> tuple[pd.DataFrame, dict[str, str]]:
     """The factor model's regressors over the last `window` sessions, and the factors left out.
 
@@ -135,14 +151,7 @@ def factor_model_returns(as_of: date, window: int) -> tuple[pd.DataFrame, dict[s
     factors = active_factors()
     closes = closes_panel([f.etf_proxy for f in factors], as_of, window + 1)
     returns = fx.simple_returns(closes).rename(columns={f.etf_proxy: f.name for f in factors})
-    needed = settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS
-    have = returns.notna().sum(axis=0)
-    left_out = {
-        f.name: f"{f.etf_proxy} has {int(have.get(f.name, 0))} daily returns in the {window} "
-        f"sessions to {as_of.isoformat()}; {needed} are needed"
-        for f in factors
-        if int(have.get(f.name, 0)) < needed
-    }
+    left_out = factors_left_out(factors, returns, as_of, window, "daily returns")
     residual = not settings.SIGMASIGHT_RAW_STYLE_FACTORS and any(f.name == MARKET for f in factors)
     if residual and MARKET in left_out:
         for f in factors:

@@ -31,6 +31,7 @@ from analytics.risk_services import (
     closes_panel,
     factor_exposure,
     factors_compute,
+    factors_left_out,
     ir_betas_compute,
     stored_betas,
 )
@@ -88,14 +89,7 @@ def factor_model(as_of: date, lookback: int | None = None) -> FactorModel:
         )
     # A factor whose proxy has too little history in the window (the style ETFs before
     # 2004-2013, USO before 2006...) is left out, not allowed to empty the whole model.
-    needed = settings.SIGMASIGHT_FACTOR_MIN_OBSERVATIONS
-    have = moves.notna().sum(axis=0)
-    left_out = {
-        f.name: f"{f.etf_proxy} has {int(have[f.name])} daily moves in the {lookback} sessions "
-        f"to {as_of.isoformat()}; {needed} are needed"
-        for f in factors
-        if int(have[f.name]) < needed
-    }
+    left_out = factors_left_out(factors, moves, as_of, lookback, "daily moves")
     if MARKET in left_out:
         moves = moves.iloc[:0, :0]
     moves = moves.drop(columns=[c for c in left_out if c in moves]).dropna(how="any")
