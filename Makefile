@@ -35,6 +35,8 @@ migrate: $(VENV)/.runtime
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: lint
 	$(TEST_SETTINGS) $(BIN)/python manage.py check

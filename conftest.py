@@ -1,21 +1,39 @@
-"""Shared fixtures: users, API clients and the marker rules (postgres, redis)."""
+"""Shared fixtures: users, API clients, the marker rules (postgres, redis), the network guard, a
+database for module-scoped data, and what the tests of several apps share (the two books of the
+batch tests, the test database as a subprocess sees it).
+
+This file belongs to no app, so it may use any of them; the helpers that are not fixtures live
+in the lowest app that can hold them (`sigmasight/tests/helpers.py`, `<app>/tests/helpers.py`)."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from importlib import import_module
+from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
+from django.test import override_settings
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from analytics.models import FactorDefinition
+from analytics.tests.helpers import SERIES
+from marketdata.calendar import sessions_back
+from marketdata.providers.synthetic import SyntheticProvider
+from marketdata.services import prices_fetch_and_cache
+from portfolios.tests.factories import PortfolioFactory, option, stock
 from sigmasight import celery_app
 from sigmasight.accounts.tests.factories import UserFactory
+from sigmasight.tests.helpers import client_for
+from stress.library import load_library
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -103,12 +121,6 @@ def api_client() -> APIClient:
     return APIClient()
 
 
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
-
-
 @pytest.fixture
 def auth_client(user) -> APIClient:
     return client_for(user)
@@ -124,21 +136,24 @@ def staff_client(staff_user) -> APIClient:
     return client_for(staff_user)
 
 
-@contextmanager
-def module_database(django_db_blocker) -> Iterator[None]:
+@pytest.fixture(scope="module")
+def module_no_network() -> Iterator[None]:
+    """The network guard for a module-scoped fixture (`_no_network` guards each test)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("socket.getaddrinfo", _guarded_getaddrinfo)
+        patch.setattr("socket.socket.connect", _guarded_connect)
+        yield
+
+
+@pytest.fixture(scope="module")
+def module_database(django_db_setup, django_db_blocker, module_no_network) -> Iterator[None]:
     """For a module-scoped fixture that builds data once (the demo, say): the database unblocked,
     the network guard on, the synthetic market forced (a POLYGON_API_KEY in the environment
     changes nothing), and everything rolled back when the module is done."""
-    from django.db import transaction
-    from django.test import override_settings
-
     with (
         django_db_blocker.unblock(),
-        pytest.MonkeyPatch.context() as patch,
         override_settings(SIGMASIGHT_MARKET_DATA_SOURCE="synthetic"),
     ):
-        patch.setattr("socket.getaddrinfo", _guarded_getaddrinfo)
-        patch.setattr("socket.socket.connect", _guarded_connect)
         atomic = transaction.atomic()
         atomic.__enter__()
         try:
@@ -146,3 +161,70 @@ def module_database(django_db_blocker) -> Iterator[None]:
         finally:
             transaction.set_rollback(True)
             atomic.__exit__(None, None, None)
+
+
+# --- the batch tests: two books, and the database a subprocess sees ---------------------------
+
+
+@pytest.fixture
+def batch_session() -> date:
+    """The session the batch tests run."""
+    return date(2026, 11, 20)
+
+
+@pytest.fixture
+def books(user, other_user, batch_session):
+    first = PortfolioFactory(owner=user, cash=Decimal("100000"))
+    stock(first, "AAPL", "100")
+    option(first, "AAPL", date(2027, 1, 15), "C", "550", "-1")
+    second = PortfolioFactory(owner=other_user, cash=Decimal("50000"))
+    stock(second, "JPM", "-50")
+    stock(second, "KO", "200")
+    # The market-data job fetches through the configured chain (synthetic here); preload the
+    # year of history the factor window needs so the test stays fast.
+    start = sessions_back(batch_session, 270)[0]
+    prices_fetch_and_cache(
+        symbols=["AAPL", "JPM", "KO", *SERIES],
+        start=start,
+        end=batch_session,
+        providers=[SyntheticProvider()],
+    )
+    return first, second
+
+
+class SharedDatabase:
+    """The test database for a subprocess: PostgreSQL's test database itself; SQLite's (in
+    memory, private to this process) copied to a file with `export()` before the subprocess
+    starts and copied back with `absorb()` once it has exited."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        db = connection.settings_dict
+        self.sqlite = connection.vendor == "sqlite"
+        self.path = tmp_path / "shared.sqlite3"
+        self.url = (
+            f"sqlite:///{self.path}" if self.sqlite
+            else f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )  # fmt: skip
+
+    def export(self) -> None:
+        if self.sqlite:
+            connection.ensure_connection()
+            with sqlite3.connect(self.path) as target:
+                connection.connection.backup(target)
+
+    def absorb(self) -> None:
+        if self.sqlite:
+            with sqlite3.connect(self.path) as source:
+                source.backup(connection.connection)
+
+
+@pytest.fixture
+def shared_database(transactional_db, tmp_path) -> SharedDatabase:
+    """Needs committed data (transactional_db): a subprocess never sees this test's transaction.
+    An earlier transactional test's flush took what the data migrations seeded (the factors, and
+    so the scenario library): seeded again."""
+    if not FactorDefinition.objects.exists():
+        for migration in ("0003_seed_factors", "0004_macro_factors"):
+            import_module(f"analytics.migrations.{migration}").seed(apps, None)
+        load_library()
+    return SharedDatabase(tmp_path)

@@ -5,6 +5,8 @@ from django.http import HttpRequest
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 from import_export.resources import modelresource_factory
 
+from analytics.batch import trigger_queue
+from analytics.jobs import JOBS, TRIGGERS
 from analytics.models import (
     BatchJob,
     FactorDefinition,
@@ -16,8 +18,10 @@ from analytics.models import (
     RiskMetricSnapshot,
 )
 from analytics.resources import FactorDefinitionResource
+from analytics.tasks import run_job
 from sigmasight.api.caching import AdminInvalidatesCache
 from sigmasight.audit.services import audit_record
+from sigmasight.outbox.services import outbox_send
 from sigmasight.resources import SafeModelResource
 
 
@@ -120,9 +124,16 @@ class RiskMetricSnapshotAdmin(ComputedAdmin):
 @admin.register(BatchJob)
 class BatchJobAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "name", "run_date", "status", "started_at", "heartbeat_at", "duration_s",
-        "triggered_by", "owner",
-    )  # fmt: skip
+        "id",
+        "name",
+        "run_date",
+        "status",
+        "started_at",
+        "heartbeat_at",
+        "duration_s",
+        "triggered_by",
+        "owner",
+    )
     list_filter = ("name", "status")
     date_hierarchy = "run_date"
     ordering = ("-id",)
@@ -139,10 +150,6 @@ class BatchJobAdmin(admin.ModelAdmin):
     def rerun(self, request: HttpRequest, queryset) -> None:
         """A job is queued again as itself (its chunks on the workers); a trigger as a new
         trigger of the same kind. A job still queued or running is refused by its claim."""
-        from analytics.batch import JOBS, TRIGGERS, trigger_queue
-        from analytics.tasks import run_job
-        from sigmasight.outbox.services import outbox_send
-
         queued = 0
         for job in queryset:
             trigger = job.name.removeprefix("trigger:")
@@ -152,9 +159,11 @@ class BatchJobAdmin(admin.ModelAdmin):
                     outbox_send(run_job.s(job.name, day, None, request.user.pk))
                 elif trigger in TRIGGERS:
                     trigger_queue(
-                        trigger=trigger, run_date=job.run_date, portfolio_ids=None,
+                        trigger=trigger,
+                        run_date=job.run_date,
+                        portfolio_ids=None,
                         user=request.user,
-                    )  # fmt: skip
+                    )
                 else:
                     continue
             except Exception as exc:  # noqa: BLE001 - shown to the admin user

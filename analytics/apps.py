@@ -23,4 +23,9 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self) -> None:
+        import analytics.jobs  # noqa: F401 - declares analytics' jobs of the day
+        from analytics.batch import last_finished
+        from sigmasight.api.health import last_batch_from
+
+        last_batch_from(last_finished)
         post_migrate.connect(_setup_schedule, sender=self, dispatch_uid="analytics_setup_schedule")

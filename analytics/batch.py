@@ -27,7 +27,6 @@ import random
 import socket
 import time
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -37,14 +36,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from analytics.jobs import DAILY, JOBS, WRITES_INPUTS
+from analytics.jobs import JOBS, daily, time_limit
 from analytics.models import BatchJob, BatchJobChunk
-from analytics.services import read_memo
+from analytics.selectors import ReadCache
 from marketdata import calendar
 from marketdata.providers.base import is_transient
+from portfolios.models import Portfolio
 from sigmasight.api.caching import results_changed
+from sigmasight.celery import app
 from sigmasight.exceptions import ConflictError
 from sigmasight.metrics import batch_job_closed
+from sigmasight.outbox.services import outbox_send
 
 logger = logging.getLogger("sigmasight.batch")
 
@@ -54,8 +56,6 @@ def portfolio_chunks(
 ) -> list[list[int]]:
     """Portfolios grouped so a chunk holds at most `limit` open positions (a bigger portfolio is
     a chunk of its own), leaving out `exclude`."""
-    from portfolios.models import Portfolio
-
     queryset = Portfolio.objects.order_by("id").exclude(pk__in=list(exclude))
     if portfolio_ids is not None:
         queryset = queryset.filter(pk__in=portfolio_ids)
@@ -78,7 +78,7 @@ def portfolio_chunks(
 
 def time_limits(name: str) -> tuple[int, int]:
     """(soft, hard) seconds for one chunk of a job."""
-    soft = settings.SIGMASIGHT_BATCH_TIME_LIMITS[name]
+    soft = time_limit(name)
     return soft, soft + settings.SIGMASIGHT_BATCH_HARD_GRACE_S
 
 
@@ -87,9 +87,10 @@ def heartbeat_limit(name: str) -> int:
     is killed at the hard limit, a retry waits at most the backoff cap, plus a grace."""
     _, hard = time_limits(name)
     return (
-        hard + int(settings.SIGMASIGHT_BATCH_RETRY_BACKOFF_MAX_S)
+        hard
+        + int(settings.SIGMASIGHT_BATCH_RETRY_BACKOFF_MAX_S)
         + settings.SIGMASIGHT_BATCH_HARD_GRACE_S
-    )  # fmt: skip
+    )
 
 
 def this_runner() -> str:
@@ -152,15 +153,19 @@ def backoff(attempt: int, *, rng: random.Random | None = None) -> float:
 
 
 def job_open(
-    name: str, run_date: date, *, triggered_by_id: int | None = None,
-    parent_id: int | None = None, owner: str = "",
-) -> BatchJob:  # fmt: skip
+    name: str,
+    run_date: date,
+    *,
+    triggered_by_id: int | None = None,
+    parent_id: int | None = None,
+    owner: str = "",
+) -> BatchJob:
     """The running row of a job for a session: the claim. Refused (ConflictError) while another
     run of the same job and session is queued or running, unless its runner is gone
     (runner_gone): that run is marked failed and this one resumes it, carrying over the chunks
     it finished (counts resumed_from and portfolios_already_done)."""
     if name not in JOBS:
-        raise ValueError(f"Unknown job {name!r}; jobs: {', '.join(DAILY)}.")
+        raise ValueError(f"Unknown job {name!r}; jobs: {', '.join(daily())}.")
     abandoned = None
     for running in BatchJob.objects.filter(
         name=name, run_date=run_date, status=BatchJob.Status.RUNNING
@@ -177,9 +182,15 @@ def job_open(
     try:
         with transaction.atomic():
             job = BatchJob.objects.create(
-                name=name, run_date=run_date, status=BatchJob.Status.RUNNING, started_at=now,
-                heartbeat_at=now, owner=owner, triggered_by_id=triggered_by_id, parent_id=parent_id,
-            )  # fmt: skip
+                name=name,
+                run_date=run_date,
+                status=BatchJob.Status.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                owner=owner,
+                triggered_by_id=triggered_by_id,
+                parent_id=parent_id,
+            )
             if abandoned is not None:
                 _job_resume(job, abandoned)
     except IntegrityError as exc:
@@ -194,10 +205,15 @@ def _job_resume(job: BatchJob, abandoned: BatchJob) -> None:
     resumed again): their portfolios are skipped, their counts and failures folded at close."""
     finished = list(abandoned.chunk_records.all())
     BatchJobChunk.objects.bulk_create(
-        BatchJobChunk(job=job, first_portfolio_id=c.first_portfolio_id,
-                      portfolio_ids=c.portfolio_ids, result=c.result, carried=True)
+        BatchJobChunk(
+            job=job,
+            first_portfolio_id=c.first_portfolio_id,
+            portfolio_ids=c.portfolio_ids,
+            result=c.result,
+            carried=True,
+        )
         for c in finished
-    )  # fmt: skip
+    )
     job.counts = {
         "resumed_from": abandoned.pk,
         "portfolios_already_done": sum(len(c.portfolio_ids) for c in finished),
@@ -220,9 +236,10 @@ def chunk_record(job_id: int, chunk: list[int], result: dict) -> None:
     skips it. A kill between the commit and this write only means the chunk is computed again
     (upserts: same rows)."""
     BatchJobChunk.objects.update_or_create(
-        job_id=job_id, first_portfolio_id=chunk[0],
+        job_id=job_id,
+        first_portfolio_id=chunk[0],
         defaults={"portfolio_ids": chunk, "result": result},
-    )  # fmt: skip
+    )
     job_beat(job_id)
 
 
@@ -241,20 +258,34 @@ def job_chunks(
     return portfolio_chunks(portfolio_ids, settings.SIGMASIGHT_BATCH_CHUNK_POSITIONS, exclude=done)
 
 
-def chunk_run(name: str, run_date: date, chunk: list[int]) -> dict:
+def job_reads(name: str) -> ReadCache | None:
+    """A read cache for a job's chunks, or None for a job that writes what it reads."""
+    return None if JOBS[name].writes_inputs else ReadCache()
+
+
+def chunk_run(
+    name: str, run_date: date, chunk: list[int], *, reads: ReadCache | None = None
+) -> dict:
     """One attempt at a chunk: {"counts", "failed" (portfolio id -> why), "retry" (why a retry
-    may help, or None)}. JSON-safe: it is a Celery task's result."""
+    may help, or None)}. JSON-safe: it is a Celery task's result. `reads` is the job's read cache
+    when chunks share one (one process running them all); else each chunk gets its own."""
     counts: dict[str, int] = {}
     failed: dict[str, str] = {}
     warnings: dict[str, list[str]] = {}
-    retry = _run_chunk(name, run_date, chunk, counts, failed, warnings)
+    reads = reads if reads is not None else job_reads(name)
+    retry = _run_chunk(name, run_date, chunk, counts, failed, warnings, reads)
     return {"counts": counts, "failed": failed, "warnings": warnings, "retry": retry}
 
 
 def chunk_run_with_retries(
-    name: str, run_date: date, chunk: list[int], *, sleep: Callable[[float], None] | None = None,
+    name: str,
+    run_date: date,
+    chunk: list[int],
+    *,
+    sleep: Callable[[float], None] | None = None,
     job_id: int | None = None,
-) -> dict:  # fmt: skip
+    reads: ReadCache | None = None,
+) -> dict:
     """A chunk in-process: provider errors retried after a backoff, up to
     SIGMASIGHT_BATCH_RETRIES times; the last attempt's outcome stands. With `job_id`, every
     attempt beats the job's heartbeat and the outcome is recorded (chunk_record)."""
@@ -262,7 +293,7 @@ def chunk_run_with_retries(
     while True:
         if job_id is not None:
             job_beat(job_id)
-        result = chunk_run(name, run_date, chunk)
+        result = chunk_run(name, run_date, chunk, reads=reads)
         if not result["retry"] or attempt >= settings.SIGMASIGHT_BATCH_RETRIES:
             result["retries"] = attempt
             if job_id is not None:
@@ -300,11 +331,12 @@ def job_close(job: BatchJob, results: list[dict], *, skipped: bool = False) -> B
             counts["retries"] = counts.get("retries", 0) + int(result["retries"])
         if result.get("claimed_elsewhere"):
             counts["chunks_claimed_elsewhere"] = counts.get("chunks_claimed_elsewhere", 0) + 1
-    job.status = (
-        BatchJob.Status.SUCCEEDED if not failed
-        else BatchJob.Status.FAILED if not counts.get("portfolios_ok")
-        else BatchJob.Status.PARTIAL
-    )  # fmt: skip
+    if not failed:
+        job.status = BatchJob.Status.SUCCEEDED
+    elif not counts.get("portfolios_ok"):
+        job.status = BatchJob.Status.FAILED
+    else:
+        job.status = BatchJob.Status.PARTIAL
     job.counts, job.failed_portfolios = counts, failed
     job.warnings = {pk: reasons[:20] for pk, reasons in warnings.items()}
     if warnings:
@@ -332,39 +364,53 @@ def job_abandon(job_id: int, why: str) -> None:
 
 
 def job_run(
-    name: str, run_date: date, *, portfolio_ids: list[int] | None = None, triggered_by=None,
-    on_chunk: Callable[[int], None] | None = None, parent_id: int | None = None,
-) -> BatchJob:  # fmt: skip
+    name: str,
+    run_date: date,
+    *,
+    portfolio_ids: list[int] | None = None,
+    triggered_by=None,
+    on_chunk: Callable[[int], None] | None = None,
+    parent_id: int | None = None,
+) -> BatchJob:
     """A job in this process, chunk after chunk (manage.py run_batch, eager Celery, benchmarks).
     Workers run the same chunks in parallel through analytics.tasks.run_job."""
     job = job_open(
-        name, run_date, triggered_by_id=getattr(triggered_by, "pk", None), parent_id=parent_id,
+        name,
+        run_date,
+        triggered_by_id=getattr(triggered_by, "pk", None),
+        parent_id=parent_id,
         owner=this_runner(),
-    )  # fmt: skip
+    )
     done = job_done(job)
     chunks = job_chunks(name, run_date, portfolio_ids, done=done)
     if on_chunk and done:  # carried from the run this one took over: already done
         on_chunk(len(done))
     results = []
     # One process runs every chunk: a read-only job reads each closes series once for all.
-    with nullcontext() if name in WRITES_INPUTS else read_memo():
-        for chunk in chunks:
-            results.append(chunk_run_with_retries(name, run_date, chunk, job_id=job.pk))
-            if on_chunk:
-                on_chunk(len(chunk))
+    reads = job_reads(name)
+    for chunk in chunks:
+        results.append(chunk_run_with_retries(name, run_date, chunk, job_id=job.pk, reads=reads))
+        if on_chunk:
+            on_chunk(len(chunk))
     return job_close(job, results, skipped=not calendar.is_trading_day(run_date))
 
 
 def _run_chunk(
-    name: str, run_date: date, chunk: list[int], counts: dict, failed: dict, warnings: dict
+    name: str,
+    run_date: date,
+    chunk: list[int],
+    counts: dict,
+    failed: dict,
+    warnings: dict,
+    reads: ReadCache | None,
 ) -> str | None:
     """Run a chunk; a job may report some portfolios failed (e.g. no price) and still compute the
     rest. An exception in the chunk is retried portfolio by portfolio to find who raised, except
     a provider error (the whole chunk may be asked again later: returns why) and the soft time
     limit (the chunk fails as a whole: splitting it would only take longer)."""
     try:
-        with transaction.atomic(), nullcontext() if name in WRITES_INPUTS else read_memo():
-            result = dict(JOBS[name](run_date, chunk))
+        with transaction.atomic():
+            result = dict(JOBS[name].run(run_date, chunk, reads))
     except SoftTimeLimitExceeded:
         soft, _ = time_limits(name)
         for pk in chunk:
@@ -385,7 +431,7 @@ def _run_chunk(
             return None
         retry = None
         for pk in chunk:
-            retry = _run_chunk(name, run_date, [pk], counts, failed, warnings) or retry
+            retry = _run_chunk(name, run_date, [pk], counts, failed, warnings, reads) or retry
         return retry
     results_changed(chunk)  # its transaction committed: cached reads of these are stale
     retry = result.pop("retry_reason", None)
@@ -400,13 +446,17 @@ def _run_chunk(
 
 
 def run_daily_batch(
-    run_date: date | None = None, *, jobs: Iterable[str] | None = None, portfolio_ids: list[int] | None = None,
-    triggered_by=None, on_chunk: Callable[[int], None] | None = None,
-) -> list[BatchJob]:  # fmt: skip
+    run_date: date | None = None,
+    *,
+    jobs: Iterable[str] | None = None,
+    portfolio_ids: list[int] | None = None,
+    triggered_by=None,
+    on_chunk: Callable[[int], None] | None = None,
+) -> list[BatchJob]:
     """The jobs of a trading day in order, in this process (default: every job, for the last
     NYSE session). Workers chain the same jobs with analytics.tasks.run_day."""
     run_date = run_date or calendar.last_completed_session()
-    names = [n for n in DAILY if jobs is None or n in set(jobs)]
+    names = [n for n in daily() if jobs is None or n in set(jobs)]
     return [
         job_run(
             n, run_date, portfolio_ids=portfolio_ids, triggered_by=triggered_by, on_chunk=on_chunk
@@ -415,28 +465,20 @@ def run_daily_batch(
     ]
 
 
-TRIGGERS = {
-    "market-data": ["market_data"],
-    "risk-metrics": ["greeks", "factors", "market_risk"],
-    "snapshots": ["snapshots"],
-    "stress": ["stress"],
-    "all": None,
-}
-
-
 def trigger_queue(
     *, trigger: str, run_date: date, portfolio_ids: list[int] | None, user
 ) -> BatchJob:
-    """A queued umbrella job for a staff trigger; the task runs its jobs after commit."""
-    from analytics.tasks import run_trigger
-    from sigmasight.outbox.services import outbox_send
+    """A queued umbrella job for a staff trigger; the task (analytics.tasks.run_trigger, named:
+    the tasks module imports this one) runs its jobs after commit."""
 
     try:
         with transaction.atomic():
             umbrella = BatchJob.objects.create(
                 name=f"trigger:{trigger}", run_date=run_date, triggered_by=user
             )
-            outbox_send(run_trigger.s(umbrella.pk, portfolio_ids))  # atomic with the umbrella
+            outbox_send(
+                app.signature("analytics.run_trigger", args=(umbrella.pk, portfolio_ids))
+            )  # atomic with the umbrella
     except IntegrityError as exc:
         raise ConflictError(
             f"{trigger} for {run_date} is already queued or running.", code="batch_running"
@@ -453,8 +495,9 @@ def trigger_claim(umbrella_id: int) -> BatchJob | None:
 
 
 def trigger_jobs(umbrella: BatchJob) -> list[str]:
-    names = TRIGGERS[umbrella.name.removeprefix("trigger:")]
-    return [n for n in DAILY if names is None or n in names]
+    """The jobs a staff trigger runs, in the day's order (each job declares its trigger)."""
+    trigger = umbrella.name.removeprefix("trigger:")
+    return [n for n in daily() if trigger == "all" or JOBS[n].trigger == trigger]
 
 
 def trigger_close(umbrella_id: int, error: str = "") -> BatchJob:
@@ -469,11 +512,12 @@ def trigger_close(umbrella_id: int, error: str = "") -> BatchJob:
     if missing and not error:
         error = f"jobs not run: {', '.join(missing)}"
     umbrella.error = error[:1000]
-    umbrella.status = (
-        BatchJob.Status.FAILED if (error and not runs) or statuses == {BatchJob.Status.FAILED}
-        else BatchJob.Status.PARTIAL if error or statuses - {BatchJob.Status.SUCCEEDED}
-        else BatchJob.Status.SUCCEEDED
-    )  # fmt: skip
+    if (error and not runs) or statuses == {BatchJob.Status.FAILED}:
+        umbrella.status = BatchJob.Status.FAILED
+    elif error or statuses - {BatchJob.Status.SUCCEEDED}:
+        umbrella.status = BatchJob.Status.PARTIAL
+    else:
+        umbrella.status = BatchJob.Status.SUCCEEDED
     umbrella.counts = {"jobs": {r.name: {"id": r.pk, "status": r.status} for r in runs}}
     umbrella.failed_portfolios = {k: v for r in runs for k, v in r.failed_portfolios.items()}
     umbrella.warnings = {}
@@ -481,12 +525,15 @@ def trigger_close(umbrella_id: int, error: str = "") -> BatchJob:
         for pk, reasons in run.warnings.items():
             umbrella.warnings.setdefault(pk, []).extend(f"{run.name}: {why}" for why in reasons)
     umbrella.finished_at = timezone.now()
+    assert umbrella.started_at is not None  # set when the umbrella was claimed
     umbrella.duration_s = (umbrella.finished_at - umbrella.started_at).total_seconds()
     umbrella.save()
     batch_job_closed(
-        job=umbrella.name, status=umbrella.status, duration_s=umbrella.duration_s,
+        job=umbrella.name,
+        status=umbrella.status,
+        duration_s=umbrella.duration_s,
         portfolios_failed=len(umbrella.failed_portfolios),
-    )  # fmt: skip
+    )
     return umbrella
 
 

@@ -1,27 +1,76 @@
-"""The jobs of a trading day (DESIGN.md's table), each a function of (session, portfolio ids)
-returning its counts, the portfolios that failed (`failed_portfolios`) and what was not computed
-in a job that still succeeded (`warnings`: portfolio id -> reasons). analytics.batch runs them in
-chunks, with their job rows, retries and claims."""
+"""The jobs of a trading day (DESIGN.md's table). Each app declares its own jobs where it lives
+(`declare`: name, place in the day, soft time limit, trigger group, chunk function);
+analytics.batch runs whatever is declared, in chunks, with their job rows, retries and claims.
+
+A chunk function takes (session, portfolio ids, read cache) and returns its counts, the
+portfolios that failed (`failed_portfolios`) and what was not computed in a job that still
+succeeded (`warnings`: portfolio id -> reasons). The read cache is None for a job that writes
+what it reads (`writes_inputs`): it must read fresh."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
+from django.core import checks
 from django.db.models import Q
 
+from analytics.models import FactorDefinition
+from analytics.risk_metrics import risk_metrics_compute
+from analytics.risk_services import factors_compute, ir_betas_compute, scenarios_compute
+from analytics.selectors import ReadCache
+from analytics.services import greeks_compute, positions_value
+from analytics.snapshots import snapshots_take
 from marketdata import calendar
+from marketdata.providers.base import RATE_10Y, RATE_SHORT
+from marketdata.services import prices_fetch_and_cache, sectors_fetch_and_cache
+from marketdata.symbols import looks_like_occ
+from portfolios.models import Position
+
+ChunkFunction = Callable[[date, list[int], ReadCache | None], dict]
+# The staff triggers (API.md: POST /admin/batch/{trigger}/): each job belongs to one, "all" runs
+# every job.
+TRIGGERS = ("market-data", "risk-metrics", "snapshots", "stress", "all")
 
 
-def _market_data(as_of: date, portfolio_ids: list[int]) -> dict:
-    from analytics.models import FactorDefinition
-    from analytics.services import positions_value
-    from marketdata.providers.base import RATE_10Y, RATE_SHORT
-    from marketdata.services import prices_fetch_and_cache, sectors_fetch_and_cache
-    from marketdata.symbols import looks_like_occ
-    from portfolios.models import Position
+@dataclass(frozen=True)
+class Job:
+    """A job of the trading day, declared by the app it belongs to."""
 
+    name: str
+    order: int  # its place in the day: each job needs the ones with a lower order
+    run: ChunkFunction
+    soft_time_limit_s: int  # per chunk; SIGMASIGHT_BATCH_TIME_LIMIT_<NAME> overrides
+    trigger: str  # the staff trigger that runs it (one of TRIGGERS)
+    writes_inputs: bool = False  # writes what it (or a later step in it) reads: no read cache
+
+
+# Every declared job by name (analytics' at import, the others' in their AppConfig.ready).
+JOBS: dict[str, Job] = {}
+
+
+def declare(job: Job) -> Job:
+    if job.trigger not in TRIGGERS or job.trigger == "all":
+        raise ValueError(f"Job {job.name}: trigger must be one of {TRIGGERS[:-1]}.")
+    if any(j.order == job.order and j.name != job.name for j in JOBS.values()):
+        raise ValueError(f"Job {job.name}: another job has order {job.order}.")
+    JOBS[job.name] = job
+    return job
+
+
+def daily() -> list[str]:
+    """The declared jobs in the order of a trading day."""
+    return [j.name for j in sorted(JOBS.values(), key=lambda j: j.order)]
+
+
+def time_limit(name: str) -> int:
+    """A job's soft time limit per chunk in seconds: the setting's override or the declaration."""
+    return int(settings.SIGMASIGHT_BATCH_TIME_LIMITS.get(name, JOBS[name].soft_time_limit_s))
+
+
+def _market_data(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:
     held = Position.objects.filter(portfolio_id__in=portfolio_ids, closed_at__isnull=True)
     symbols = set(held.values_list("symbol", flat=True)) | set(
         held.values_list("underlying_symbol", flat=True)
@@ -57,9 +106,13 @@ def _market_data(as_of: date, portfolio_ids: list[int]) -> dict:
                 warnings.setdefault(portfolio_id, []).append(
                     _gap_text(gone, report.gaps[gone], as_of)
                 )
-    result = {"rows_written": report.rows_written, "positions_valued": valued.written,
-              "missing_prices": len(valued.missing_prices), "failed_portfolios": failed,
-              "warnings": warnings}  # fmt: skip
+    result = {
+        "rows_written": report.rows_written,
+        "positions_valued": valued.written,
+        "missing_prices": len(valued.missing_prices),
+        "failed_portfolios": failed,
+        "warnings": warnings,
+    }
     if failed and report.transient:
         # Prices are missing because providers struggled (not because the data is bad): worth
         # asking again later. What was fetched is kept; a retry only asks for what is missing.
@@ -77,25 +130,25 @@ def _gap_text(symbol: str, sessions: list[date], as_of: date) -> str:
     return f"{symbol} has no close on {len(sessions)} session(s): {shown}{more}{today}"
 
 
-def _greeks(as_of: date, portfolio_ids: list[int]) -> dict:
-    from analytics.services import greeks_compute
-
+def _greeks(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:
     report = greeks_compute(as_of=as_of, portfolio_ids=portfolio_ids)
     return {"options": report.written, **{f"source_{k}": v for k, v in report.sources.items()}}
 
 
-def _factors(as_of: date, portfolio_ids: list[int]) -> dict:
-    from analytics.risk_services import factors_compute, ir_betas_compute
-    from portfolios.models import Position
-
-    report = factors_compute(as_of=as_of, portfolio_ids=portfolio_ids)
-    ir_betas_compute(as_of=as_of, portfolio_ids=portfolio_ids)
+def _factors(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:
+    report = factors_compute(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads)
+    ir_betas_compute(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads)
     warnings: dict[int, list[str]] = {}
     if report.without_beta:
-        held = Position.objects.filter(
-            portfolio_id__in=portfolio_ids, closed_at__isnull=True,
-            underlying_symbol__in=report.without_beta.keys(),
-        ).values_list("portfolio_id", "underlying_symbol").distinct()  # fmt: skip
+        held = (
+            Position.objects.filter(
+                portfolio_id__in=portfolio_ids,
+                closed_at__isnull=True,
+                underlying_symbol__in=report.without_beta.keys(),
+            )
+            .values_list("portfolio_id", "underlying_symbol")
+            .distinct()
+        )
         for portfolio_id, symbol in held.order_by("portfolio_id", "underlying_symbol"):
             warnings.setdefault(portfolio_id, []).append(
                 f"no factor betas for {symbol}: {report.without_beta[symbol]}"[:300]
@@ -103,8 +156,9 @@ def _factors(as_of: date, portfolio_ids: list[int]) -> dict:
     if report.left_out:
         for portfolio_id in portfolio_ids:
             warnings.setdefault(portfolio_id, []).append(
-                "factors left out of the model: " + "; ".join(f"{k} ({v})" for k, v in report.left_out.items())
-            )  # fmt: skip
+                "factors left out of the model: "
+                + "; ".join(f"{k} ({v})" for k, v in report.left_out.items())
+            )
     return {
         "positions_with_beta": report.with_beta,
         "positions_without_beta": len(report.without_beta),
@@ -112,41 +166,37 @@ def _factors(as_of: date, portfolio_ids: list[int]) -> dict:
     }
 
 
-def _market_risk(as_of: date, portfolio_ids: list[int]) -> dict:
-    from analytics.risk_metrics import risk_metrics_compute
-    from analytics.risk_services import scenarios_compute
-
-    metrics = risk_metrics_compute(as_of=as_of, portfolio_ids=portfolio_ids)
-    return {"scenario_rows": scenarios_compute(as_of=as_of, portfolio_ids=portfolio_ids),
-            "metric_rows": metrics["rows"],
-            "warnings": {pk: [why] for pk, why in metrics["skipped"].items()}}  # fmt: skip
-
-
-def _snapshots(as_of: date, portfolio_ids: list[int]) -> dict:
-    from analytics.snapshots import snapshots_take
-
-    return {"snapshots": snapshots_take(as_of=as_of, portfolio_ids=portfolio_ids)}
+def _market_risk(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:
+    metrics = risk_metrics_compute(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads)
+    scenarios = scenarios_compute(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads)
+    return {
+        "scenario_rows": scenarios,
+        "metric_rows": metrics["rows"],
+        "warnings": {pk: [why] for pk, why in metrics["skipped"].items()},
+    }
 
 
-def _stress(as_of: date, portfolio_ids: list[int]) -> dict:
-    from sigmasight.exceptions import InsufficientHistory
-    from stress.services import stress_run
-
-    try:
-        return {"results": len(stress_run(as_of=as_of, portfolio_ids=portfolio_ids))}
-    except InsufficientHistory as exc:  # no factor model for the session: the data, not a failure
-        return {"results": 0, "warnings": {pk: [f"stress: {exc.message}"] for pk in portfolio_ids}}
+def _snapshots(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:
+    return {"snapshots": snapshots_take(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads)}
 
 
-JOBS: dict[str, Callable[[date, list[int]], dict]] = {
-    "market_data": _market_data,
-    "greeks": _greeks,
-    "factors": _factors,
-    "market_risk": _market_risk,
-    "snapshots": _snapshots,
-    "stress": _stress,
-}
-# The order of a trading day (DESIGN.md): each job needs the ones before it.
-DAILY = list(JOBS)
-# Jobs that write what they (or their own later steps) read: no shared reads within a chunk.
-WRITES_INPUTS = {"market_data", "greeks"}
+# The soft limits are the plan's 5, 10, 15 and 5 minutes; stress (the stress app) declares its own.
+declare(Job("market_data", 10, _market_data, 5 * 60, "market-data", writes_inputs=True))
+declare(Job("greeks", 20, _greeks, 10 * 60, "risk-metrics", writes_inputs=True))
+declare(Job("factors", 30, _factors, 15 * 60, "risk-metrics"))
+declare(Job("market_risk", 40, _market_risk, 5 * 60, "risk-metrics"))
+declare(Job("snapshots", 50, _snapshots, 5 * 60, "snapshots"))
+
+
+@checks.register()
+def time_limit_overrides(app_configs: object = None, **kwargs: object) -> list[checks.Error]:
+    """SIGMASIGHT_BATCH_TIME_LIMIT_<JOB> for a job nobody declares is a typo, not a setting."""
+    unknown = sorted(set(settings.SIGMASIGHT_BATCH_TIME_LIMITS) - set(JOBS))
+    return [
+        checks.Error(
+            f"SIGMASIGHT_BATCH_TIME_LIMIT_{name.upper()} names no batch job.",
+            hint=f"Jobs: {', '.join(daily())}.",
+            id="sigmasight.E101",
+        )
+        for name in unknown
+    ]

@@ -24,24 +24,23 @@ import pandas as pd
 from django.conf import settings
 
 from analytics.calculations import factors as fx
-from analytics.calculations import risk
+from analytics.calculations import revaluation, risk
 from analytics.calculations.book_path import BookPath, book_path
 from analytics.calculations.scenarios import accuracy
 from analytics.models import PositionFactorExposure, RiskMetricSnapshot
 from analytics.risk_services import (
-    closes_panel,
     factor_exposure,
     factor_model_returns,
     scenario_betas,
-    stored_betas,
     style_betas,
 )
-from analytics.services import book_frame, session_for
-from marketdata.calculations import black_scholes as bs
+from analytics.rows import RiskMetricRow
+from analytics.selectors import ReadCache, book_frame, closes_panel, stored_betas
+from marketdata import calendar
 from marketdata.models import DailyPrice
 from marketdata.providers.base import RATE_SHORT
 from portfolios.models import Portfolio
-from sigmasight.db import upsert_rows
+from sigmasight.db import upsert_records
 from sigmasight.exceptions import InsufficientHistory
 
 MARKET_PROXY = "SPY"
@@ -137,15 +136,19 @@ class RevaluedRows:
 
     def fits(self, rows: int, cov: np.ndarray | None, horizon_days: int) -> bool:
         return (
-            cov is not None and self.rows <= rows and self.horizon_days == horizon_days
+            cov is not None
+            and self.rows <= rows
+            and self.horizon_days == horizon_days
             and len(self.pnl) == settings.SIGMASIGHT_MONTE_CARLO_DRAWS
             and np.array_equal(self.cov, cov)
-        )  # fmt: skip
+        )
 
 
-def risk_inputs(portfolio_ids: list[int], as_of: date) -> RiskInputs:
-    frame, _ = book_frame(portfolio_ids, as_of)
-    X, left_out = factor_model_returns(as_of, settings.SIGMASIGHT_FACTOR_WINDOW)
+def risk_inputs(
+    portfolio_ids: list[int], as_of: date, *, reads: ReadCache | None = None
+) -> RiskInputs:
+    frame, _ = book_frame(portfolio_ids, as_of, reads=reads)
+    X, left_out = factor_model_returns(as_of, settings.SIGMASIGHT_FACTOR_WINDOW, reads=reads)
     factors = list(X.columns)
     exposures = pd.DataFrame.from_records(
         list(
@@ -159,16 +162,29 @@ def risk_inputs(portfolio_ids: list[int], as_of: date) -> RiskInputs:
         index="portfolio_id", columns="factor", values="dollar", aggfunc="sum"
     ).reindex(columns=factors)
     cash = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "cash"))
-    return risk_inputs_from(
-        frame, as_of, cash={pk: float(c) for pk, c in cash.items()}, X=X,
-        betas=stored_betas(frame["id"].tolist(), as_of, factors), dollar=dollar, left_out=left_out,
-    )  # fmt: skip
+    return risk_inputs_of_frame(
+        frame,
+        as_of,
+        cash={pk: float(c) for pk, c in cash.items()},
+        X=X,
+        betas=stored_betas(frame["id"].tolist(), as_of, factors),
+        dollar=dollar,
+        left_out=left_out,
+        reads=reads,
+    )
 
 
-def risk_inputs_from(
-    frame: pd.DataFrame, as_of: date, *, cash: dict[int, float], X: pd.DataFrame,
-    betas: np.ndarray, dollar: pd.DataFrame | None = None, left_out: dict[str, str] | None = None,
-) -> RiskInputs:  # fmt: skip
+def risk_inputs_of_frame(
+    frame: pd.DataFrame,
+    as_of: date,
+    *,
+    cash: dict[int, float],
+    X: pd.DataFrame,
+    betas: np.ndarray,
+    dollar: pd.DataFrame | None = None,
+    left_out: dict[str, str] | None = None,
+    reads: ReadCache | None = None,
+) -> RiskInputs:
     """The risk inputs of a book frame (stored or pro forma) given its rows' style betas (rows x
     X's factors). `dollar` (portfolio id x factors) defaults to the rows' factor exposure x
     betas summed per portfolio, which is what the factor job stores."""
@@ -190,14 +206,24 @@ def risk_inputs_from(
     underlyings = sorted(set(frame["underlying_symbol"]))
     residual_vol = pd.Series(dtype=float)
     if underlyings and not X.empty:
-        residual_vol = pd.Series(style_betas(underlyings, as_of, X).residual_vol, index=underlyings)
+        residual_vol = pd.Series(
+            style_betas(underlyings, as_of, X, reads=reads).residual_vol, index=underlyings
+        )
     return RiskInputs(
-        as_of=as_of, frame=frame, cash=cash,
-        closes=closes_panel(sorted(set(frame["symbol"])), as_of, window + 1), factors=factors,
-        cov=cov, cov_error=cov_error, betas=betas, dollar=dollar, residual_vol=residual_vol,
-        market=closes_panel([MARKET_PROXY], as_of, window + 1)[MARKET_PROXY],
-        rate=risk_free_daily(as_of), left_out=dict(left_out or {}),
-    )  # fmt: skip
+        as_of=as_of,
+        frame=frame,
+        cash=cash,
+        closes=closes_panel(sorted(set(frame["symbol"])), as_of, window + 1, reads=reads),
+        factors=factors,
+        cov=cov,
+        cov_error=cov_error,
+        betas=betas,
+        dollar=dollar,
+        residual_vol=residual_vol,
+        market=closes_panel([MARKET_PROXY], as_of, window + 1, reads=reads)[MARKET_PROXY],
+        rate=risk_free_daily(as_of),
+        left_out=dict(left_out or {}),
+    )
 
 
 def risk_metrics(
@@ -210,15 +236,26 @@ def risk_metrics(
 def _empty_book(inputs: RiskInputs, confidence: float, horizon_days: int) -> dict:
     """Nothing held: no P&L, so no risk (cash only moves with nothing)."""
     return {
-        "as_of": inputs.as_of, "confidence": confidence, "horizon_days": horizon_days,
-        "var_historical": 0.0, "var_parametric": 0.0, "var_monte_carlo": 0.0,
-        "expected_shortfall": 0.0, "volatility": 0.0, "sharpe": None, "sortino": None,
-        "max_drawdown": 0.0, "beta": 0.0,
+        "as_of": inputs.as_of,
+        "confidence": confidence,
+        "horizon_days": horizon_days,
+        "var_historical": 0.0,
+        "var_parametric": 0.0,
+        "var_monte_carlo": 0.0,
+        "expected_shortfall": 0.0,
+        "volatility": 0.0,
+        "sharpe": None,
+        "sortino": None,
+        "max_drawdown": 0.0,
+        "beta": 0.0,
         "backtest": {"exceptions": 0, "observations": 0, "kupiec_p_value": None},
-        "observations": 0, "horizon_method": "square_root_of_time",
+        "observations": 0,
+        "horizon_method": "square_root_of_time",
         "overlapping": {"var_historical": 0.0, "expected_shortfall": 0.0, "observations": 0},
-        "normalized_by": "equity", "factor_model": _factor_model(inputs), "unavailable": {},
-    }  # fmt: skip
+        "normalized_by": "equity",
+        "factor_model": _factor_model(inputs),
+        "unavailable": {},
+    }
 
 
 def _factor_model(inputs: RiskInputs) -> dict:
@@ -283,34 +320,56 @@ def portfolio_risk_metrics(
             risk.kupiec_pof(exceptions, observations, confidence) if observations else (None, None)
         )
         var_parametric = var_monte_carlo = None
-        if revalue is not None:
+        if revalue is not None and inputs.cov is not None:  # revalue is built only with a cov
             var_parametric = risk.parametric_var(
                 dollar, inputs.cov, residual, confidence, horizon_days
             )
             var_monte_carlo, _ = risk.monte_carlo_var(
-                inputs.cov, revalue, n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS, seed=MONTE_CARLO_SEED,
-                confidence=confidence, horizon_days=horizon_days,
-            )  # fmt: skip
+                inputs.cov,
+                revalue,
+                n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS,
+                seed=MONTE_CARLO_SEED,
+                confidence=confidence,
+                horizon_days=horizon_days,
+            )
         overlapping = (
-            None if "overlapping" in unavailable else {
+            None
+            if "overlapping" in unavailable
+            else {
                 "var_historical": risk.historical_var(overlapping_pnl, confidence),
                 "expected_shortfall": risk.expected_shortfall(overlapping_pnl, confidence),
                 "observations": len(overlapping_pnl),
             }
-        )  # fmt: skip
+        )
         result[confidence] = {
-            "as_of": inputs.as_of, "confidence": confidence, "horizon_days": horizon_days,
-            "var_historical": risk.scale_to_horizon(risk.historical_var(values, confidence), horizon_days),
-            "var_parametric": var_parametric, "var_monte_carlo": var_monte_carlo,
-            "expected_shortfall": risk.scale_to_horizon(risk.expected_shortfall(values, confidence), horizon_days),
+            "as_of": inputs.as_of,
+            "confidence": confidence,
+            "horizon_days": horizon_days,
+            "var_historical": risk.scale_to_horizon(
+                risk.historical_var(values, confidence), horizon_days
+            ),
+            "var_parametric": var_parametric,
+            "var_monte_carlo": var_monte_carlo,
+            "expected_shortfall": risk.scale_to_horizon(
+                risk.expected_shortfall(values, confidence), horizon_days
+            ),
             "volatility": risk.annualized_volatility(returns),
-            "sharpe": risk.sharpe(returns, inputs.rate), "sortino": risk.sortino(returns, inputs.rate),
-            "max_drawdown": risk.max_drawdown(returns), "beta": beta,
-            "backtest": {"exceptions": exceptions, "observations": observations, "kupiec_p_value": p_value},
-            "observations": len(values), "horizon_method": "square_root_of_time",
-            "overlapping": overlapping, "normalized_by": path.normalized_by,
-            "factor_model": _factor_model(inputs), "unavailable": dict(unavailable),
-        }  # fmt: skip
+            "sharpe": risk.sharpe(returns, inputs.rate),
+            "sortino": risk.sortino(returns, inputs.rate),
+            "max_drawdown": risk.max_drawdown(returns),
+            "beta": beta,
+            "backtest": {
+                "exceptions": exceptions,
+                "observations": observations,
+                "kupiec_p_value": p_value,
+            },
+            "observations": len(values),
+            "horizon_method": "square_root_of_time",
+            "overlapping": overlapping,
+            "normalized_by": path.normalized_by,
+            "factor_model": _factor_model(inputs),
+            "unavailable": dict(unavailable),
+        }
     return result
 
 
@@ -334,9 +393,11 @@ def revalued_rows(inputs: RiskInputs, portfolio_id: int, horizon_days: int) -> R
         return None
     rows = (inputs.frame["portfolio_id"] == portfolio_id).to_numpy()
     moves = risk.monte_carlo_moves(
-        inputs.cov, n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS, seed=MONTE_CARLO_SEED,
+        inputs.cov,
+        n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS,
+        seed=MONTE_CARLO_SEED,
         horizon_days=horizon_days,
-    )  # fmt: skip
+    )
     frame = inputs.frame[rows].reset_index(drop=True)
     pnl = _full_revaluation(frame, inputs.betas[rows], 0.0)(moves)
     return RevaluedRows(rows=len(frame), horizon_days=horizon_days, cov=inputs.cov, pnl=pnl)
@@ -346,31 +407,22 @@ def _full_revaluation(
     frame: pd.DataFrame, betas: np.ndarray, residual_var: float, known: RevaluedRows | None = None
 ):
     """P&L of the book under factor moves: every position's underlying moves by its own betas;
-    stocks linearly, options repriced by Black-Scholes at the shocked underlying; plus the
+    stocks linearly, options fully revalued (`revaluation.revalue`); plus the
     positions' residual risk as seeded normal noise (so a linear book converges to parametric).
     Rows already `known` under these draws add their P&L instead of being revalued."""
     if known is not None:
         frame, betas = frame.iloc[known.rows :], betas[known.rows :]
-    option = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
+    legs = revaluation.OptionLegs.from_frame(frame)
     stock = ~frame["is_option"].to_numpy(dtype=bool)
     exposure = np.nan_to_num(frame["exposure"].to_numpy(dtype=float))
-    spot = frame["underlying_price"].to_numpy(dtype=float)[option]
-    terms = (
-        frame["strike"].to_numpy(dtype=float)[option], frame["days_to_expiry"].to_numpy(dtype=float)[option] / 365.0,
-        frame["risk_free_rate"].to_numpy(dtype=float)[option], frame["volatility"].to_numpy(dtype=float)[option],
-        (frame["option_type"] == "C").to_numpy()[option],
-    )  # fmt: skip
-    units = (frame["quantity"] * frame["multiplier"]).to_numpy(dtype=float)[option]
-    base = bs.price(spot, *terms)
     noise = np.random.default_rng(MONTE_CARLO_SEED + 1)
     residual_sd = float(np.sqrt(max(residual_var, 0.0)))
 
     def revalue(moves: np.ndarray) -> np.ndarray:
         underlying = moves @ betas.T  # (draws, positions) underlying returns
         pnl = underlying[:, stock] @ exposure[stock]
-        if option.any():
-            shocked = bs.price(np.maximum(spot * (1.0 + underlying[:, option]), 0.0), *terms)
-            pnl = pnl + (shocked - base) @ units
+        if len(legs.rows):
+            pnl = pnl + revaluation.revalue(legs, underlying[:, legs.rows])
         if known is not None:
             pnl = known.pnl + pnl
         return pnl + residual_sd * noise.standard_normal(len(moves))
@@ -401,13 +453,16 @@ def _backtest(pnl: np.ndarray, confidence: float, lookback: int = 100) -> tuple[
     return risk.var_backtest(pnl[lookback:], var)
 
 
-def risk_metrics_compute(*, as_of: date | None = None, portfolio_ids: list[int]) -> dict:
+def risk_metrics_compute(
+    *, as_of: date | None = None, portfolio_ids: list[int], reads: ReadCache | None = None
+) -> dict:
     """Every portfolio's stored metrics (95% and 99%, one day) for the session. Returns
     {"rows": written, "skipped": {portfolio id: why}} (a book without enough history of its own
     is skipped with the reason, never a failure)."""
-    as_of = session_for(as_of)
-    inputs = risk_inputs(portfolio_ids, as_of)
-    rows, skipped = [], {}
+    as_of = calendar.session_for(as_of)
+    inputs = risk_inputs(portfolio_ids, as_of, reads=reads)
+    rows: list[RiskMetricRow] = []
+    skipped: dict[int, str] = {}
     for portfolio_id in sorted(portfolio_ids):
         try:
             metrics = portfolio_risk_metrics(inputs, portfolio_id, (0.95, 0.99), horizon_days=1)
@@ -415,19 +470,29 @@ def risk_metrics_compute(*, as_of: date | None = None, portfolio_ids: list[int])
             skipped[portfolio_id] = f"risk metrics: {exc.message}"
             continue
         for confidence, m in metrics.items():
-            details = {k: m[k] for k in DETAILS}
-            rows.append((
-                portfolio_id, as_of, confidence, 1, m["var_historical"], m["var_parametric"], m["var_monte_carlo"],
-                m["expected_shortfall"], m["volatility"], m["sharpe"], m["sortino"], m["max_drawdown"], m["beta"],
-                json.dumps(m["backtest"]), m["observations"], json.dumps(details),
-            ))  # fmt: skip
-    written = upsert_rows(
-        RiskMetricSnapshot,
-        ["portfolio_id", "date", "confidence", "horizon_days", "var_historical", "var_parametric",
-         "var_monte_carlo", "expected_shortfall", "volatility", "sharpe", "sortino", "max_drawdown",
-         "beta", "backtest", "observations", "details"],
-        rows, unique=["portfolio_id", "date", "confidence", "horizon_days"],
-    )  # fmt: skip
+            rows.append(
+                RiskMetricRow(
+                    portfolio_id=portfolio_id,
+                    date=as_of,
+                    confidence=confidence,
+                    horizon_days=1,
+                    var_historical=m["var_historical"],
+                    var_parametric=m["var_parametric"],
+                    var_monte_carlo=m["var_monte_carlo"],
+                    expected_shortfall=m["expected_shortfall"],
+                    volatility=m["volatility"],
+                    sharpe=m["sharpe"],
+                    sortino=m["sortino"],
+                    max_drawdown=m["max_drawdown"],
+                    beta=m["beta"],
+                    backtest=json.dumps(m["backtest"]),
+                    observations=m["observations"],
+                    details=json.dumps({k: m[k] for k in DETAILS}),
+                )
+            )
+    written = upsert_records(
+        RiskMetricSnapshot, rows, unique=["portfolio_id", "date", "confidence", "horizon_days"]
+    )
     return {"rows": written, "skipped": skipped}
 
 

@@ -68,9 +68,13 @@ def schedule_upsert() -> dict[str, int]:
     with transaction.atomic():
         for entry in DEFAULTS:
             crontab, _ = CrontabSchedule.objects.get_or_create(
-                minute=entry.minute, hour=entry.hour, day_of_week=entry.day_of_week,
-                day_of_month="*", month_of_year="*", timezone=TIMEZONE,
-            )  # fmt: skip
+                minute=entry.minute,
+                hour=entry.hour,
+                day_of_week=entry.day_of_week,
+                day_of_month="*",
+                month_of_year="*",
+                timezone=TIMEZONE,
+            )
             task = PeriodicTask.objects.filter(name=entry.name).select_related("crontab").first()
             if (
                 task is not None

@@ -1,19 +1,40 @@
-"""Analytics reads: stored Greeks and summaries, in a fixed number of queries."""
+"""The analytics read layer: the valued book frame and closes panels every calculation reads,
+stored Greeks, in a fixed number of queries. A job's read cache (`ReadCache`) is an object the
+job creates and passes down; nothing here keeps state between calls."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from typing import Any, TypedDict
 
-from django.db.models import F, Max, Window
-from django.db.models.functions import RowNumber
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from django.db.models import F, FloatField, Max, Window
+from django.db.models.functions import Cast, RowNumber
 
-from analytics.models import PositionGreeks
+from analytics.calculations import aggregation
+from analytics.calculations.valuation import value_positions
+from analytics.models import PositionFactorExposure, PositionGreeks
+from marketdata import calendar
+from marketdata.models import DailyPrice
+from marketdata.services import current_prices
 from portfolios.models import Portfolio, Position
+from sigmasight.db import fetch_frame
 
 FIELDS = ("delta", "gamma", "theta", "vega", "rho", "dollar_delta")
 
 
-def latest_position_greeks(positions: list[Position]) -> dict[int, dict]:
+class BookQuality(TypedDict):
+    """How far a valued book frame can be trusted (`book_frame`)."""
+
+    stale: bool  # a position's latest close is older than the session
+    fallbacks: int  # options valued with a default or mock volatility
+    missing_greeks: int  # options without stored Greeks for the session
+
+
+def latest_position_greeks(positions: list[Position]) -> dict[int, dict[str, Any]]:
     """Latest stored Greeks per position (one query), for the positions API. Stocks need no
     query: delta is the quantity, the other Greeks zero."""
     option_ids = [p.id for p in positions if p.option_type]
@@ -29,7 +50,7 @@ def latest_position_greeks(positions: list[Position]) -> dict[int, dict]:
         if option_ids
         else []
     )
-    result: dict[int, dict] = {
+    result: dict[int, dict[str, Any]] = {
         r["position_id"]: {
             "as_of": r["date"],
             **{f: r[f] for f in FIELDS},
@@ -44,14 +65,262 @@ def latest_position_greeks(positions: list[Position]) -> dict[int, dict]:
             delta = float(p.quantity) * p.multiplier
             price = float(p.last_price) if p.last_price is not None else None
             result[p.id] = {
-                "as_of": p.valued_as_of, "delta": delta, "gamma": 0.0, "theta": 0.0, "vega": 0.0,
-                "rho": 0.0, "dollar_delta": delta * price if price is not None else None,
-                "implied_volatility": None, "volatility": None, "source": "stock",
-            }  # fmt: skip
+                "as_of": p.valued_as_of,
+                "delta": delta,
+                "gamma": 0.0,
+                "theta": 0.0,
+                "vega": 0.0,
+                "rho": 0.0,
+                "dollar_delta": delta * price if price is not None else None,
+                "implied_volatility": None,
+                "volatility": None,
+                "source": "stock",
+            }
     return result
 
 
 def latest_greeks_date(portfolio: Portfolio) -> date | None:
-    return PositionGreeks.objects.filter(position__portfolio=portfolio).aggregate(d=Max("date"))[
-        "d"
+    latest: date | None = PositionGreeks.objects.filter(position__portfolio=portfolio).aggregate(
+        d=Max("date")
+    )["d"]
+    return latest
+
+
+# The book and the closes a calculation reads ---------------------------------------------------
+
+BOOK_COLUMNS = [
+    "id",
+    "portfolio_id",
+    "symbol",
+    "underlying_symbol",
+    "option_type",
+    "strike",
+    "expiration",
+    "quantity",
+    "entry_price",
+    "multiplier",
+]
+FRAME_FLOATS = [
+    "last_price",
+    "quantity",
+    "multiplier",
+    "exposure",
+    "market_value",
+    "unrealized_pnl",
+    "daily_pnl",
+    "underlying_price",
+    *aggregation.GREEKS,
+    "dollar_delta",
+    "implied_volatility",
+    "volatility",
+]
+
+
+class ReadCache:
+    """A job's read cache: the valued book frames and closes panels read for a session, each read
+    once and shared by whoever the job passes this object to. The batch creates one per chunk of a
+    job that writes no prices or Greeks (its functions ask for the same book and series several
+    times), or one per job when a single process runs all its chunks (the chunks hold the same
+    underlyings and factor proxies); a what-if session creates one per request and seeds it with
+    the session's frozen history. Readers get copies. Not shared across threads or sessions."""
+
+    def __init__(self) -> None:
+        self._books: dict[tuple[tuple[int, ...], date], tuple[pd.DataFrame, BookQuality]] = {}
+        self._closes: dict[tuple[date, int], pd.DataFrame] = {}
+
+    def book(self, portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, BookQuality]:
+        key = (tuple(sorted(portfolio_ids)), as_of)
+        if key not in self._books:
+            self._books[key] = _book_frame(portfolio_ids, as_of)
+        frame, quality = self._books[key]
+        return frame.copy(), quality.copy()
+
+    def closes(self, symbols: list[str], as_of: date, sessions: int) -> pd.DataFrame:
+        """Closes of `symbols` over the span, querying only the symbols not read yet for it."""
+        have = self._closes.get((as_of, sessions))
+        missing = symbols if have is None else [s for s in symbols if s not in have.columns]
+        if missing:
+            fresh = _read_closes(missing, as_of, sessions)
+            have = fresh if have is None else pd.concat([have, fresh], axis=1)
+            self._closes[(as_of, sessions)] = have
+        assert have is not None
+        return have[symbols].copy()
+
+    def closes_known(self, as_of: date, sessions: int) -> pd.DataFrame | None:
+        """Every close read so far for that span (sessions x symbols), or None."""
+        return self._closes.get((as_of, sessions))
+
+    def closes_remember(self, panel: pd.DataFrame, as_of: date, sessions: int) -> None:
+        """Closes known without a read (a what-if session's frozen history): later reads of the
+        span query only other symbols."""
+        have = self._closes.get((as_of, sessions))
+        if have is not None:
+            panel = pd.concat(
+                [have, panel[[c for c in panel.columns if c not in have.columns]]], axis=1
+            )
+        self._closes[(as_of, sessions)] = panel
+
+
+def positions_frame(portfolio_ids: list[int] | None) -> pd.DataFrame:
+    """Open positions as a frame, unvalued (one query); every portfolio for None."""
+    queryset = Position.objects.filter(closed_at__isnull=True)
+    if portfolio_ids is not None:
+        queryset = queryset.filter(portfolio_id__in=portfolio_ids)
+    frame = pd.DataFrame.from_records(
+        list(queryset.order_by("id").values_list(*BOOK_COLUMNS)), columns=BOOK_COLUMNS
+    )
+    for column in ("strike", "quantity", "entry_price", "multiplier"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    frame["is_option"] = frame["option_type"] != ""
+    return frame
+
+
+def latest_closes(symbols: list[str], as_of: date) -> tuple[dict[str, float], dict[str, bool]]:
+    """Latest close on or before `as_of` per symbol, and whether it is stale."""
+    quotes = current_prices(symbols, as_of=as_of) if symbols else {}
+    return (
+        {s: float(q.price) for s, q in quotes.items()},
+        {s: q.stale for s, q in quotes.items()},
+    )
+
+
+def book_frame(
+    portfolio_ids: list[int], as_of: date, *, reads: ReadCache | None = None
+) -> tuple[pd.DataFrame, BookQuality]:
+    """Open positions of the portfolios valued at `as_of` from cached closes, with their stored
+    Greeks for that session, ready to aggregate, and its data quality. Four queries whatever the
+    size of the book; none when `reads` already holds it."""
+    if reads is not None:
+        return reads.book(portfolio_ids, as_of)
+    return _book_frame(portfolio_ids, as_of)
+
+
+def _empty_frame() -> pd.DataFrame:
+    """A valued book frame with no rows: every column a full one has (so code written for a
+    book, e.g. selecting the options by `option_type`, works on an empty book unchanged)."""
+    columns = {name: pd.Series(dtype=float) for name in FRAME_FLOATS}
+    columns.update(
+        id=pd.Series(dtype="int64"),
+        portfolio_id=pd.Series(dtype="int64"),
+        symbol=pd.Series(dtype=object),
+        underlying_symbol=pd.Series(dtype=object),
+        option_type=pd.Series(dtype=object),
+        expiration=pd.Series(dtype=object),
+        entry_price=pd.Series(dtype=float),
+        days_to_expiry=pd.Series(dtype=float),
+        risk_free_rate=pd.Series(dtype=float),
+        strike=pd.Series(dtype=float),
+        is_option=pd.Series(dtype=bool),
+        volatility_source=pd.Series(dtype=object),
+    )
+    return pd.DataFrame(columns)
+
+
+def _book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, BookQuality]:
+    book = positions_frame(portfolio_ids)
+    if book.empty:
+        return _empty_frame(), {"stale": False, "fallbacks": 0, "missing_greeks": 0}
+    symbols = sorted(set(book["symbol"]) | set(book["underlying_symbol"]))
+    price, stale = latest_closes(symbols, as_of)
+    previous, _ = latest_closes(symbols, calendar.previous_trading_day(as_of))
+    last = book["symbol"].map(price).astype(float).to_numpy()
+    valuation = value_positions(
+        quantity=book["quantity"],
+        price=last,
+        previous_price=book["symbol"].map(previous).astype(float).to_numpy(),
+        entry_price=book["entry_price"],
+        multiplier=book["multiplier"],
+    )
+    stored_columns = [
+        *aggregation.GREEKS,
+        "dollar_delta",
+        "implied_volatility",
+        "volatility",
+        "volatility_source",
+        "days_to_expiry",
+        "risk_free_rate",
     ]
+    stored = pd.DataFrame.from_records(
+        list(
+            PositionGreeks.objects.filter(
+                position__portfolio_id__in=portfolio_ids, date=as_of
+            ).values_list("position_id", *stored_columns)
+        ),
+        columns=["id", *stored_columns],
+    )
+    frame = book.assign(
+        last_price=last,
+        market_value=valuation.market_value,
+        exposure=valuation.exposure,
+        unrealized_pnl=valuation.unrealized_pnl,
+        daily_pnl=valuation.daily_pnl,
+        underlying_price=book["underlying_symbol"].map(price).astype(float),
+    ).merge(stored, on="id", how="left")
+    stock_greeks(frame)
+    quality: BookQuality = {
+        "stale": any(stale.get(s, True) for s in set(book["symbol"])),
+        "fallbacks": int(frame["volatility_source"].isin(["default", "mock"]).sum()),
+        "missing_greeks": int((frame["is_option"] & frame["volatility_source"].isna()).sum()),
+    }
+    return frame, quality
+
+
+def stock_greeks(frame: pd.DataFrame) -> None:
+    """Fill the stock rows' Greeks in place (DESIGN.md): delta = quantity x multiplier (share
+    equivalents), the other Greeks 0, dollar delta = delta x the stock's price."""
+    stock = ~frame["is_option"]
+    frame.loc[stock, "delta"] = frame.loc[stock, "quantity"] * frame.loc[stock, "multiplier"]
+    for name in ("gamma", "theta", "vega", "rho"):
+        frame.loc[stock, name] = 0.0
+    frame.loc[stock, "dollar_delta"] = (
+        frame.loc[stock, "delta"] * frame.loc[stock, "underlying_price"]
+    )
+    frame.loc[stock, "volatility_source"] = frame.loc[stock, "volatility_source"].fillna("stock")
+
+
+def closes_panel(
+    symbols: Sequence[str], as_of: date, sessions: int, *, reads: ReadCache | None = None
+) -> pd.DataFrame:
+    """Closes (sessions x symbols) over the last `sessions` NYSE sessions to `as_of` (one query;
+    with `reads`, only symbols it has not read yet for that span are queried). A symbol asked
+    twice is one column."""
+    wanted = list(dict.fromkeys(symbols))
+    if not wanted:
+        return pd.DataFrame(index=calendar.sessions_back(as_of, sessions), dtype=float)
+    if reads is not None:
+        return reads.closes(wanted, as_of, sessions)
+    return _read_closes(wanted, as_of, sessions)
+
+
+def _read_closes(symbols: list[str], as_of: date, sessions: int) -> pd.DataFrame:
+    days = calendar.sessions_back(as_of, sessions)
+    frame = fetch_frame(
+        DailyPrice.objects.filter(
+            security__symbol__in=list(symbols), date__gte=days[0], date__lte=as_of
+        ).values_list("date", "security__symbol", Cast("close", FloatField())),
+        ["date", "symbol", "close"],
+        text=["date", "symbol"],
+    )
+    if frame.empty:
+        return pd.DataFrame(index=days, columns=list(symbols), dtype=float)
+    wide = frame.pivot(index="date", columns="symbol", values="close")
+    # SQLite answers ISO strings, PostgreSQL dates: key the few hundred sessions, not every row.
+    wide.index = [d if isinstance(d, date) else date.fromisoformat(d) for d in wide.index]
+    return wide.reindex(index=days, columns=list(symbols)).astype(float)
+
+
+def stored_betas(
+    position_ids: list[int], as_of: date, factors: list[str]
+) -> npt.NDArray[np.float64]:
+    """(positions, factors) stored betas for the session, in the given orders; 0 where none."""
+    rows = PositionFactorExposure.objects.filter(
+        position_id__in=position_ids, date=as_of
+    ).values_list("position_id", "factor__name", "beta")
+    table = pd.DataFrame.from_records(list(rows), columns=["id", "factor", "beta"])
+    if table.empty:
+        return np.zeros((len(position_ids), len(factors)))
+    pivot = table.pivot(index="id", columns="factor", values="beta")
+    betas: npt.NDArray[np.float64] = (
+        pivot.reindex(index=position_ids, columns=factors).fillna(0.0).to_numpy()
+    )
+    return betas

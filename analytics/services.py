@@ -4,17 +4,16 @@ of queries per call, on whole arrays, with bulk writes. Re-running a session ove
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from analytics.calculations import aggregation
@@ -23,23 +22,21 @@ from analytics.calculations.greeks import (
     position_greeks,
     realized_volatility,
 )
-from analytics.calculations.valuation import value_positions
 from analytics.models import PortfolioFactorExposure, PositionGreeks
 from analytics.provenance import data_quality_sources
+from analytics.rows import GreeksRow, ValuationRow
+from analytics.selectors import book_frame, latest_closes, positions_frame
 from marketdata import calendar
+from marketdata.calculations import black_scholes as bs
+from marketdata.calendar import session_for
 from marketdata.models import DailyPrice
 from marketdata.providers.base import RATE_SHORT
 from marketdata.services import current_prices
 from portfolios.models import Portfolio, Position
-from sigmasight.db import db_timestamp, upsert_rows
-from sigmasight.exceptions import InsufficientHistory, ValidationFailed
+from sigmasight.db import db_timestamp, records, update_records, upsert_records
+from sigmasight.exceptions import ValidationFailed
 
 logger = logging.getLogger("sigmasight.batch")
-
-BOOK_COLUMNS = [
-    "id", "portfolio_id", "symbol", "underlying_symbol", "option_type", "strike", "expiration",
-    "quantity", "entry_price", "multiplier",
-]  # fmt: skip
 
 
 @dataclass
@@ -49,44 +46,6 @@ class RunReport:
     written: int = 0
     missing_prices: list[str] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
-
-
-def session_for(as_of: date | None) -> date:
-    if as_of is None:
-        return calendar.last_completed_session()
-    if not calendar.FIRST_YEAR <= as_of.year <= calendar.LAST_YEAR:
-        message = f"as_of must be in {calendar.FIRST_YEAR}-{calendar.LAST_YEAR}."
-        raise ValidationFailed(message, fields={"as_of": [message]})
-    if calendar.is_trading_day(as_of):
-        return as_of
-    if as_of.year == calendar.FIRST_YEAR and not calendar.trading_days(calendar.FIRST_DAY, as_of):
-        # Before the calendar's first session (1990-01-01 is a holiday): no session, no data.
-        message = f"No trading session on or before {as_of.isoformat()}."
-        raise InsufficientHistory(message, fields={"as_of": [message]})
-    return calendar.previous_trading_day(as_of)
-
-
-def load_book(portfolio_ids: list[int] | None) -> pd.DataFrame:
-    """Open positions as a frame (one query)."""
-    queryset = Position.objects.filter(closed_at__isnull=True)
-    if portfolio_ids is not None:
-        queryset = queryset.filter(portfolio_id__in=portfolio_ids)
-    frame = pd.DataFrame.from_records(
-        list(queryset.order_by("id").values_list(*BOOK_COLUMNS)), columns=BOOK_COLUMNS
-    )
-    for column in ("strike", "quantity", "entry_price", "multiplier"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    frame["is_option"] = frame["option_type"] != ""
-    return frame
-
-
-def _closes(symbols: list[str], as_of: date) -> tuple[dict[str, float], dict[str, bool]]:
-    """Latest close on or before `as_of` per symbol, and whether it is stale."""
-    quotes = current_prices(symbols, as_of=as_of) if symbols else {}
-    return (
-        {s: float(q.price) for s, q in quotes.items()},
-        {s: q.stale for s, q in quotes.items()},
-    )
 
 
 def positions_value(
@@ -115,32 +74,19 @@ def positions_value(
         ]
 
     stamp = db_timestamp(Position, "updated_at", timezone.now())
-    rows = list(
-        zip(
-            [None if not np.isfinite(v) else Decimal(f"{v:.6f}") for v in last],
-            money(frame["market_value"]), money(frame["exposure"]), money(frame["unrealized_pnl"]),
-            money(frame["daily_pnl"]), [as_of if np.isfinite(v) else None for v in last],
-            [stamp] * len(frame), frame["id"].tolist(), strict=True,
-        )
-    )  # fmt: skip
-    quote = connection.ops.quote_name
-    columns = [
-        "last_price",
-        "market_value",
-        "exposure",
-        "unrealized_pnl",
-        "daily_pnl",
-        "valued_as_of",
-        "updated_at",
-    ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {quote(Position._meta.db_table)} SET "
-            + ", ".join(f"{quote(c)} = %s" for c in columns)
-            + f" WHERE {quote('id')} = %s",
-            rows,
-        )
-    report.written = len(rows)
+    rows = records(
+        ValuationRow,
+        last_price=[None if not np.isfinite(v) else Decimal(f"{v:.6f}") for v in last],
+        market_value=money(frame["market_value"]),
+        exposure=money(frame["exposure"]),
+        unrealized_pnl=money(frame["unrealized_pnl"]),
+        daily_pnl=money(frame["daily_pnl"]),
+        valued_as_of=[as_of if np.isfinite(v) else None for v in last],
+        updated_at=[stamp] * len(frame),
+        id=frame["id"].tolist(),
+    )
+    with transaction.atomic():
+        report.written = update_records(Position, rows)
     return report
 
 
@@ -166,7 +112,7 @@ def option_greeks(
     `option_close` (default: each contract's own close), else the underlying's realized vol,
     else the default. Returns the Greeks, underlying prices, short rate and days to expiry."""
     underlyings = sorted(set(options["underlying_symbol"]))
-    price, _ = _closes(sorted(set(options["symbol"])) + underlyings + [RATE_SHORT], as_of)
+    price, _ = latest_closes(sorted(set(options["symbol"])) + underlyings + [RATE_SHORT], as_of)
     rate = price.get(RATE_SHORT, settings.SIGMASIGHT_DEFAULT_RATE)
     realized = dict(
         zip(
@@ -180,13 +126,17 @@ def option_greeks(
     if option_close is None:
         option_close = options["symbol"].map(price).astype(float).to_numpy()
     result = position_greeks(
-        underlying_price=spot, strike=options["strike"].to_numpy(dtype=float), days=days,
-        rate=rate, is_call=(options["option_type"] == "C").to_numpy(),
+        underlying_price=spot,
+        strike=options["strike"].to_numpy(dtype=float),
+        days=days,
+        rate=rate,
+        is_call=(options["option_type"] == "C").to_numpy(),
         quantity=options["quantity"].to_numpy(dtype=float),
-        multiplier=options["multiplier"].to_numpy(dtype=float), option_close=option_close,
+        multiplier=options["multiplier"].to_numpy(dtype=float),
+        option_close=option_close,
         realized_vol=options["underlying_symbol"].map(realized).astype(float).to_numpy(),
         default_vol=settings.SIGMASIGHT_DEFAULT_VOLATILITY,
-    )  # fmt: skip
+    )
     return result, spot, float(rate), days
 
 
@@ -195,7 +145,7 @@ def greeks_compute(
 ) -> RunReport:
     """Black-Scholes Greeks for every open option position on the session, stored per position."""
     as_of = session_for(as_of)
-    book = load_book(portfolio_ids)
+    book = positions_frame(portfolio_ids)
     options = book[book["is_option"]].reset_index(drop=True)
     report = RunReport(as_of=as_of, positions=len(options))
     if options.empty:
@@ -209,145 +159,32 @@ def greeks_compute(
         return [None if not np.isfinite(v) else float(v) for v in values]
 
     computed_at = db_timestamp(PositionGreeks, "computed_at", timezone.now())
-    rows = list(
-        zip(
-            options["id"].tolist(), [as_of] * len(options), num(result.delta), num(result.gamma),
-            num(result.theta), num(result.vega), num(result.rho), num(result.dollar_delta),
-            num(result.implied_volatility), num(result.volatility), result.source.tolist(),
-            num(spot), num(result.model_price), [float(rate)] * len(options),
-            days.astype(int).tolist(), [computed_at] * len(options), strict=True,
-        )
-    )  # fmt: skip
+    rows = records(
+        GreeksRow,
+        position_id=options["id"].tolist(),
+        date=[as_of] * len(options),
+        delta=num(result.delta),
+        gamma=num(result.gamma),
+        theta=num(result.theta),
+        vega=num(result.vega),
+        rho=num(result.rho),
+        dollar_delta=num(result.dollar_delta),
+        implied_volatility=num(result.implied_volatility),
+        volatility=num(result.volatility),
+        volatility_source=result.source.tolist(),
+        underlying_price=num(spot),
+        model_price=num(result.model_price),
+        risk_free_rate=[float(rate)] * len(options),
+        days_to_expiry=days.astype(int).tolist(),
+        computed_at=[computed_at] * len(options),
+    )
     with transaction.atomic():
-        report.written = upsert_rows(
-            PositionGreeks,
-            ["position_id", "date", "delta", "gamma", "theta", "vega", "rho", "dollar_delta",
-             "implied_volatility", "volatility", "volatility_source", "underlying_price",
-             "model_price", "risk_free_rate", "days_to_expiry", "computed_at"],
-            rows,
-            unique=["position_id", "date"],
-        )  # fmt: skip
+        report.written = upsert_records(PositionGreeks, rows, unique=["position_id", "date"])
     logger.info(
         "greeks computed",
         extra={"as_of": as_of.isoformat(), "options": len(options), "sources": report.sources},
     )
     return report
-
-
-FRAME_FLOATS = [
-    "last_price",
-    "quantity", "multiplier", "exposure", "market_value", "unrealized_pnl", "daily_pnl",
-    "underlying_price", *aggregation.GREEKS, "dollar_delta", "implied_volatility", "volatility",
-]  # fmt: skip
-
-
-def _empty_frame() -> pd.DataFrame:
-    """A valued book frame with no rows: every column a full one has (so code written for a
-    book, e.g. selecting the options by `option_type`, works on an empty book unchanged)."""
-    columns = {name: pd.Series(dtype=float) for name in FRAME_FLOATS}
-    columns.update(
-        id=pd.Series(dtype="int64"), portfolio_id=pd.Series(dtype="int64"), symbol=pd.Series(dtype=object),
-        underlying_symbol=pd.Series(dtype=object), option_type=pd.Series(dtype=object),
-        expiration=pd.Series(dtype=object), entry_price=pd.Series(dtype=float),
-        days_to_expiry=pd.Series(dtype=float), risk_free_rate=pd.Series(dtype=float),
-        strike=pd.Series(dtype=float), is_option=pd.Series(dtype=bool),
-        volatility_source=pd.Series(dtype=object),
-    )  # fmt: skip
-    return pd.DataFrame(columns)
-
-
-_MEMO: ContextVar[dict | None] = ContextVar("analytics_memo", default=None)
-
-
-@contextmanager
-def read_memo() -> Iterator[None]:
-    """Within the block, the book frame and closes panels read for a session are read once and
-    shared: the batch opens one per chunk of a job that writes no prices or Greeks (its functions
-    ask for the same book and series several times), or one per job when a single process runs
-    all its chunks (the chunks hold the same underlyings and factor proxies). Callers get
-    copies. Nested blocks share the outer one."""
-    if _MEMO.get() is not None:  # already inside one (a job's chunks share the job's)
-        yield
-        return
-    token = _MEMO.set({})
-    try:
-        yield
-    finally:
-        _MEMO.reset(token)
-
-
-def memo() -> dict | None:
-    return _MEMO.get()
-
-
-def book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, dict]:
-    """Open positions of the portfolios valued at `as_of` from cached closes, with their stored
-    Greeks for that session, ready to aggregate. Four queries whatever the size of the book."""
-    shared = memo()
-    if shared is None:
-        return _book_frame(portfolio_ids, as_of)
-    key = ("book", tuple(sorted(portfolio_ids)), as_of)
-    if key not in shared:
-        shared[key] = _book_frame(portfolio_ids, as_of)
-    frame, quality = shared[key]
-    return frame.copy(), dict(quality)
-
-
-def _book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, dict]:
-    book = load_book(portfolio_ids)
-    if book.empty:
-        return _empty_frame(), {"stale": False, "fallbacks": 0, "missing_greeks": 0}
-    symbols = sorted(set(book["symbol"]) | set(book["underlying_symbol"]))
-    price, stale = _closes(symbols, as_of)
-    previous, _ = _closes(symbols, calendar.previous_trading_day(as_of))
-    last = book["symbol"].map(price).astype(float).to_numpy()
-    valuation = value_positions(
-        quantity=book["quantity"], price=last,
-        previous_price=book["symbol"].map(previous).astype(float).to_numpy(),
-        entry_price=book["entry_price"], multiplier=book["multiplier"],
-    )  # fmt: skip
-    stored_columns = [
-        *aggregation.GREEKS, "dollar_delta", "implied_volatility", "volatility",
-        "volatility_source", "days_to_expiry", "risk_free_rate",
-    ]  # fmt: skip
-    stored = pd.DataFrame.from_records(
-        list(
-            PositionGreeks.objects.filter(
-                position__portfolio_id__in=portfolio_ids, date=as_of
-            ).values_list("position_id", *stored_columns)
-        ),
-        columns=["id", *stored_columns],
-    )
-    frame = book.assign(
-        last_price=last,
-        market_value=valuation.market_value, exposure=valuation.exposure,
-        unrealized_pnl=valuation.unrealized_pnl, daily_pnl=valuation.daily_pnl,
-        underlying_price=book["underlying_symbol"].map(price).astype(float),
-    ).merge(stored, on="id", how="left")  # fmt: skip
-    stock_greeks(frame)
-    quality = {
-        "stale": any(stale.get(s, True) for s in set(book["symbol"])),
-        "fallbacks": int(frame["volatility_source"].isin(["default", "mock"]).sum()),
-        "missing_greeks": int((frame["is_option"] & frame["volatility_source"].isna()).sum()),
-    }
-    return frame, quality
-
-
-def stock_greeks(frame: pd.DataFrame) -> None:
-    """Fill the stock rows' Greeks in place (DESIGN.md): delta = quantity x multiplier (share
-    equivalents), the other Greeks 0, dollar delta = delta x the stock's price."""
-    stock = ~frame["is_option"]
-    frame.loc[stock, "delta"] = frame.loc[stock, "quantity"] * frame.loc[stock, "multiplier"]
-    for name in ("gamma", "theta", "vega", "rho"):
-        frame.loc[stock, name] = 0.0
-    frame.loc[stock, "dollar_delta"] = (
-        frame.loc[stock, "delta"] * frame.loc[stock, "underlying_price"]
-    )
-    frame.loc[stock, "volatility_source"] = frame.loc[stock, "volatility_source"].fillna("stock")
-
-
-def portfolio_frame(portfolio: Portfolio, as_of: date) -> tuple[pd.DataFrame, dict]:
-    return book_frame([portfolio.pk], as_of)
 
 
 def _money(value: float) -> Decimal:
@@ -357,7 +194,7 @@ def _money(value: float) -> Decimal:
 def portfolio_summary(*, portfolio: Portfolio, as_of: date | None = None) -> dict:
     """The summary of API.md, computed from cached closes and stored Greeks for the session."""
     as_of = session_for(as_of)
-    frame, quality = portfolio_frame(portfolio, as_of)
+    frame, quality = book_frame([portfolio.pk], as_of)
     exposures = aggregation.exposures(frame)
     greeks = aggregation.greeks(frame)
     equity = float(portfolio.cash) + exposures["net"]
@@ -373,7 +210,7 @@ def portfolio_summary(*, portfolio: Portfolio, as_of: date | None = None) -> dic
         "delta_adjusted_exposure": _money(greeks["dollar_delta"]),
         "daily_pnl": _money(float(frame["daily_pnl"].sum())),
         "unrealized_pnl": _money(float(frame["unrealized_pnl"].sum())),
-        "normalized_by": "equity" if equity > 0 else "gross",
+        "normalized_by": aggregation.return_base(equity, exposures["gross"]).normalized_by,
         "factor_betas": dict(
             PortfolioFactorExposure.objects.filter(portfolio=portfolio, date=as_of)
             .order_by("factor__display_order")
@@ -384,3 +221,69 @@ def portfolio_summary(*, portfolio: Portfolio, as_of: date | None = None) -> dic
             **quality,
         },
     }
+
+
+def greeks_calculate(
+    *, options: Sequence[Mapping[str, Any]], today: date | None = None
+) -> list[dict[str, float | None]]:
+    """Black-Scholes price and Greeks (black_scholes' units) of options given by their inputs
+    (`OptionInputSerializer`): per share, or per position with `quantity` (x quantity x 100).
+
+    Each option has `days_to_expiry` or an `expiration` (days counted from `today`, default the
+    system date; years are days / 365), and `volatility` or an `option_price` to solve the implied
+    volatility from. `rate` defaults to the cached 13-week T-bill yield (else the settings'
+    default), `dividend_yield` to 0. A price no volatility explains is a ValidationFailed naming
+    the options (by index) and nothing is returned. Rates, yields and volatilities are decimals."""
+    today = today or date.today()
+    quote = current_prices([RATE_SHORT]).get(RATE_SHORT)
+    default_rate = float(quote.price) if quote else settings.SIGMASIGHT_DEFAULT_RATE
+    spot = np.array([o["underlying_price"] for o in options])
+    strike = np.array([o["strike"] for o in options])
+    days = np.array(
+        [
+            o["days_to_expiry"] if "days_to_expiry" in o else (o["expiration"] - today).days
+            for o in options
+        ],
+        dtype=float,
+    )
+    years = days / bs.DAYS_PER_YEAR
+    rate = np.array([o.get("rate", default_rate) for o in options])
+    dividend = np.array([o.get("dividend_yield", 0.0) for o in options])
+    is_call = np.array([o["option_type"].upper().startswith("C") for o in options])
+    vol = np.array([o.get("volatility", np.nan) for o in options])
+    implied = np.full(len(options), np.nan)
+    solve = np.array(["option_price" in o for o in options])
+    if solve.any():
+        prices = np.array([o["option_price"] for o in options if "option_price" in o])
+        solved = bs.implied_volatility(
+            prices,
+            spot[solve],
+            strike[solve],
+            years[solve],
+            rate[solve],
+            is_call[solve],
+            dividend[solve],
+        )
+        implied[solve] = solved.sigma
+        bad = np.flatnonzero(solve)[~np.isfinite(solved.sigma)]
+        if len(bad):
+            outside = ["Outside the no-arbitrage bounds for these inputs (or expired)."]
+            raise ValidationFailed(
+                "Some option prices have no implied volatility.",
+                fields={"options": {str(i): {"option_price": outside} for i in bad}},
+            )
+        vol[solve] = solved.sigma
+    result = bs.greeks(spot, strike, years, rate, vol, is_call, dividend)
+    scale = np.array([o.get("quantity", 1.0) * 100 if "quantity" in o else 1.0 for o in options])
+    return [
+        {
+            "price": float(result.price[i]),
+            "delta": float(result.delta[i] * scale[i]),
+            "gamma": float(result.gamma[i] * scale[i]),
+            "theta": float(result.theta[i] * scale[i]),
+            "vega": float(result.vega[i] * scale[i]),
+            "rho": float(result.rho[i] * scale[i]),
+            "implied_volatility": None if np.isnan(implied[i]) else float(implied[i]),
+        }
+        for i in range(len(options))
+    ]

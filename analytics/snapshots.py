@@ -19,15 +19,16 @@ cumulative P&L is the running sum of the rounded daily P&L.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 
@@ -36,25 +37,18 @@ from analytics.calculations.greeks import position_greeks
 from analytics.models import PortfolioFactorExposure, PortfolioSnapshot
 from analytics.provenance import provenance_load
 from analytics.risk_metrics import risk_free_daily
-from analytics.risk_services import closes_panel
-from analytics.services import book_frame, load_book, session_for
+from analytics.rows import SnapshotRow
+from analytics.selectors import ReadCache, book_frame, closes_panel, positions_frame
 from marketdata import calendar
 from marketdata.providers.base import RATE_SHORT
 from marketdata.services import current_prices
 from portfolios.models import Portfolio
 from sigmasight.api.caching import results_changed
-from sigmasight.db import upsert_rows
+from sigmasight.db import upsert_records
 
-COLUMNS = [
-    "portfolio_id", "date", "equity", "market_value", "cash", "daily_pnl", "daily_return",
-    "cumulative_pnl", "gross_exposure", "net_exposure", "long_exposure", "short_exposure",
-    "delta_adjusted_exposure", "greeks", "factor_betas", "position_count", "data_quality",
-]  # fmt: skip
 GREEK_KEYS = [*aggregation.GREEKS, "dollar_delta"]
 FALLBACK_SOURCES = ["default", "mock"]
-METRICS = [
-    "total_return", "annualized_return", "volatility", "sharpe", "sortino", "max_drawdown",
-]  # fmt: skip
+METRICS = ["total_return", "annualized_return", "volatility", "sharpe", "sortino", "max_drawdown"]
 ZERO = Decimal("0.00")
 
 
@@ -74,6 +68,14 @@ class SessionBook:
     data_quality: dict
 
 
+class Carried(NamedTuple):
+    """What a portfolio's next snapshot chains from: its last snapshot's equity and cumulative
+    P&L."""
+
+    equity: Decimal
+    cumulative_pnl: Decimal
+
+
 def _money(value: float) -> Decimal:
     # The sums skip unvalued positions, so a non-finite total is a bug, never a zero.
     if not math.isfinite(value):
@@ -87,17 +89,19 @@ def _ratio(numerator: Decimal, denominator: Decimal) -> float:
 
 
 def _json(name: str, value: dict) -> object:
-    return PortfolioSnapshot._meta.get_field(name).get_db_prep_save(value, connection)
+    field = PortfolioSnapshot._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a JSON column, not a relation
+    return field.get_db_prep_save(value, connection)
 
 
 def _rows(
     books: list[SessionBook],
     betas: dict[tuple[int, date], dict[str, float]],
-    previous: dict[int, tuple[Decimal, Decimal]],
-) -> list[tuple]:
-    """Rows in COLUMNS order. Returns and cumulative P&L chain through `books` in the order
-    given (ascending dates within a portfolio), starting from `previous`: the (equity,
-    cumulative P&L) of a portfolio's last earlier snapshot, when it has one."""
+    previous: dict[int, Carried],
+) -> list[SnapshotRow]:
+    """The books' rows. Returns and cumulative P&L chain through `books` in the order given
+    (ascending dates within a portfolio), starting from `previous`: what a portfolio's last
+    earlier snapshot carries, when it has one."""
     chain = dict(previous)
     rows = []
     for book in books:
@@ -107,24 +111,38 @@ def _rows(
         net = long + short
         equity = book.cash + net
         pnl = _money(book.daily_pnl)
-        base, cumulative = chain.get(book.portfolio_id, (equity - pnl, ZERO))
+        base, cumulative = chain.get(
+            book.portfolio_id, Carried(equity=equity - pnl, cumulative_pnl=ZERO)
+        )
         cumulative += pnl
-        chain[book.portfolio_id] = (equity, cumulative)
+        chain[book.portfolio_id] = Carried(equity=equity, cumulative_pnl=cumulative)
         greeks = {k: float(book.greeks[k]) for k in GREEK_KEYS}
         rows.append(
-            (
-                book.portfolio_id, book.day, equity, _money(book.market_value), book.cash, pnl,
-                _ratio(pnl, base), cumulative, long - short, net, long, short,
-                _money(greeks["dollar_delta"]), _json("greeks", greeks),
-                _json("factor_betas", betas.get((book.portfolio_id, book.day), {})),
-                book.position_count, _json("data_quality", book.data_quality),
+            SnapshotRow(
+                portfolio_id=book.portfolio_id,
+                date=book.day,
+                equity=equity,
+                market_value=_money(book.market_value),
+                cash=book.cash,
+                daily_pnl=pnl,
+                daily_return=_ratio(pnl, base),
+                cumulative_pnl=cumulative,
+                gross_exposure=long - short,
+                net_exposure=net,
+                long_exposure=long,
+                short_exposure=short,
+                delta_adjusted_exposure=_money(greeks["dollar_delta"]),
+                greeks=_json("greeks", greeks),
+                factor_betas=_json("factor_betas", betas.get((book.portfolio_id, book.day), {})),
+                position_count=book.position_count,
+                data_quality=_json("data_quality", book.data_quality),
             )
-        )  # fmt: skip
+        )
     return rows
 
 
-def _write(rows: list[tuple]) -> int:
-    return upsert_rows(PortfolioSnapshot, COLUMNS, rows, unique=["portfolio_id", "date"])
+def _write(rows: list[SnapshotRow]) -> int:
+    return upsert_records(PortfolioSnapshot, rows, unique=["portfolio_id", "date"])
 
 
 def _factor_betas(
@@ -144,10 +162,8 @@ def _factor_betas(
     return betas
 
 
-def _previous_snapshots(
-    portfolio_ids: list[int], before: date
-) -> dict[int, tuple[Decimal, Decimal]]:
-    """(equity, cumulative P&L) of each portfolio's latest snapshot before `before`."""
+def _previous_snapshots(portfolio_ids: list[int], before: date) -> dict[int, Carried]:
+    """What each portfolio's latest snapshot before `before` carries to the next."""
     rows = (
         PortfolioSnapshot.objects.filter(portfolio_id__in=portfolio_ids, date__lt=before)
         .annotate(
@@ -156,7 +172,10 @@ def _previous_snapshots(
         .filter(rank=1)
         .values_list("portfolio_id", "equity", "cumulative_pnl")
     )
-    return {portfolio_id: (equity, cumulative) for portfolio_id, equity, cumulative in rows}
+    return {
+        portfolio_id: Carried(equity=equity, cumulative_pnl=cumulative)
+        for portfolio_id, equity, cumulative in rows
+    }
 
 
 def _symbols(book: pd.DataFrame) -> set[str]:
@@ -174,12 +193,18 @@ def _session_books(frame: pd.DataFrame, cash: dict[int, Decimal], as_of: date) -
         exposures = aggregation.exposures(book)
         books.append(
             SessionBook(
-                portfolio_id=portfolio_id, day=as_of, cash=cash[portfolio_id],
-                market_value=float(book["market_value"].sum()), long=exposures["long"],
-                short=exposures["short"], daily_pnl=float(book["daily_pnl"].sum()),
-                greeks=aggregation.greeks(book), position_count=len(book),
+                portfolio_id=portfolio_id,
+                day=as_of,
+                cash=cash[portfolio_id],
+                market_value=float(book["market_value"].sum()),
+                long=exposures["long"],
+                short=exposures["short"],
+                daily_pnl=float(book["daily_pnl"].sum()),
+                greeks=aggregation.greeks(book),
+                position_count=len(book),
                 data_quality={
-                    **provenance.for_book(_symbols(book)), "valuation": "stored",
+                    **provenance.for_book(_symbols(book)),
+                    "valuation": "stored",
                     "stale": bool(book["stale"].any()),
                     "fallbacks": int(book["volatility_source"].isin(FALLBACK_SOURCES).sum()),
                     "missing_greeks": int(
@@ -188,11 +213,11 @@ def _session_books(frame: pd.DataFrame, cash: dict[int, Decimal], as_of: date) -
                     "unvalued": exposures["unvalued"],
                 },
             )
-        )  # fmt: skip
+        )
     return books
 
 
-def snapshots_take(*, as_of: date, portfolio_ids: list[int]) -> int:
+def snapshots_take(*, as_of: date, portfolio_ids: list[int], reads: ReadCache | None = None) -> int:
     """Snapshot each portfolio at the close of `as_of` (0 and nothing written on a day NYSE is
     closed), then drop these portfolios' snapshots older than
     SIGMASIGHT_SNAPSHOT_RETENTION_DAYS calendar days before `as_of`. Returns rows written."""
@@ -202,7 +227,7 @@ def snapshots_take(*, as_of: date, portfolio_ids: list[int]) -> int:
         Portfolio.objects.filter(pk__in=portfolio_ids).order_by("pk").values_list("pk", "cash")
     )
     ids = sorted(cash)
-    frame, _ = book_frame(ids, as_of)
+    frame, _ = book_frame(ids, as_of, reads=reads)
     quotes = current_prices(sorted(set(frame["symbol"])), as_of=as_of) if len(frame) else {}
     fresh = [symbol for symbol, quote in quotes.items() if not quote.stale]
     frame = frame.assign(stale=~frame["symbol"].isin(fresh))
@@ -224,7 +249,7 @@ def _rolling_realized_vol(closes: pd.DataFrame, window: int) -> pd.DataFrame:
     max(2, window // 2) returns (missing closes make missing returns, not zero ones)."""
     returns = closes / closes.shift(1) - 1.0
     minimum = max(2, window // 2)
-    return returns.rolling(window, min_periods=minimum).std(ddof=1) * math.sqrt(252.0)
+    return returns.rolling(window, min_periods=minimum).std(ddof=1) * math.sqrt(risk.TRADING_DAYS)
 
 
 @dataclass(frozen=True)
@@ -242,10 +267,14 @@ class HistoricalMarks:
 
 
 def historical_marks(
-    book: pd.DataFrame, closes: pd.DataFrame, window: int, *, default_rate: float,
+    book: pd.DataFrame,
+    closes: pd.DataFrame,
+    window: int,
+    *,
+    default_rate: float,
     default_vol: float,
-) -> HistoricalMarks:  # fmt: skip
-    """Revalue `book` (a `load_book` frame) at the sessions of a range; arrays over the range.
+) -> HistoricalMarks:
+    """Revalue `book` (a `positions_frame` frame) at the sessions of a range; arrays over the range.
 
     `closes` holds the stored closes (sessions x symbols, NaN where missing) of the positions,
     their underlyings and RATE_SHORT: `window` + 1 sessions before the range (the realized
@@ -286,13 +315,15 @@ def historical_marks(
         result = position_greeks(
             underlying_price=spot[:, is_option].ravel(),
             strike=np.tile(options["strike"].to_numpy(dtype=float), sessions),
-            days=to_expiry.ravel(), rate=np.repeat(rate, count),
+            days=to_expiry.ravel(),
+            rate=np.repeat(rate, count),
             is_call=np.tile((options["option_type"] == "C").to_numpy(), sessions),
             quantity=np.tile(options["quantity"].to_numpy(dtype=float), sessions),
             multiplier=np.tile(options["multiplier"].to_numpy(dtype=float), sessions),
             option_close=np.full(sessions * count, np.nan),
-            realized_vol=vol[:, underlying[is_option]].ravel(), default_vol=default_vol,
-        )  # fmt: skip
+            realized_vol=vol[:, underlying[is_option]].ravel(),
+            default_vol=default_vol,
+        )
         price[:, is_option] = result.model_price.reshape(sessions, count)
         for name in [*aggregation.GREEKS, "dollar_delta"]:
             greeks[name][:, is_option] = getattr(result, name).reshape(sessions, count)
@@ -324,33 +355,43 @@ def generate_historical_snapshots(
     session (cumulative P&L starts at that day's P&L). One bulk upsert; returns rows written."""
     if days_back < 1:
         raise ValueError(f"days_back must be at least 1, got {days_back}")
-    end = session_for(end)
+    end = calendar.session_for(end)
     window = settings.SIGMASIGHT_REALIZED_VOL_WINDOW
-    book = load_book([portfolio.pk])
+    book = positions_frame([portfolio.pk])
     symbols = [*sorted(set(book["symbol"]) | set(book["underlying_symbol"])), RATE_SHORT]
     # The previous close of the first day, and `window` returns before it for its volatility.
     closes = closes_panel(symbols, end, days_back + window + 1)
     marks = historical_marks(
-        book, closes, window, default_rate=settings.SIGMASIGHT_DEFAULT_RATE,
+        book,
+        closes,
+        window,
+        default_rate=settings.SIGMASIGHT_DEFAULT_RATE,
         default_vol=settings.SIGMASIGHT_DEFAULT_VOLATILITY,
-    )  # fmt: skip
+    )
     sessions = list(closes.index[window + 1 :])
     sources = provenance_load(_symbols(book), end).for_book(_symbols(book))
     books = [
         SessionBook(
-            portfolio_id=portfolio.pk, day=day, cash=portfolio.cash,
-            market_value=float(marks.market_value[i]), long=float(marks.long[i]),
-            short=float(marks.short[i]), daily_pnl=float(marks.daily_pnl[i]),
+            portfolio_id=portfolio.pk,
+            day=day,
+            cash=portfolio.cash,
+            market_value=float(marks.market_value[i]),
+            long=float(marks.long[i]),
+            short=float(marks.short[i]),
+            daily_pnl=float(marks.daily_pnl[i]),
             greeks={name: float(values[i]) for name, values in marks.greeks.items()},
             position_count=len(book),
             data_quality={
-                **sources, "valuation": "historical", "stale": bool(marks.stale[i]),
-                "fallbacks": int(marks.fallbacks[i]), "missing_greeks": 0,
+                **sources,
+                "valuation": "historical",
+                "stale": bool(marks.stale[i]),
+                "fallbacks": int(marks.fallbacks[i]),
+                "missing_greeks": 0,
                 "unvalued": int(marks.unvalued[i]),
             },
         )
         for i, day in enumerate(sessions)
-    ]  # fmt: skip
+    ]
     rows = _rows(books, _factor_betas([portfolio.pk], sessions[0], sessions[-1]), {})
     with transaction.atomic():
         written = _write(rows)
@@ -373,7 +414,7 @@ def snapshot_series(
 
 def exposure_series(
     *, portfolio: Portfolio, start: date | None = None, end: date | None = None
-) -> list[dict]:
+) -> list[Mapping[str, Any]]:
     return list(
         snapshot_series(portfolio, start, end).values(
             "date",
@@ -415,21 +456,15 @@ def portfolio_performance(
     the statistics of `analytics.calculations.risk` on those returns (252-day annualization,
     risk-free from the cached short rate of the last session), None where undefined."""
     rows = list(
-        snapshot_series(portfolio, start, end).values_list(
-            "date", "equity", "daily_pnl", "daily_return"
-        )
+        snapshot_series(portfolio, start, end).values("date", "equity", "daily_pnl", "daily_return")
     )
-    returns = np.array([row[3] for row in rows], dtype=float)
+    returns = np.array([row["daily_return"] for row in rows], dtype=float)
     cumulative = np.cumprod(1.0 + returns) - 1.0
-    series = [
-        {"date": day, "equity": equity, "daily_pnl": pnl, "daily_return": daily,
-         "cumulative_return": float(cumulative[i])}
-        for i, (day, equity, pnl, daily) in enumerate(rows)
-    ]  # fmt: skip
+    series = [{**row, "cumulative_return": float(cumulative[i])} for i, row in enumerate(rows)]
     if not rows:
         return {"series": [], **dict.fromkeys(METRICS)}
     total = float(cumulative[-1])
-    rate = risk_free_daily(rows[-1][0])
+    rate = risk_free_daily(rows[-1]["date"])
     return {
         "series": series,
         "total_return": total,

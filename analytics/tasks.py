@@ -9,8 +9,10 @@ from django.core.cache import cache
 
 from analytics import batch
 from analytics.models import BatchJob
+from analytics.risk_metrics import scenario_accuracy
 from marketdata import calendar
-from sigmasight.exceptions import ConflictError
+from portfolios.models import Portfolio
+from sigmasight.exceptions import ConflictError, DomainError
 
 logger = logging.getLogger("sigmasight.batch")
 
@@ -21,18 +23,25 @@ def _date(value: str | None) -> date:
 
 @shared_task(bind=True, name="analytics.run_job", soft_time_limit=120, time_limit=180)
 def run_job(
-    self, job: str, date: str | None = None, portfolio_ids: list[int] | None = None,
-    triggered_by_id: int | None = None, parent_id: int | None = None,
-) -> dict[str, object]:  # fmt: skip
+    self,
+    job: str,
+    date: str | None = None,
+    portfolio_ids: list[int] | None = None,
+    triggered_by_id: int | None = None,
+    parent_id: int | None = None,
+) -> dict[str, object]:
     """One job of the day for a session (default: the last completed NYSE session): claims the
     job row, then replaces itself with a chord, one `run_chunk` per chunk of portfolios in
     parallel and `finish_job` folding their results, so a chain of jobs waits for the chord."""
     run_date = _date(date)
     try:
         row = batch.job_open(
-            job, run_date, triggered_by_id=triggered_by_id, parent_id=parent_id,
+            job,
+            run_date,
+            triggered_by_id=triggered_by_id,
+            parent_id=parent_id,
             owner=batch.this_runner() if self.request.is_eager else "",
-        )  # fmt: skip
+        )
     except ConflictError as exc:
         logger.warning("batch job already running", extra={"job": job, "error": str(exc)})
         return {"job": job, "status": "already_running"}
@@ -54,7 +63,8 @@ def job_canvas(row: BatchJob, chunks: list[list[int]]) -> chord:
     if a chunk never reports (killed at the hard limit), the job is failed, not left running."""
     soft, hard = batch.time_limits(row.name)
     header = group(
-        run_chunk.si(row.pk, row.name, row.run_date.isoformat(), chunk).set(
+        # Celery takes the time limits as options; celery-types' set() does not list them.
+        run_chunk.si(row.pk, row.name, row.run_date.isoformat(), chunk).set(  # type: ignore[call-arg]
             soft_time_limit=soft, time_limit=hard
         )
         for chunk in chunks
@@ -113,8 +123,8 @@ def run_day(self, date: str | None = None) -> object:
     """Every job of the day in order, each waiting for the previous one's chunks."""
     run_date = _date(date).isoformat()
     if self.request.is_eager:
-        return [run_job.apply(args=[name, run_date]).get() for name in batch.DAILY]
-    return self.replace(chain(*(run_job.si(name, run_date) for name in batch.DAILY)))
+        return [run_job.apply(args=(name, run_date)).get() for name in batch.daily()]
+    return self.replace(chain(*(run_job.si(name, run_date) for name in batch.daily())))
 
 
 @shared_task(bind=True, name="analytics.run_trigger", soft_time_limit=120, time_limit=180)
@@ -131,7 +141,7 @@ def run_trigger(self, umbrella_id: int, portfolio_ids: list[int] | None = None) 
     if self.request.is_eager:  # no broker: the same jobs in this process
         for name in batch.trigger_jobs(umbrella):
             run_job.apply(
-                args=[name, run_date, portfolio_ids, umbrella.triggered_by_id, umbrella.pk]
+                args=(name, run_date, portfolio_ids, umbrella.triggered_by_id, umbrella.pk)
             )
         return finish_trigger(umbrella.pk)
     steps = [
@@ -151,12 +161,7 @@ def finish_trigger(umbrella_id: int, error: str = "") -> dict[str, object]:
 @shared_task(name="analytics.scenario_backtest", soft_time_limit=600, time_limit=900)
 def scenario_backtest(days_back: int = 90) -> dict[str, object]:
     """Weekly: predicted vs realized P&L of every portfolio over the last sessions (logged)."""
-    from analytics.risk_metrics import scenario_accuracy
-    from analytics.services import session_for
-    from portfolios.models import Portfolio
-    from sigmasight.exceptions import DomainError
-
-    as_of = session_for(None)
+    as_of = calendar.session_for(None)
     results = {}
     for portfolio in Portfolio.objects.order_by("id"):
         try:

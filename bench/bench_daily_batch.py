@@ -58,7 +58,7 @@ def worker() -> dict:
         session = SESSIONS[SIZES.index(size)]
         harness.cache_history(previous_trading_day(session), now=NOW)
         timings = {}
-        for job in batch.DAILY:
+        for job in batch.daily():
             seconds, run = harness.timed(
                 lambda job=job, ids=ids, day=session: batch.job_run(job, day, portfolio_ids=ids)
             )
@@ -79,8 +79,15 @@ def main() -> None:
             continue
         for size, timings in r["results"].items():
             total = sum(timings.values())
-            rows.append([r["backend"], int(size), *[timings[j] for j in jobs], total,
-                         ("yes" if total < TARGET_S else "NO") if int(size) == 10_000 else "-"])  # fmt: skip
+            rows.append(
+                [
+                    r["backend"],
+                    int(size),
+                    *[timings[j] for j in jobs],
+                    total,
+                    ("yes" if total < TARGET_S else "NO") if int(size) == 10_000 else "-",
+                ]
+            )
     harness.print_table(
         f"Daily batch, whole chain for one session in one process (seconds per job; a year of history cached), target 10,000 positions < {TARGET_S:g} s",
         ["backend", "positions", *jobs, "total s", "target met"],

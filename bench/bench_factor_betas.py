@@ -76,15 +76,35 @@ def main() -> None:
         f"batched OLS vs a statsmodels loop (target: >= {TARGET_VS_LOOP}x faster)",
         ["method", "positions", "total s", "us/position", "faster by", "target", "holds"],
         [
-            [f"batched_ols, one row pattern (best of {RUNS})", POSITIONS, batched_s,
-             per * batched_s, f"{ratio:,.0f}x", f">= {TARGET_VS_LOOP}x",
-             "yes" if ratio >= TARGET_VS_LOOP else "NO"],
-            [f"batched_ols, 1% with own gaps (best of {RUNS})", POSITIONS, gappy_s,
-             per * gappy_s, f"{scaled_s / gappy_s:,.0f}x", "-", "-"],
-            [f"statsmodels OLS loop ({LOOP_POSITIONS:,} measured, scaled)", POSITIONS, scaled_s,
-             per * scaled_s, "1x", "-", "-"],
+            [
+                f"batched_ols, one row pattern (best of {RUNS})",
+                POSITIONS,
+                batched_s,
+                per * batched_s,
+                f"{ratio:,.0f}x",
+                f">= {TARGET_VS_LOOP}x",
+                "yes" if ratio >= TARGET_VS_LOOP else "NO",
+            ],
+            [
+                f"batched_ols, 1% with own gaps (best of {RUNS})",
+                POSITIONS,
+                gappy_s,
+                per * gappy_s,
+                f"{scaled_s / gappy_s:,.0f}x",
+                "-",
+                "-",
+            ],
+            [
+                f"statsmodels OLS loop ({LOOP_POSITIONS:,} measured, scaled)",
+                POSITIONS,
+                scaled_s,
+                per * scaled_s,
+                "1x",
+                "-",
+                "-",
+            ],
         ],
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

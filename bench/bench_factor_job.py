@@ -43,11 +43,11 @@ def worker() -> dict:
     from analytics.calculations import factors as fx
     from analytics.models import PositionFactorExposure
     from analytics.risk_services import (
-        closes_panel,
         factor_returns,
         factors_compute,
         ir_betas_compute,
     )
+    from analytics.selectors import closes_panel
     from marketdata.calendar import sessions_back
     from marketdata.providers.synthetic import SyntheticProvider
     from marketdata.services import prices_fetch_and_cache
@@ -96,8 +96,14 @@ def worker() -> dict:
             sm.OLS(Y[symbol].to_numpy(), design).fit()
 
     loop_s, _ = harness.timed(loop)
-    return {"vendor": connection.vendor, "compute_s": seconds, "rerun_s": rerun, "ir_s": ir_s,
-            "rows": rows, "statsmodels_loop_s": loop_s}  # fmt: skip
+    return {
+        "vendor": connection.vendor,
+        "compute_s": seconds,
+        "rerun_s": rerun,
+        "ir_s": ir_s,
+        "rows": rows,
+        "statsmodels_loop_s": loop_s,
+    }
 
 
 def main() -> None:
@@ -107,16 +113,32 @@ def main() -> None:
         if "skipped" in r:
             rows.append(harness.skipped_row(r, 8))
             continue
-        rows.append([
-            r["backend"], POSITIONS, r["rows"], r["compute_s"], "yes" if r["compute_s"] < TARGET_S else "NO",
-            r["rerun_s"], r["ir_s"], r["statsmodels_loop_s"],
-        ])  # fmt: skip
+        rows.append(
+            [
+                r["backend"],
+                POSITIONS,
+                r["rows"],
+                r["compute_s"],
+                "yes" if r["compute_s"] < TARGET_S else "NO",
+                r["rerun_s"],
+                r["ir_s"],
+                r["statsmodels_loop_s"],
+            ]
+        )
     harness.print_table(
         f"Factor job end to end: {POSITIONS:,} positions, {SYMBOLS} symbols, 252 sessions, 7 style + 10 macro factors; target < {TARGET_S:g} s",
-        ["backend", "positions", "rows written", "factors_compute s", "target met", "re-run s", "ir_betas_compute s",
-         f"statsmodels OLS loop over the {SYMBOLS} symbols s"],
+        [
+            "backend",
+            "positions",
+            "rows written",
+            "factors_compute s",
+            "target met",
+            "re-run s",
+            "ir_betas_compute s",
+            f"statsmodels OLS loop over the {SYMBOLS} symbols s",
+        ],
         rows,
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

@@ -90,8 +90,14 @@ def quantlib_seconds(b: dict[str, np.ndarray]) -> float:
             ql.EuropeanExercise(today + int(b["days"][i])),
         )
         option.setPricingEngine(ql.AnalyticEuropeanEngine(process))
-        return (option.NPV(), option.delta(), option.gamma(), option.theta(), option.vega(),
-                option.rho())  # fmt: skip
+        return (
+            option.NPV(),
+            option.delta(),
+            option.gamma(),
+            option.theta(),
+            option.vega(),
+            option.rho(),
+        )
 
     def run() -> None:
         for i in range(len(b["S"])):
@@ -112,17 +118,44 @@ def main() -> None:
         f"+ IV < {TARGET_S:g} s; >= {TARGET_VS_MIBIAN:,}x faster per option than mibian)",
         ["engine", "options", "total s", "us/option", "greeks + IV faster by", "target", "holds"],
         [
-            [f"vectorized greeks + IV (best of {RUNS})", OPTIONS, engine_s, us, "1x",
-             f"< {TARGET_S:g} s", "yes" if engine_s < TARGET_S else "NO"],
-            [f"vectorized greeks only (best of {RUNS})", OPTIONS, greeks_s,
-             1e6 / OPTIONS * greeks_s, "-", "-", "-"],
-            ["mibian BS loop (price + Greeks, no IV)", LOOP_OPTIONS, mibian_s, mibian_us,
-             f"{mibian_us / us:,.0f}x", f">= {TARGET_VS_MIBIAN:,}x",
-             "yes" if mibian_us / us >= TARGET_VS_MIBIAN else "NO"],
-            ["QuantLib loop (process + NPV + Greeks)", LOOP_OPTIONS, quantlib_s, quantlib_us,
-             f"{quantlib_us / us:,.0f}x", "-", "-"],
+            [
+                f"vectorized greeks + IV (best of {RUNS})",
+                OPTIONS,
+                engine_s,
+                us,
+                "1x",
+                f"< {TARGET_S:g} s",
+                "yes" if engine_s < TARGET_S else "NO",
+            ],
+            [
+                f"vectorized greeks only (best of {RUNS})",
+                OPTIONS,
+                greeks_s,
+                1e6 / OPTIONS * greeks_s,
+                "-",
+                "-",
+                "-",
+            ],
+            [
+                "mibian BS loop (price + Greeks, no IV)",
+                LOOP_OPTIONS,
+                mibian_s,
+                mibian_us,
+                f"{mibian_us / us:,.0f}x",
+                f">= {TARGET_VS_MIBIAN:,}x",
+                "yes" if mibian_us / us >= TARGET_VS_MIBIAN else "NO",
+            ],
+            [
+                "QuantLib loop (process + NPV + Greeks)",
+                LOOP_OPTIONS,
+                quantlib_s,
+                quantlib_us,
+                f"{quantlib_us / us:,.0f}x",
+                "-",
+                "-",
+            ],
         ],
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

@@ -51,10 +51,17 @@ def worker() -> dict:
     def save_rows() -> None:
         for row in sample.itertuples(index=False):
             DailyPrice(
-                security_id=ids[row.symbol], date=row.date, open=row.open, high=row.high,
-                low=row.low, close=row.close, adjusted_close=row.adjusted_close,
-                volume=int(row.volume), source="synthetic", fetched_at=now,
-            ).save()  # fmt: skip
+                security_id=ids[row.symbol],
+                date=row.date,
+                open=row.open,
+                high=row.high,
+                low=row.low,
+                close=row.close,
+                adjusted_close=row.adjusted_close,
+                volume=int(row.volume),
+                source="synthetic",
+                fetched_at=now,
+            ).save()
 
     save_s, _ = harness.timed(save_rows)
     return {
@@ -77,18 +84,33 @@ def main() -> None:
             continue
         rows.append(
             [
-                r["backend"], r["rows"], r["generate_s"], r["fetch_s"], r["rows_per_s"],
-                "yes" if r["rows_per_s"] >= TARGET else "NO", r["save_rows_per_s"],
-                f"{r['rows_per_s'] / r['save_rows_per_s']:.0f}x", r["cached_s"],
+                r["backend"],
+                r["rows"],
+                r["generate_s"],
+                r["fetch_s"],
+                r["rows_per_s"],
+                "yes" if r["rows_per_s"] >= TARGET else "NO",
+                r["save_rows_per_s"],
+                f"{r['rows_per_s'] / r['save_rows_per_s']:.0f}x",
+                r["cached_s"],
             ]
-        )  # fmt: skip
+        )
     harness.print_table(
         f"Market data: fetch-and-cache {SYMBOLS} symbols x {SESSIONS} sessions (synthetic), "
         f"target >= {TARGET:,} rows/s",
-        ["backend", "rows", "generate s", "fetch+cache s", "rows/s", "target met",
-         f"save() rows/s ({SAVE_SLICE:,} rows)", "bulk vs save()", "re-run (cached) s"],
+        [
+            "backend",
+            "rows",
+            "generate s",
+            "fetch+cache s",
+            "rows/s",
+            "target met",
+            f"save() rows/s ({SAVE_SLICE:,} rows)",
+            "bulk vs save()",
+            "re-run (cached) s",
+        ],
         rows,
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

@@ -53,10 +53,15 @@ def _trades(spot: dict[str, float], roots: list[str]) -> list[dict]:
         trades.append({"symbol": f"N{k:03d}", "quantity": str(50 + 10 * k)})
     for k in range(8):
         root = roots[100 + k * 11]
-        trades.append({
-            "symbol": root, "quantity": str((-1) ** k * (k + 1)), "option_type": "CP"[k % 2],
-            "strike": str(round(spot[root] * (0.9 + 0.05 * (k % 4)), 0)), "expiration": EXPIRY,
-        })  # fmt: skip
+        trades.append(
+            {
+                "symbol": root,
+                "quantity": str((-1) ** k * (k + 1)),
+                "option_type": "CP"[k % 2],
+                "strike": str(round(spot[root] * (0.9 + 0.05 * (k % 4)), 0)),
+                "expiration": EXPIRY,
+            }
+        )
     assert len(trades) == TRADES
     return trades
 
@@ -70,7 +75,7 @@ def worker() -> dict:
     from django.db import connection
 
     from analytics import batch
-    from analytics.services import read_memo
+    from analytics.selectors import ReadCache
     from marketdata.providers.synthetic import SyntheticProvider
     from modeling import book as engine
     from modeling import services
@@ -87,7 +92,7 @@ def worker() -> dict:
     portfolio = Portfolio.objects.create(owner=user, name="book", cash=5_000_000)
     positions_import_csv(portfolio=portfolio, raw=_book_csv(spot, roots))
     harness.cache_history(AS_OF, now=NOW)
-    for job in batch.DAILY:
+    for job in batch.daily():
         run = batch.job_run(job, AS_OF, portfolio_ids=[portfolio.pk])
         assert run.status == "succeeded", (job, run.error)
 
@@ -108,22 +113,26 @@ def worker() -> dict:
 
     def from_scratch() -> dict:
         """The after state without the session's frozen closes and Monte Carlo P&L."""
-        with read_memo():
-            ctx = engine.context_for(
-                portfolio_id=portfolio.pk, owner_id=user.pk, as_of=AS_OF,
-                cash=float(portfolio.cash),
-            )  # fmt: skip
-            base = engine.book_from_json(session.base_positions, ctx.factors)
-            book = base.plus(engine.trades_book(services.engine_trades(added), base, ctx))
-            return engine.state(book, ctx)
+        ctx = engine.context_for(
+            portfolio_id=portfolio.pk,
+            owner_id=user.pk,
+            as_of=AS_OF,
+            cash=float(portfolio.cash),
+            reads=ReadCache(),
+        )
+        base = engine.book_from_json(session.base_positions, ctx.factors)
+        book = base.plus(engine.trades_book(services.engine_trades(added), base, ctx))
+        return engine.state(book, ctx)
 
     scratch_s, _ = harness.timed(from_scratch)
 
     # Without modeling: book the trades as positions and re-run the day's jobs for the book.
     lines = ["symbol,quantity,entry_price,entry_date,option_type,strike,expiration"]
     for t in trades:
-        lines.append(f"{t['symbol']},{t['quantity']},1,{AS_OF},{t.get('option_type', '')},"
-                     f"{t.get('strike', '')},{t.get('expiration', '')}")  # fmt: skip
+        lines.append(
+            f"{t['symbol']},{t['quantity']},1,{AS_OF},{t.get('option_type', '')},"
+            f"{t.get('strike', '')},{t.get('expiration', '')}"
+        )
     positions_import_csv(portfolio=portfolio, raw=("\n".join(lines) + "\n").encode(), mode="append")
     jobs_s = 0.0
     for job in JOBS:
@@ -133,10 +142,15 @@ def worker() -> dict:
         assert run.status == "succeeded", (job, run.error)
         jobs_s += seconds
     return {
-        "vendor": connection.vendor, "positions": len(session.base_positions), "create_s": create_s,
-        "add_s": add_s / TRADES, "first_s": timings[0], "median_s": statistics.median(timings),
-        "scratch_s": scratch_s, "jobs_s": jobs_s,
-    }  # fmt: skip
+        "vendor": connection.vendor,
+        "positions": len(session.base_positions),
+        "create_s": create_s,
+        "add_s": add_s / TRADES,
+        "first_s": timings[0],
+        "median_s": statistics.median(timings),
+        "scratch_s": scratch_s,
+        "jobs_s": jobs_s,
+    }
 
 
 def main() -> None:
@@ -146,20 +160,39 @@ def main() -> None:
         if "skipped" in r:
             rows.append(harness.skipped_row(r, 11))
             continue
-        rows.append([
-            r["backend"], r["positions"], TRADES, r["create_s"], r["add_s"], r["first_s"],
-            r["median_s"], "yes" if r["median_s"] < TARGET_S else "NO", r["scratch_s"],
-            r["jobs_s"], f"{r['jobs_s'] / r['median_s']:.1f}x",
-        ])  # fmt: skip
+        rows.append(
+            [
+                r["backend"],
+                r["positions"],
+                TRADES,
+                r["create_s"],
+                r["add_s"],
+                r["first_s"],
+                r["median_s"],
+                "yes" if r["median_s"] < TARGET_S else "NO",
+                r["scratch_s"],
+                r["jobs_s"],
+                f"{r['jobs_s'] / r['median_s']:.1f}x",
+            ]
+        )
     harness.print_table(
         f"What-if calculate: {POSITIONS:,} positions + {TRADES} trades, before/after/change of every "
         f"measure, target < {TARGET_S:g} s",
-        ["backend", "positions", "trades", "open session s", "add trade s (each)",
-         "calculate s (first)", f"calculate s (median of {REPEATS})", "target met",
-         "after from scratch s", "book trades + re-run the batch jobs s",
-         "calculate vs batch jobs"],
+        [
+            "backend",
+            "positions",
+            "trades",
+            "open session s",
+            "add trade s (each)",
+            "calculate s (first)",
+            f"calculate s (median of {REPEATS})",
+            "target met",
+            "after from scratch s",
+            "book trades + re-run the batch jobs s",
+            "calculate vs batch jobs",
+        ],
         rows,
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

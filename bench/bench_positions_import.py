@@ -66,11 +66,14 @@ def worker() -> dict:
     def create_each() -> None:
         for r in records:
             data = {
-                "symbol": r.underlying, "quantity": str(r.quantity), "entry_price": str(r.entry_price),
-                "entry_date": r.entry_date.isoformat(), "option_type": r.option_type,
+                "symbol": r.underlying,
+                "quantity": str(r.quantity),
+                "entry_price": str(r.entry_price),
+                "entry_date": r.entry_date.isoformat(),
+                "option_type": r.option_type,
                 "strike": "" if r.strike is None else str(r.strike),
                 "expiration": "" if r.expiration is None else r.expiration.isoformat(),
-            }  # fmt: skip
+            }
             position_create(portfolio=one_by_one, data=data)
 
     slice_s, _ = harness.timed(create_each)
@@ -92,17 +95,30 @@ def main() -> None:
             continue
         rows.append(
             [
-                r["backend"], ROWS, r["import_s"], "yes" if r["import_s"] < TARGET_S else "NO",
-                r["reimport_s"], r["rows_per_s"], r["one_by_one_rows_per_s"],
+                r["backend"],
+                ROWS,
+                r["import_s"],
+                "yes" if r["import_s"] < TARGET_S else "NO",
+                r["reimport_s"],
+                r["rows_per_s"],
+                r["one_by_one_rows_per_s"],
                 f"{r['rows_per_s'] / r['one_by_one_rows_per_s']:.0f}x",
             ]
-        )  # fmt: skip
+        )
     harness.print_table(
         f"Positions: import a {ROWS:,}-row CSV through the service (40% options), target < {TARGET_S:g} s",
-        ["backend", "rows", "import s", "target met", "re-import (all updates) s", "rows/s",
-         f"position_create rows/s ({SLICE} rows)", "bulk vs one by one"],
+        [
+            "backend",
+            "rows",
+            "import s",
+            "target met",
+            "re-import (all updates) s",
+            "rows/s",
+            f"position_create rows/s ({SLICE} rows)",
+            "bulk vs one by one",
+        ],
         rows,
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

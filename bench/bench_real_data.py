@@ -88,10 +88,13 @@ def _provenance() -> list[dict]:
         ).values_list("security__symbol", "date")
         assert not {(s, d) for s, d in left if holes[s] == d}, "a hole was filled"
         return {
-            "request": request, "symbols": len(wanted), "rows": report.rows_written,
-            "seconds": statistics.median(times), "calls": report.provider_calls,
+            "request": request,
+            "symbols": len(wanted),
+            "rows": report.rows_written,
+            "seconds": statistics.median(times),
+            "calls": report.provider_calls,
             "holes": len(expected),
-        }  # fmt: skip
+        }
 
     filled = len(synthetic) * SESSIONS
     rows = [row("all 500, half real (fills the synthetic half)", symbols, rows=filled, refill=True)]
@@ -159,11 +162,19 @@ def sp500_2008() -> list[list[object]]:
     new = book_path(units, closes, 0.0).returns
     old = previous_returns(units, closes, 0.0)
     return [
-        ["book_path (new)", "value on the previous session", risk.beta(new, index_returns),
-         f"{risk.max_drawdown(new):.1%}"],
-        ["previous formula", "value on 2008-12-31", risk.beta(old, index_returns),
-         f"{risk.max_drawdown(old):.1%}"],
-    ]  # fmt: skip
+        [
+            "book_path (new)",
+            "value on the previous session",
+            risk.beta(new, index_returns),
+            f"{risk.max_drawdown(new):.1%}",
+        ],
+        [
+            "previous formula",
+            "value on 2008-12-31",
+            risk.beta(old, index_returns),
+            f"{risk.max_drawdown(old):.1%}",
+        ],
+    ]
 
 
 def main() -> None:
@@ -176,28 +187,54 @@ def main() -> None:
             continue
         for f in r["fetch"]:
             fetch_rows.append(
-                [r["backend"], f["request"], f["symbols"], f["rows"], f["seconds"], f["calls"],
-                 f["holes"]]
-            )  # fmt: skip
+                [
+                    r["backend"],
+                    f["request"],
+                    f["symbols"],
+                    f["rows"],
+                    f["seconds"],
+                    f["calls"],
+                    f["holes"],
+                ]
+            )
         p = r["path"]
         path_rows.append(
-            [r["backend"], p["nan_cells"], f"{p['returns_new']} / {p['returns_old']}",
-             p["new_s"], p["old_s"], f"{p['new_s'] / p['old_s']:.2f}x"]
-        )  # fmt: skip
+            [
+                r["backend"],
+                p["nan_cells"],
+                f"{p['returns_new']} / {p['returns_old']}",
+                p["new_s"],
+                p["old_s"],
+                f"{p['new_s'] / p['old_s']:.2f}x",
+            ]
+        )
     harness.print_table(
         f"Price provenance: fetch-and-cache {SYMBOLS} symbols x {SESSIONS} sessions (synthetic "
         f"provider), {SYMBOLS // 2} imported as real rows (csv) with one hole each",
-        ["backend", "request", "symbols", "rows written", f"seconds (median of {FETCH_REPEATS})", "provider calls",
-         "holes left (still missing)"],
+        [
+            "backend",
+            "request",
+            "symbols",
+            "rows written",
+            f"seconds (median of {FETCH_REPEATS})",
+            "provider calls",
+            "holes left (still missing)",
+        ],
         fetch_rows,
-    )  # fmt: skip
+    )
     harness.print_table(
         f"Returns of a book: {PATH_SYMBOLS:,} symbols x {PATH_SESSIONS} sessions (seeded random "
         f"walk, {NAN_SHARE:.0%} of cells NaN on {NAN_SESSIONS} sessions), median of {REPEATS}",
-        ["backend", "NaN cells", "returns new / previous", "book_path s", "previous formula s",
-         "new / previous"],
+        [
+            "backend",
+            "NaN cells",
+            "returns new / previous",
+            "book_path s",
+            "previous formula s",
+            "new / previous",
+        ],
         path_rows,
-    )  # fmt: skip
+    )
     harness.print_table(
         "S&P 500-only book over 2008 (arch's sp500 Close), beta against the index's returns",
         ["formula", "returns divide by", "beta", "max drawdown"],

@@ -14,8 +14,26 @@ PER_PORTFOLIO = 100
 AS_OF = date(2026, 11, 20)
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TARGET_S = 5.0
-SERIES = ["SPY", "VTV", "VUG", "MTUM", "QUAL", "SIZE", "USMV", "US10Y", "US3M", "USO", "GLD", "EWG", "EEM",
-          "FXI", "VIXY", "HYG", "JETS", "XLK"]  # fmt: skip
+SERIES = [
+    "SPY",
+    "VTV",
+    "VUG",
+    "MTUM",
+    "QUAL",
+    "SIZE",
+    "USMV",
+    "US10Y",
+    "US3M",
+    "USO",
+    "GLD",
+    "EWG",
+    "EEM",
+    "FXI",
+    "VIXY",
+    "HYG",
+    "JETS",
+    "XLK",
+]
 
 
 def worker() -> dict:
@@ -79,8 +97,13 @@ def worker() -> dict:
     one_s, _ = harness.timed(
         lambda: [stress_run(as_of=AS_OF, portfolio_ids=[pk]) for pk in ids[:10]]
     )
-    return {"vendor": connection.vendor, "scenarios": scenarios, "run_s": seconds, "rerun_s": rerun,
-            "one_at_a_time_s": one_s / 10 * PORTFOLIOS}  # fmt: skip
+    return {
+        "vendor": connection.vendor,
+        "scenarios": scenarios,
+        "run_s": seconds,
+        "rerun_s": rerun,
+        "one_at_a_time_s": one_s / 10 * PORTFOLIOS,
+    }
 
 
 def main() -> None:
@@ -90,17 +113,32 @@ def main() -> None:
         if "skipped" in r:
             rows.append(harness.skipped_row(r, 7))
             continue
-        rows.append([
-            r["backend"], r["scenarios"], PORTFOLIOS * PER_PORTFOLIO, r["run_s"],
-            "yes" if r["run_s"] < TARGET_S else "NO", r["rerun_s"], r["one_at_a_time_s"],
-            f"{r['one_at_a_time_s'] / r['run_s']:.1f}x",
-        ])  # fmt: skip
+        rows.append(
+            [
+                r["backend"],
+                r["scenarios"],
+                PORTFOLIOS * PER_PORTFOLIO,
+                r["run_s"],
+                "yes" if r["run_s"] < TARGET_S else "NO",
+                r["rerun_s"],
+                r["one_at_a_time_s"],
+                f"{r['one_at_a_time_s'] / r['run_s']:.1f}x",
+            ]
+        )
     harness.print_table(
         f"Stress: every library scenario for {PORTFOLIOS} portfolios x {PER_PORTFOLIO} positions, target < {TARGET_S:g} s",
-        ["backend", "scenarios", "positions", "stress_run s", "target met", "re-run s",
-         "one portfolio at a time s (10 measured, scaled)", "batched vs one at a time"],
+        [
+            "backend",
+            "scenarios",
+            "positions",
+            "stress_run s",
+            "target met",
+            "re-run s",
+            "one portfolio at a time s (10 measured, scaled)",
+            "batched vs one at a time",
+        ],
         rows,
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

@@ -65,9 +65,14 @@ def run(module: str, *, timeout: int = 900) -> list[dict]:
             }
             env.pop("REDIS_URL", None)
             done = subprocess.run(
-                [sys.executable, "-m", module, "--worker"], cwd=ROOT, env=env, capture_output=True,
-                text=True, timeout=timeout, check=False,
-            )  # fmt: skip
+                [sys.executable, "-m", module, "--worker"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"{module} on {label} failed:\n{done.stdout}\n{done.stderr}")
             result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -151,8 +156,11 @@ def cache_history(end, *, now, sessions: int = 270) -> None:
     )
     prices_fetch_and_cache(
         symbols=sorted(held | proxies | {RATE_10Y, RATE_SHORT}),
-        start=sessions_back(end, sessions)[0], end=end, providers=[SyntheticProvider()], now=now,
-    )  # fmt: skip
+        start=sessions_back(end, sessions)[0],
+        end=end,
+        providers=[SyntheticProvider()],
+        now=now,
+    )
     sectors_fetch_and_cache(
         symbols=sorted(s for s in held if not looks_like_occ(s)), providers=[SyntheticProvider()]
     )

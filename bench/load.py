@@ -123,9 +123,14 @@ def _server_env(database_url: str, data_dir: str, redis_url: str | None) -> dict
 
 def _manage(env: dict[str, str], *args: str, timeout: int) -> None:
     done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=timeout, check=False,
-    )  # fmt: skip
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
@@ -225,9 +230,22 @@ class _Batch:
     def _loop(self) -> None:
         while not self.stop.is_set():
             done = subprocess.run(
-                [sys.executable, "manage.py", "run_batch", "--date", self.as_of, "--verbosity", "0"],
-                cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=900, check=False,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "manage.py",
+                    "run_batch",
+                    "--date",
+                    self.as_of,
+                    "--verbosity",
+                    "0",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
             self.runs += 1
             if done.returncode != 0:
                 self.failures += 1
@@ -244,9 +262,13 @@ class _Batch:
 
 
 def run_backend(
-    label: str, url: str, tmp: str, args: argparse.Namespace, redis_url: str | None = None,
+    label: str,
+    url: str,
+    tmp: str,
+    args: argparse.Namespace,
+    redis_url: str | None = None,
     extra_env: dict[str, str] | None = None,
-) -> list[Phase]:  # fmt: skip
+) -> list[Phase]:
     env = {**_server_env(url, tmp, redis_url), **(extra_env or {})}
     started = time.monotonic()
     _manage(env, "migrate", "--noinput", timeout=600)
@@ -291,18 +313,41 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
         batch = "" if p.phase == "idle" else f"{p.batch_runs} runs, {p.batch_failures} failed"
         off = uncached.get((p.users, p.phase)) if p.backend == "PostgreSQL" else None
         ratio = f"{off / _pct(times, 95):.1f}x" if off and times else ""
-        rows.append([
-            p.backend, p.users, p.phase, len(times), len(times) / p.duration,
-            _ms(_pct(times, 50)), _ms(_pct(times, 95)), _ms(_pct(times, 99)),
-            _ms(times[-1]) if times else float("nan"), errors, batch, ratio,
-        ])  # fmt: skip
+        rows.append(
+            [
+                p.backend,
+                p.users,
+                p.phase,
+                len(times),
+                len(times) / p.duration,
+                _ms(_pct(times, 50)),
+                _ms(_pct(times, 95)),
+                _ms(_pct(times, 99)),
+                _ms(times[-1]) if times else float("nan"),
+                errors,
+                batch,
+                ratio,
+            ]
+        )
     print_table(
         f"Load: gunicorn, {args.workers} sync workers, {args.duration:.0f} s per phase, think "
         f"time uniform 0-{2 * args.think:g} s, throttles raised to {THROTTLE} (times in ms)",
-        ["backend", "users", "phase", "requests", "req/s", "p50", "p95", "p99", "max", "errors",
-         "batch", "p95 cache off / on"],
+        [
+            "backend",
+            "users",
+            "phase",
+            "requests",
+            "req/s",
+            "p50",
+            "p95",
+            "p99",
+            "max",
+            "errors",
+            "batch",
+            "p95 cache off / on",
+        ],
         rows,
-    )  # fmt: skip
+    )
     headers = ["endpoint"] + [f"{p.backend[:2]} {p.users}u {p.phase}" for p in phases]
     per_endpoint = []
     for name in ENDPOINTS:
@@ -329,9 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", type=float, default=1.0, help="mean think time (s)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
-        "--backend", choices=["postgres", "postgres-uncached", "sqlite"], action="append",
+        "--backend",
+        choices=["postgres", "postgres-uncached", "sqlite"],
+        action="append",
         help="default: all three (postgres-uncached: PostgreSQL and Redis with the API cache off)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     backends = args.backend or ["postgres", "postgres-uncached", "sqlite"]
     phases: list[Phase] = []

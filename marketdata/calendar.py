@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pandas_market_calendars as mcal
 
+from sigmasight.exceptions import InsufficientHistory, ValidationFailed
+
 FIRST_YEAR = 1990
 LAST_YEAR = 2099
 
@@ -100,3 +102,20 @@ def last_completed_session(now: datetime | None = None) -> date:
         if close <= now:
             return session
     raise ValueError(f"No completed NYSE session in the 15 days before {now.isoformat()}.")
+
+
+def session_for(as_of: date | None) -> date:
+    """The session a request or run is about: `as_of` itself on a trading day, the session
+    before it otherwise, the last completed session when not given."""
+    if as_of is None:
+        return last_completed_session()
+    if not FIRST_YEAR <= as_of.year <= LAST_YEAR:
+        message = f"as_of must be in {FIRST_YEAR}-{LAST_YEAR}."
+        raise ValidationFailed(message, fields={"as_of": [message]})
+    if is_trading_day(as_of):
+        return as_of
+    if as_of.year == FIRST_YEAR and not trading_days(FIRST_DAY, as_of):
+        # Before the calendar's first session (1990-01-01 is a holiday): no session, no data.
+        message = f"No trading session on or before {as_of.isoformat()}."
+        raise InsufficientHistory(message, fields={"as_of": [message]})
+    return previous_trading_day(as_of)

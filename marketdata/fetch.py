@@ -18,6 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import pandas as pd
 from django.conf import settings
@@ -109,10 +110,14 @@ def _new_security(symbol: str) -> Security:
     if looks_like_occ(symbol):
         occ = parse_occ(symbol)
         return Security(
-            symbol=symbol, asset_type=Security.AssetType.OPTION, underlying=occ.root,
-            expiration=occ.expiration, strike=occ.strike, option_type=occ.option_type,
+            symbol=symbol,
+            asset_type=Security.AssetType.OPTION,
+            underlying=occ.root,
+            expiration=occ.expiration,
+            strike=occ.strike,
+            option_type=occ.option_type,
             multiplier=100,
-        )  # fmt: skip
+        )
     if symbol in RATE_NAMES:
         return Security(symbol=symbol, name=RATE_NAMES[symbol], asset_type=Security.AssetType.RATE)
     if symbol.startswith("^"):
@@ -237,6 +242,13 @@ def prices_fetch_and_cache(
     return plan.report
 
 
+class ProviderAnswer(NamedTuple):
+    """What one provider answered for one group of symbols (bars, `BAR_COLUMNS`)."""
+
+    source: str
+    frame: pd.DataFrame
+
+
 @dataclass
 class _FetchPlan:
     report: FetchReport
@@ -273,11 +285,11 @@ Store = Callable[[str, pd.DataFrame], None]
 
 def _fetch_groups(
     plan: _FetchPlan, chain: list[MarketDataProvider], store: Store | None = None
-) -> list[tuple[str, pd.DataFrame]]:
+) -> list[ProviderAnswer]:
     """Walk the provider chain for each group. With `store`, each answer is stored as it arrives
     and nothing is returned; without, this is network only, no database (so it can run on a
     thread the web request does not wait for beyond its deadline): the answers are returned."""
-    fetched = []
+    fetched: list[ProviderAnswer] = []
     for (lo, hi), group in plan.groups.items():
         remaining = set(group)
         for provider in chain:
@@ -295,7 +307,7 @@ def _fetch_groups(
             if frame.empty:
                 continue
             if store is None:
-                fetched.append((provider.name, frame))
+                fetched.append(ProviderAnswer(source=provider.name, frame=frame))
             else:
                 store(provider.name, frame)
             remaining -= set(frame["symbol"])
@@ -334,16 +346,27 @@ def _finish(plan: _FetchPlan) -> None:
         )
 
 
-def _fetched_store(fetched: list[tuple[str, pd.DataFrame]], plan: _FetchPlan) -> None:
-    for source, frame in fetched:
-        _store(plan, source, frame)
+def _fetched_store(fetched: list[ProviderAnswer], plan: _FetchPlan) -> None:
+    for answer in fetched:
+        _store(plan, answer.source, answer.frame)
     _finish(plan)
 
 
 # Web requests fetch what the cache lacks on these threads and wait at most their deadline.
 _POOL_PREFIX = "web-price-fetch"
 _WEB_FETCHES = ThreadPoolExecutor(max_workers=2, thread_name_prefix=_POOL_PREFIX)
-_in_flight: dict[tuple, Future] = {}
+
+if TYPE_CHECKING:
+
+    class _Fetch(Future[list[ProviderAnswer]]):
+        """An in-flight fetch as the type checker sees it: the pool's Future, with the store
+        state `prices_fetch_within` sets on it (see `_store_once`)."""
+
+        store_lock: threading.Lock
+        stored: bool
+
+
+_in_flight: dict[tuple, _Fetch] = {}
 _in_flight_lock = threading.Lock()
 
 
@@ -370,8 +393,8 @@ def prices_fetch_within(
     with _in_flight_lock:
         future = _in_flight.get(key)
         started = future is None
-        if started:
-            future = _WEB_FETCHES.submit(_fetch_groups, plan, chain)
+        if future is None:
+            future = cast("_Fetch", _WEB_FETCHES.submit(_fetch_groups, plan, chain))
             future.store_lock, future.stored = threading.Lock(), False  # see _store_once
             _in_flight[key] = future
             future.add_done_callback(lambda _: _in_flight_forget(key))
@@ -379,7 +402,7 @@ def prices_fetch_within(
         fetched = future.result(timeout=deadline)
     except FutureTimeout:
         if started:
-            future.add_done_callback(lambda done: _store_late(done, plan))
+            future.add_done_callback(lambda done: _store_late(cast("_Fetch", done), plan))
         wanted = sorted({s for group in plan.groups.values() for s in group})
         logger.warning(
             "web request past its market-data deadline",
@@ -396,7 +419,7 @@ def prices_fetch_within(
     return plan.report
 
 
-def _store_once(future: Future, fetched: list[tuple[str, pd.DataFrame]], plan: _FetchPlan) -> None:
+def _store_once(future: _Fetch, fetched: list[ProviderAnswer], plan: _FetchPlan) -> None:
     """One in-flight fetch is written once, by whoever has its prices first (a request that
     waited, or the background store of a request that gave up); the other waits until that
     write has committed. So a request never reads the cache mid-write, and two threads never
@@ -407,7 +430,7 @@ def _store_once(future: Future, fetched: list[tuple[str, pd.DataFrame]], plan: _
             future.stored = True
 
 
-def _store_late(future: Future, plan: _FetchPlan) -> None:
+def _store_late(future: _Fetch, plan: _FetchPlan) -> None:
     """A fetch finished after its request gave up: store it here (this thread's connection)."""
     from django.db import connection
 

@@ -17,14 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import IO
+from typing import IO, NamedTuple
 
 import pandas as pd
 
 from marketdata import calendar
 from marketdata.providers.base import RATE_10Y, RATE_SHORT
 from marketdata.symbols import SymbolError, normalize_ticker
-from sigmasight.exports import csv_writer
+from sigmasight.exports import TextSink, csv_writer
 
 REQUIRED = ["symbol", "date", "open", "high", "low", "close", "volume"]
 OPTIONAL = ["adjusted_close"]
@@ -32,6 +32,19 @@ HEADER = [*REQUIRED, *OPTIONAL]
 MAX_ERRORS = 200
 _RATES = {RATE_10Y, RATE_SHORT}
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class PriceLine(NamedTuple):
+    """A valid line of a price file, in HEADER order (NaN for a price a rate leaves blank)."""
+
+    symbol: str
+    date: date
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int | None
+    adjusted_close: float
 
 
 class PriceFileError(Exception):
@@ -97,8 +110,10 @@ def _header_errors(header: list[str]) -> list[dict]:
     return errors
 
 
-def _rows(reader: Iterable[list[str]], header: list[str], today: date) -> tuple[list, list]:
-    rows: list[tuple] = []
+def _rows(
+    reader: Iterable[list[str]], header: list[str], today: date
+) -> tuple[list[PriceLine], list[dict]]:
+    rows: list[PriceLine] = []
     errors: list[dict] = []
     seen: dict[tuple[str, date], int] = {}
     for line, cells in enumerate(reader, start=2):
@@ -166,9 +181,13 @@ def _rows(reader: Iterable[list[str]], header: list[str], today: date) -> tuple[
             fail("volume", f"'{record['volume']}' is not a whole number.")
         if not row_errors and not is_rate:
             high, low = values["high"], values["low"]
-            if high < max(values["open"], values["close"], low):
+            opening, closing = values["open"], values["close"]
+            # Without row errors every price of a security is there (only a rate leaves some blank).
+            assert high is not None and low is not None
+            assert opening is not None and closing is not None
+            if high < max(opening, closing, low):
                 fail("high", "high is below open, close or low.")
-            if low > min(values["open"], values["close"]):
+            if low > min(opening, closing):
                 fail("low", "low is above open or close.")
         if symbol and day:
             first = seen.setdefault((symbol, day), line)
@@ -176,10 +195,20 @@ def _rows(reader: Iterable[list[str]], header: list[str], today: date) -> tuple[
                 fail("date", f"{symbol} on {day} already appears in row {first}.")
         errors.extend(row_errors)
         if not row_errors:
+            # Without row errors the symbol and the date were read.
+            assert symbol is not None and day is not None
             rows.append(
-                (symbol, day, *(_float(values[c]) for c in ("open", "high", "low", "close")),
-                 volume, _float(values["adjusted_close"]))
-            )  # fmt: skip
+                PriceLine(
+                    symbol=symbol,
+                    date=day,
+                    open=_float(values["open"]),
+                    high=_float(values["high"]),
+                    low=_float(values["low"]),
+                    close=_float(values["close"]),
+                    volume=volume,
+                    adjusted_close=_float(values["adjusted_close"]),
+                )
+            )
         if len(errors) >= MAX_ERRORS:
             break
     return rows, errors
@@ -222,7 +251,7 @@ def _float(value: Decimal | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def format_prices(rows: Iterable[tuple], out: IO[str]) -> int:
+def format_prices(rows: Iterable[tuple], out: TextSink) -> int:
     """Write rows (symbol, date, open, high, low, close, volume, adjusted_close) in the format."""
     writer = csv_writer(out)
     writer.writerow(HEADER)

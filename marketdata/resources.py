@@ -14,9 +14,20 @@ class SecurityResource(SafeModelResource):
         model = Security
         import_id_fields = ("symbol",)
         fields = (
-            "symbol", "name", "asset_type", "sector", "industry", "exchange", "currency",
-            "is_active", "underlying", "expiration", "strike", "option_type", "multiplier",
-        )  # fmt: skip
+            "symbol",
+            "name",
+            "asset_type",
+            "sector",
+            "industry",
+            "exchange",
+            "currency",
+            "is_active",
+            "underlying",
+            "expiration",
+            "strike",
+            "option_type",
+            "multiplier",
+        )
         use_transactions = True
         skip_unchanged = True
 

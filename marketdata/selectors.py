@@ -10,7 +10,7 @@ from django.db.models.functions import RowNumber
 from marketdata.models import DailyPrice, Security
 
 
-def price_history(security: Security, start: date | None, end: date | None) -> QuerySet:
+def price_history(security: Security, start: date | None, end: date | None) -> QuerySet[DailyPrice]:
     queryset = DailyPrice.objects.filter(security=security).order_by("date")
     if start:
         queryset = queryset.filter(date__gte=start)
@@ -19,7 +19,9 @@ def price_history(security: Security, start: date | None, end: date | None) -> Q
     return queryset
 
 
-def option_chain(underlying: str, expiration: date | None, as_of: date | None) -> QuerySet:
+def option_chain(
+    underlying: str, expiration: date | None, as_of: date | None
+) -> QuerySet[DailyPrice]:
     """Each contract of the underlying with its latest cached quote on or before `as_of`."""
     quotes = DailyPrice.objects.filter(
         security__asset_type=Security.AssetType.OPTION, security__underlying=underlying

@@ -34,6 +34,7 @@ from marketdata.providers.base import MarketDataProvider, ProviderError
 from marketdata.symbols import looks_like_occ, normalize_ticker
 from marketdata.writes import prices_upsert
 from sigmasight.exceptions import ValidationFailed
+from sigmasight.exports import TextSink
 from sigmasight.metrics import provider_call
 
 __all__ = [
@@ -189,9 +190,12 @@ DEFAULT_BACKFILL_SESSIONS = 400
 
 
 def backfill_range(
-    *, days: int | None = None, start: date | None = None, end: date | None = None,
+    *,
+    days: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
     now: datetime | None = None,
-) -> tuple[date, date]:  # fmt: skip
+) -> tuple[date, date]:
     """The first and last session a backfill covers: [start, end], or the `days` sessions ending
     at `end` (default 400); `end` defaults to, and never passes, the last completed session.
     Both ends are sessions, so equivalent ranges resume each other. Raises ValueError for a
@@ -259,13 +263,17 @@ def _record_progress(batch: list[str], start: date, end: date, report: FetchRepo
 
     rows = [
         BackfillProgress(
-            symbol=symbol, start=start, end=end,
-            status=BackfillProgress.Status.FAILED if symbol in report.gaps
+            symbol=symbol,
+            start=start,
+            end=end,
+            status=BackfillProgress.Status.FAILED
+            if symbol in report.gaps
             else BackfillProgress.Status.DONE,
-            source=source, error=error(symbol) if symbol in report.gaps else "",
+            source=source,
+            error=error(symbol) if symbol in report.gaps else "",
         )
         for symbol in batch
-    ]  # fmt: skip
+    ]
     BackfillProgress.objects.bulk_create(
         rows,
         update_conflicts=True,
@@ -301,9 +309,11 @@ def prices_import_csv(*, stream: IO[bytes] | IO[str], dry_run: bool = False) -> 
     symbols = sorted(frame["symbol"].unique())
     synthetic = DailyPrice.objects.filter(security__symbol__in=symbols, source="synthetic")
     replaced = dict(
-        synthetic.values("security__symbol").annotate(n=Count("id"))
-        .values_list("security__symbol", "n").order_by("security__symbol")
-    )  # fmt: skip
+        synthetic.values("security__symbol")
+        .annotate(n=Count("id"))
+        .values_list("security__symbol", "n")
+        .order_by("security__symbol")
+    )
     if dry_run:
         return PriceImport(rows=len(frame), gaps=gaps, replaced_synthetic=replaced)
     with transaction.atomic():
@@ -316,9 +326,12 @@ def prices_import_csv(*, stream: IO[bytes] | IO[str], dry_run: bool = False) -> 
 
 
 def prices_export_csv(
-    *, out: IO[str], symbols: Iterable[str] | None = None, start: date | None = None,
+    *,
+    out: TextSink,
+    symbols: Iterable[str] | None = None,
+    start: date | None = None,
     end: date | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Write cached prices in the import format, ordered by symbol and date."""
     queryset = DailyPrice.objects.order_by("security__symbol", "date")
     if symbols:

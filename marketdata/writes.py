@@ -8,23 +8,35 @@ COPY into a temporary table and one INSERT .. ON CONFLICT; SQLite an executemany
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from marketdata.models import DailyPrice
 from sigmasight.api.caching import everything_changed
-from sigmasight.db import upsert_rows
-
-COLUMNS = [
-    "security_id", "date", "open", "high", "low", "close", "adjusted_close", "volume",
-    "implied_volatility", "source", "fetched_at",
-]  # fmt: skip
+from sigmasight.db import records, upsert_records
 
 
-def _records(frame: pd.DataFrame, source: str, fetched_at: datetime) -> list[tuple]:
-    def column(name: str) -> list:
+class PriceRow(NamedTuple):
+    """A `DailyPrice` row as upserted (prices as floats; None where the frame has none)."""
+
+    security_id: int
+    date: date
+    open: float | None
+    high: float | None
+    low: float | None
+    close: float | None
+    adjusted_close: float | None
+    volume: int | None
+    implied_volatility: float | None
+    source: str
+    fetched_at: datetime
+
+
+def _records(frame: pd.DataFrame, source: str, fetched_at: datetime) -> list[PriceRow]:
+    def column(name: str) -> list[Any]:
         if name not in frame:
             return [None] * len(frame)
         values = frame[name].to_numpy(dtype=object)
@@ -32,30 +44,31 @@ def _records(frame: pd.DataFrame, source: str, fetched_at: datetime) -> list[tup
             None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values
         ]
 
-    volume = column("volume")
-    volume = [None if v is None else int(v) for v in volume]
-    numeric = {
-        name: [None if v is None else float(v) for v in column(name)]
-        for name in ("open", "high", "low", "close", "adjusted_close", "implied_volatility")
-    }
-    return list(
-        zip(
-            frame["security_id"].astype(np.int64).tolist(),
-            frame["date"].tolist(),
-            numeric["open"], numeric["high"], numeric["low"], numeric["close"],
-            numeric["adjusted_close"], volume, numeric["implied_volatility"],
-            [source] * len(frame), [fetched_at] * len(frame),
-            strict=True,
-        )
-    )  # fmt: skip
+    def numbers(name: str) -> list[float | None]:
+        return [None if v is None else float(v) for v in column(name)]
+
+    return records(
+        PriceRow,
+        security_id=frame["security_id"].astype(np.int64).tolist(),
+        date=frame["date"].tolist(),
+        open=numbers("open"),
+        high=numbers("high"),
+        low=numbers("low"),
+        close=numbers("close"),
+        adjusted_close=numbers("adjusted_close"),
+        volume=[None if v is None else int(v) for v in column("volume")],
+        implied_volatility=numbers("implied_volatility"),
+        source=[source] * len(frame),
+        fetched_at=[fetched_at] * len(frame),
+    )
 
 
 def prices_upsert(frame: pd.DataFrame, *, source: str, fetched_at: datetime) -> int:
     """Insert or update rows (security_id, date, open .. volume[, implied_volatility])."""
     if frame.empty:
         return 0
-    written = upsert_rows(
-        DailyPrice, COLUMNS, _records(frame, source, fetched_at), unique=["security_id", "date"]
+    written = upsert_records(
+        DailyPrice, _records(frame, source, fetched_at), unique=["security_id", "date"]
     )
     everything_changed()  # any portfolio may hold these symbols: cached reads show their closes
     return written

@@ -18,6 +18,13 @@ from modeling.models import (
 from modeling.selectors import HEAVY
 
 
+def _changelist(request: HttpRequest) -> bool:
+    """Whether the request is for an admin list page (where the heavy fields are deferred)."""
+    match = request.resolver_match
+    assert match is not None and match.url_name is not None  # the admin names its URLs
+    return match.url_name.endswith("changelist")
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
@@ -51,11 +58,7 @@ class ModelingSessionAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest):
         queryset = super().get_queryset(request)
         # The frozen book is megabytes per session: only the change page loads it.
-        return (
-            queryset.defer(*HEAVY)
-            if request.resolver_match.url_name.endswith("changelist")
-            else queryset
-        )
+        return queryset.defer(*HEAVY) if _changelist(request) else queryset
 
 
 @admin.register(ProFormaTrade)
@@ -74,7 +77,7 @@ class ModelingSessionSnapshotAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest):
         queryset = super().get_queryset(request)
-        if request.resolver_match.url_name.endswith("changelist"):
+        if _changelist(request):
             return queryset.defer("base_positions", "trades", "impacts")
         return queryset
 
@@ -91,8 +94,15 @@ class ExportHistoryAdmin(ReadOnlyAdmin):
 @admin.register(Report)
 class ReportAdmin(ReadOnlyAdmin):
     list_display = (
-        "id", "owner", "portfolio", "kind", "format", "status", "created_at", "finished_at",
-    )  # fmt: skip
+        "id",
+        "owner",
+        "portfolio",
+        "kind",
+        "format",
+        "status",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("status", "kind", "format")
     list_select_related = ("owner", "portfolio")
     search_fields = ("owner__email", "portfolio__name", "error")

@@ -1,7 +1,7 @@
 """The what-if book: a session's frozen base frame plus pro-forma trade rows, and its risk state
 computed by the batch's own functions on the in-memory frame (no second implementation).
 
-- The base is `analytics.services.book_frame` at the session date, frozen at creation with each
+- The base is `analytics.selectors.book_frame` at the session date, frozen at creation with each
   row's factor betas (stored by the factor job; estimated by its OLS where none is stored) and
   interest-rate beta. Options the Greeks job has not priced get Greeks from `option_greeks`.
 - A trade becomes a row valued at its price (`value_positions`); stocks take their Greeks from
@@ -9,8 +9,8 @@ computed by the batch's own functions on the in-memory frame (no second implemen
   its betas are those of its underlying in the base, else estimated like the factor job's
   (`style_betas`, `macro_betas`, `ir_betas`).
 - The state of a frame: exposures and Greeks (`aggregation`), portfolio factor betas
-  (`fx.portfolio_betas` of exposure x beta), market and rate scenarios (`scenarios_from`), every
-  active stress scenario (`stress_pnl`) and VaR and risk metrics (`risk_inputs_from` +
+  (`fx.portfolio_betas` of exposure x beta), market and rate scenarios (`scenarios_of_frame`), every
+  active stress scenario (`stress_pnl`) and VaR and risk metrics (`risk_inputs_of_frame` +
   `portfolio_risk_metrics`, Monte Carlo seeded), so the base book's state is the batch's.
 
 Money in the state is a 2-dp decimal string (exposures, equity); P&L, Greeks and betas are
@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,8 @@ from django.db.models import Q
 
 from analytics.calculations import aggregation
 from analytics.calculations import factors as fx
+from analytics.calculations.aggregation import book_return_base
+from analytics.calculations.factors import MARKET
 from analytics.calculations.valuation import value_positions
 from analytics.models import PositionFactorExposure, PositionInterestRateBeta
 from analytics.provenance import data_quality_sources
@@ -41,31 +44,43 @@ from analytics.risk_metrics import (
     RiskInputs,
     portfolio_risk_metrics,
     revalued_rows,
-    risk_inputs_from,
+    risk_inputs_of_frame,
 )
 from analytics.risk_services import (
-    MARKET,
     MARKET_MOVES,
     RATE_MOVES,
     factor_exposure,
     factor_returns,
     ir_betas,
     macro_betas,
-    return_base,
-    scenarios_from,
+    scenarios_of_frame,
     style_betas,
 )
-from analytics.services import book_frame, option_greeks, stock_greeks
+from analytics.selectors import ReadCache, book_frame, stock_greeks
+from analytics.services import option_greeks
 from marketdata.services import current_prices
 from sigmasight.exceptions import DomainError, InsufficientHistory
 from stress.models import StressScenario
 from stress.services import FactorModel, factor_model, stress_factors, stress_pnl
 
 FLOATS = [
-    "strike", "quantity", "entry_price", "multiplier", "last_price", "market_value", "exposure",
-    "unrealized_pnl", "daily_pnl", "underlying_price", *aggregation.GREEKS, "dollar_delta",
-    "implied_volatility", "volatility", "days_to_expiry", "risk_free_rate",
-]  # fmt: skip
+    "strike",
+    "quantity",
+    "entry_price",
+    "multiplier",
+    "last_price",
+    "market_value",
+    "exposure",
+    "unrealized_pnl",
+    "daily_pnl",
+    "underlying_price",
+    *aggregation.GREEKS,
+    "dollar_delta",
+    "implied_volatility",
+    "volatility",
+    "days_to_expiry",
+    "risk_free_rate",
+]
 TEXTS = ["symbol", "underlying_symbol", "option_type", "volatility_source"]
 COLUMNS = ["id", "portfolio_id", *TEXTS, "expiration", "is_option", *FLOATS]
 CONFIDENCES = (0.95, 0.99)
@@ -105,8 +120,10 @@ class Book:
 
 @dataclass
 class Context:
-    """What every state of one session shares, read once per request."""
+    """What every state of one session shares, read once per request (`reads`: the request's
+    read cache, holding the session's frozen closes)."""
 
+    reads: ReadCache
     portfolio_id: int
     as_of: date
     cash: float
@@ -118,22 +135,30 @@ class Context:
     revalued: RevaluedRows | None = None  # the frozen base's Monte Carlo P&L
 
 
-def context_for(*, portfolio_id: int, owner_id: int, as_of: date, cash: float) -> Context:
+def context_for(
+    *, portfolio_id: int, owner_id: int, as_of: date, cash: float, reads: ReadCache
+) -> Context:
     model, error = None, ""
     try:
-        model = factor_model(as_of)
+        model = factor_model(as_of, reads=reads)
     except InsufficientHistory as exc:
         error = exc.message
     scenarios = list(
-        StressScenario.objects.filter(Q(owner__isnull=True) | Q(owner_id=owner_id), is_active=True)
-        .order_by("id")
-    )  # fmt: skip
+        StressScenario.objects.filter(
+            Q(owner__isnull=True) | Q(owner_id=owner_id), is_active=True
+        ).order_by("id")
+    )
     return Context(
-        portfolio_id=portfolio_id, as_of=as_of, cash=cash,
+        reads=reads,
+        portfolio_id=portfolio_id,
+        as_of=as_of,
+        cash=cash,
         factors=[f.name for f in stress_factors()],
-        X=factor_returns(as_of, settings.SIGMASIGHT_FACTOR_WINDOW), model=model,
-        model_error=error, scenarios=scenarios,
-    )  # fmt: skip
+        X=factor_returns(as_of, settings.SIGMASIGHT_FACTOR_WINDOW, reads=reads),
+        model=model,
+        model_error=error,
+        scenarios=scenarios,
+    )
 
 
 # --- the frozen base ------------------------------------------------------------------------
@@ -141,7 +166,7 @@ def context_for(*, portfolio_id: int, owner_id: int, as_of: date, cash: float) -
 
 def base_build(portfolio_id: int, ctx: Context) -> tuple[Book, dict]:
     """The portfolio's open positions valued at the session date, with Greeks and betas."""
-    frame, quality = book_frame([portfolio_id], ctx.as_of)
+    frame, read_quality = book_frame([portfolio_id], ctx.as_of, reads=ctx.reads)
     frame = frame.reindex(columns=COLUMNS).reset_index(drop=True)
     frame["option_type"] = frame["option_type"].fillna("")
     frame["is_option"] = frame["is_option"].fillna(False).astype(bool)
@@ -152,11 +177,12 @@ def base_build(portfolio_id: int, ctx: Context) -> tuple[Book, dict]:
     betas = np.zeros((len(frame), len(ctx.factors)))
     stored = pd.DataFrame.from_records(
         list(
-            PositionFactorExposure.objects.filter(position_id__in=ids, date=ctx.as_of)
-            .values_list("position_id", "factor__name", "beta")
+            PositionFactorExposure.objects.filter(position_id__in=ids, date=ctx.as_of).values_list(
+                "position_id", "factor__name", "beta"
+            )
         ),
         columns=["id", "factor", "beta"],
-    )  # fmt: skip
+    )
     if len(stored):
         pivot = stored.pivot(index="id", columns="factor", values="beta")
         betas = pivot.reindex(index=ids, columns=ctx.factors).fillna(0.0).to_numpy()
@@ -185,9 +211,10 @@ def base_build(portfolio_id: int, ctx: Context) -> tuple[Book, dict]:
                 ir[p] = est_ir[r]
     quality = {
         **data_quality_sources(set(frame["symbol"]) | set(frame["underlying_symbol"]), ctx.as_of),
-        **quality, "computed_greeks": int(unpriced.sum()),
+        **read_quality,
+        "computed_greeks": int(unpriced.sum()),
         "estimated_betas": int((~has_stored).sum()),
-    }  # fmt: skip
+    }
     return Book(frame=frame, betas=betas, ir_beta=ir), quality
 
 
@@ -200,16 +227,16 @@ def estimate_betas(symbols: list[str], ctx: Context) -> tuple[np.ndarray, np.nda
     window = settings.SIGMASIGHT_FACTOR_WINDOW
     column = {name: k for k, name in enumerate(ctx.factors)}
     if not ctx.X.empty:
-        style = style_betas(symbols, ctx.as_of, ctx.X)
+        style = style_betas(symbols, ctx.as_of, ctx.X, reads=ctx.reads)
         for k, name in enumerate(style.factors):
             if name in column:
                 out[:, column[name]] = np.nan_to_num(style.betas[:, k])
-    macros, results = macro_betas(symbols, ctx.as_of, window)
+    macros, results = macro_betas(symbols, ctx.as_of, window, reads=ctx.reads)
     for m, result in zip(macros, results, strict=True):
         if m.name in column:
             solved = np.array([not reason for reason in result.reason], dtype=bool)
             out[:, column[m.name]] = np.where(solved, np.nan_to_num(result.betas[:, 1]), 0.0)
-    rates = ir_betas(symbols, ctx.as_of, window)
+    rates = ir_betas(symbols, ctx.as_of, window, reads=ctx.reads)
     solved = np.array([not reason for reason in rates.reason], dtype=bool)
     return out, np.where(solved, rates.betas[:, 0], np.nan)
 
@@ -270,13 +297,15 @@ def arrays_to_bytes(closes: pd.DataFrame | None, revalued: RevaluedRows | None) 
         )
     if revalued is not None:
         arrays.update(
-            mc_pnl=revalued.pnl, mc_cov=revalued.cov,
+            mc_pnl=revalued.pnl,
+            mc_cov=revalued.cov,
             mc_shape=np.array([revalued.rows, revalued.horizon_days], dtype=np.int64),
-        )  # fmt: skip
+        )
     if not arrays:
         return b""
     out = io.BytesIO()
-    np.savez(out, **arrays)
+    # mypy matches **arrays against savez's allow_pickle keyword; the keys are array names.
+    np.savez(out, **arrays)  # type: ignore[arg-type]
     return out.getvalue()
 
 
@@ -287,9 +316,10 @@ def arrays_from_bytes(blob: bytes | memoryview) -> tuple[pd.DataFrame | None, Re
         closes = revalued = None
         if "closes" in stored:
             closes = pd.DataFrame(
-                stored["closes"], columns=stored["symbols"].tolist(),
+                stored["closes"],
+                columns=stored["symbols"].tolist(),
                 index=[date.fromordinal(int(d)) for d in stored["dates"]],
-            )  # fmt: skip
+            )
         if "mc_pnl" in stored:
             rows, horizon = (int(v) for v in stored["mc_shape"])
             revalued = RevaluedRows(
@@ -298,7 +328,7 @@ def arrays_from_bytes(blob: bytes | memoryview) -> tuple[pd.DataFrame | None, Re
         return closes, revalued
 
 
-def _num(value: object) -> float | None:
+def _num(value: Any) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -328,12 +358,15 @@ def trades_book(trades: Sequence[Trade], base: Book, ctx: Context) -> Book:
         }
     ).reindex(columns=COLUMNS)
     if not len(frame):
-        return Book(frame, np.zeros((0, len(ctx.factors))), np.zeros(0))
+        return Book(frame=frame, betas=np.zeros((0, len(ctx.factors))), ir_beta=np.zeros(0))
     price = frame["entry_price"].to_numpy(dtype=float)
     valuation = value_positions(
-        quantity=frame["quantity"], price=price, previous_price=price, entry_price=price,
+        quantity=frame["quantity"],
+        price=price,
+        previous_price=price,
+        entry_price=price,
         multiplier=frame["multiplier"],
-    )  # fmt: skip
+    )
     frame["last_price"] = price
     frame["market_value"] = valuation.market_value
     frame["exposure"] = valuation.exposure
@@ -345,7 +378,8 @@ def trades_book(trades: Sequence[Trade], base: Book, ctx: Context) -> Book:
     if options.any():
         _option_rows(frame, options, ctx.as_of, option_close=price[options])
     stock_greeks(frame)
-    return Book(frame, *_trade_betas(frame, base, ctx))
+    betas, ir_beta = _trade_betas(frame, base, ctx)
+    return Book(frame=frame, betas=betas, ir_beta=ir_beta)
 
 
 def _option_rows(
@@ -356,11 +390,18 @@ def _option_rows(
         frame.loc[rows].reset_index(drop=True), as_of, option_close=option_close
     )
     values = {
-        "delta": result.delta, "gamma": result.gamma, "theta": result.theta,
-        "vega": result.vega, "rho": result.rho, "dollar_delta": result.dollar_delta,
-        "implied_volatility": result.implied_volatility, "volatility": result.volatility,
-        "underlying_price": spot, "days_to_expiry": days, "risk_free_rate": np.full(len(spot), rate),
-    }  # fmt: skip
+        "delta": result.delta,
+        "gamma": result.gamma,
+        "theta": result.theta,
+        "vega": result.vega,
+        "rho": result.rho,
+        "dollar_delta": result.dollar_delta,
+        "implied_volatility": result.implied_volatility,
+        "volatility": result.volatility,
+        "underlying_price": spot,
+        "days_to_expiry": days,
+        "risk_free_rate": np.full(len(spot), rate),
+    }
     for name, value in values.items():
         frame.loc[rows, name] = value
     frame.loc[rows, "volatility_source"] = result.source
@@ -399,6 +440,7 @@ def state(book: Book, ctx: Context) -> dict:
     greeks = aggregation.greeks(frame)
     equity = ctx.cash + exposures["net"]
     dollar = fx.dollar_exposures(factor_exposure(frame), book.betas)
+    betas: np.ndarray | list[None]
     try:
         betas, normalized = fx.portfolio_betas(dollar, equity, exposures["gross"])
     except ValueError:
@@ -412,16 +454,19 @@ def state(book: Book, ctx: Context) -> dict:
         "greeks": greeks,
         "normalized_by": normalized,
         "factor_betas": {
-            name: None if b is None else float(b) for name, b in zip(ctx.factors, betas, strict=True)
+            name: None if b is None else float(b)
+            for name, b in zip(ctx.factors, betas, strict=True)
         },
         "factor_dollar_exposures": dict(
             zip(ctx.factors, map(float, dollar.sum(axis=0)), strict=True)
         ),
-        "scenarios": scenarios_from(frame, market, book.ir_beta, ctx.cash, MARKET_MOVES, RATE_MOVES),
+        "scenarios": scenarios_of_frame(
+            frame, market, book.ir_beta, ctx.cash, MARKET_MOVES, RATE_MOVES
+        ),
         "stress": _stress(book, ctx),
         "stress_error": ctx.model_error or None,
         "var": _var(book, ctx),
-    }  # fmt: skip
+    }
 
 
 def _money(value: float) -> str:
@@ -434,24 +479,33 @@ def _stress(book: Book, ctx: Context) -> list[dict]:
         return []
     columns = [ctx.factors.index(name) for name in ctx.model.names]
     result = stress_pnl(book.frame, book.betas[:, columns], ctx.model, ctx.scenarios)
-    base = return_base(ctx.cash, book.frame)
+    base = book_return_base(ctx.cash, book.frame["exposure"]).amount
     rows = []
     for s, scenario in enumerate(ctx.scenarios):
         correlated = float(result.full_pnl[s].sum())
-        rows.append({
-            "scenario_id": scenario.pk, "scenario": scenario.name, "category": scenario.category,
-            "direct_pnl": float(result.direct_pnl[s].sum()), "correlated_pnl": correlated,
-            "pnl_pct": correlated / base,
-        })  # fmt: skip
+        rows.append(
+            {
+                "scenario_id": scenario.pk,
+                "scenario": scenario.name,
+                "category": scenario.category,
+                "direct_pnl": float(result.direct_pnl[s].sum()),
+                "correlated_pnl": correlated,
+                "pnl_pct": correlated / base,
+            }
+        )
     return rows
 
 
 def _risk_inputs(book: Book, ctx: Context) -> RiskInputs:
     style = [ctx.factors.index(name) for name in ctx.X.columns]
-    inputs = risk_inputs_from(
-        book.frame, ctx.as_of, cash={ctx.portfolio_id: ctx.cash}, X=ctx.X,
+    inputs = risk_inputs_of_frame(
+        book.frame,
+        ctx.as_of,
+        cash={ctx.portfolio_id: ctx.cash},
+        X=ctx.X,
         betas=book.betas[:, style],
-    )  # fmt: skip
+        reads=ctx.reads,
+    )
     if ctx.revalued is not None:
         inputs.revalued[ctx.portfolio_id] = ctx.revalued
     return inputs
@@ -477,8 +531,17 @@ def _var(book: Book, ctx: Context) -> list[dict]:
 # --- before, after, change ----------------------------------------------------------------------
 
 IDENTITY = ("scenario_id", "scenario", "confidence")
-KEPT = {"scenario", "scenario_id", "category", "move", "confidence", "horizon_days",
-        "normalized_by", "error", "stress_error"}  # fmt: skip
+KEPT = {
+    "scenario",
+    "scenario_id",
+    "category",
+    "move",
+    "confidence",
+    "horizon_days",
+    "normalized_by",
+    "error",
+    "stress_error",
+}
 
 
 def change(before: object, after: object) -> object:

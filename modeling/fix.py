@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from sigmasight.exports import safe_cell
 
@@ -25,6 +26,7 @@ SOH = "\x01"
 BEGIN_STRING = "FIX.4.4"
 NEW_ORDER_SINGLE = "D"
 BUY, SELL, SELL_SHORT = "1", "2", "5"
+SIDE_NAMES = {BUY: "buy", SELL: "sell", SELL_SHORT: "sell_short"}
 LIMIT = "2"
 PUT, CALL = "0", "1"
 
@@ -56,31 +58,45 @@ def utc_timestamp(moment: datetime) -> str:
     return moment.strftime("%Y%m%d-%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
-def _field(tag: int, value: object) -> str:
-    text = str(value)
-    if SOH in text or not text:
-        raise ValueError(f"FIX tag {tag} needs a non-empty value without SOH, got {text!r}")
-    return f"{tag}={safe_cell(text)}{SOH}"
+class FixField(NamedTuple):
+    """One `tag=value` field of a message."""
+
+    tag: int
+    value: object
+
+    def encoded(self) -> str:
+        text = str(self.value)
+        if SOH in text or not text:
+            raise ValueError(
+                f"FIX tag {self.tag} needs a non-empty value without SOH, got {text!r}"
+            )
+        return f"{self.tag}={safe_cell(text)}{SOH}"
 
 
-def order_fields(order: Order) -> list[tuple[int, str]]:
+def order_fields(order: Order) -> list[FixField]:
     if order.side not in (BUY, SELL, SELL_SHORT):
         raise ValueError(f"Unknown side {order.side!r}")
     if not order.quantity > 0:
         raise ValueError("OrderQty must be positive")
     fields = [
-        (11, order.cl_ord_id), (55, order.symbol), (54, order.side),
-        (38, decimal_text(order.quantity)), (40, LIMIT), (44, decimal_text(order.price)),
-        (167, order.security_type),
-    ]  # fmt: skip
+        FixField(11, order.cl_ord_id),
+        FixField(55, order.symbol),
+        FixField(54, order.side),
+        FixField(38, decimal_text(order.quantity)),
+        FixField(40, LIMIT),
+        FixField(44, decimal_text(order.price)),
+        FixField(167, order.security_type),
+    ]
     if order.put_or_call:
         if order.maturity is None or order.strike is None:
             raise ValueError("An option order needs its maturity and strike")
         fields += [
-            (200, f"{order.maturity:%Y%m}"), (541, f"{order.maturity:%Y%m%d}"),
-            (201, CALL if order.put_or_call == "C" else PUT), (202, decimal_text(order.strike)),
-        ]  # fmt: skip
-    fields.append((60, utc_timestamp(order.transact_time)))
+            FixField(200, f"{order.maturity:%Y%m}"),
+            FixField(541, f"{order.maturity:%Y%m%d}"),
+            FixField(201, CALL if order.put_or_call == "C" else PUT),
+            FixField(202, decimal_text(order.strike)),
+        ]
+    fields.append(FixField(60, utc_timestamp(order.transact_time)))
     return fields
 
 
@@ -91,9 +107,14 @@ def checksum(data: bytes) -> str:
 def new_order_single(
     order: Order, *, sender: str, target: str, seq: int, sending_time: datetime
 ) -> bytes:
-    header = [(35, NEW_ORDER_SINGLE), (49, sender), (56, target), (34, seq),
-              (52, utc_timestamp(sending_time))]  # fmt: skip
-    body = "".join(_field(tag, value) for tag, value in [*header, *order_fields(order)]).encode()
+    header = [
+        FixField(35, NEW_ORDER_SINGLE),
+        FixField(49, sender),
+        FixField(56, target),
+        FixField(34, seq),
+        FixField(52, utc_timestamp(sending_time)),
+    ]
+    body = "".join(f.encoded() for f in [*header, *order_fields(order)]).encode()
     head = f"8={BEGIN_STRING}{SOH}9={len(body)}{SOH}".encode()
     return head + body + f"10={checksum(head + body)}{SOH}".encode()
 

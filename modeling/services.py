@@ -8,11 +8,11 @@ Greeks job's model at its underlying's close. A symbol SigmaSight holds no price
 
 from __future__ import annotations
 
-import io
 import math
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,26 +24,28 @@ from django.utils import timezone
 
 from analytics import selectors as analytics_selectors
 from analytics.calculations import aggregation
+from analytics.calculations.factors import MARKET
 from analytics.models import FactorDefinition, PositionFactorExposure
-from analytics.risk_services import MARKET, closes_known, closes_remember, factor_exposure
-from analytics.services import option_greeks, read_memo, session_for
+from analytics.risk_services import factor_exposure
+from analytics.selectors import ReadCache
+from analytics.services import option_greeks
 from marketdata import calendar
 from marketdata.providers.base import RATE_10Y, RATE_SHORT
 from marketdata.services import prices_fetch_within
 from modeling import book as engine
 from modeling import fix
+from modeling.blotter import blotter_csv
 from modeling.models import ExportHistory, ModelingSession, ModelingSessionSnapshot, ProFormaTrade
 from portfolios import position_csv
 from portfolios.models import Portfolio
 from sigmasight.exceptions import ConflictError, ValidationFailed
-from sigmasight.exports import csv_writer
 
 MAX_TRADES = 500
 OPTION_MULTIPLIER = 100
 SUGGESTION_KEY = -(10**12)  # suggested trades' row ids: below every stored trade's
 TARGETS = ("delta_neutral", "beta_neutral", "reduce_factor")
 HEDGE_INSTRUMENT = "SPY"
-SIDE_NAMES = {fix.BUY: "buy", fix.SELL: "sell", fix.SELL_SHORT: "sell_short"}
+SIDE_NAMES = fix.SIDE_NAMES  # sides in words, as the API shows them
 
 
 # --- sessions ---------------------------------------------------------------------------------
@@ -58,22 +60,27 @@ def session_date(portfolio: Portfolio, asked: date | None) -> date:
     """The asked date, else the latest session the factor (or Greeks) job computed for the
     portfolio, else the last completed session: the date whose stored results the base uses."""
     if asked is not None:
-        return session_for(asked)
+        return calendar.session_for(asked)
     latest = PositionFactorExposure.objects.filter(position__portfolio=portfolio).aggregate(
         d=Max("date")
     )["d"]
-    return session_for(latest or analytics_selectors.latest_greeks_date(portfolio))
+    return calendar.session_for(latest or analytics_selectors.latest_greeks_date(portfolio))
 
 
 def _context(session: ModelingSession) -> engine.Context:
-    """Inside `read_memo`: the session's context, its frozen closes known without a read."""
+    """The session's context for one request, with a read cache of its own that knows the
+    session's frozen closes without a read."""
+    reads = ReadCache()
     closes, revalued = engine.arrays_from_bytes(session.base_arrays)
     if closes is not None:
-        closes_remember(closes, session.as_of, _history_span())
+        reads.closes_remember(closes, session.as_of, _history_span())
     ctx = engine.context_for(
-        portfolio_id=session.portfolio_id, owner_id=session.owner_id, as_of=session.as_of,
+        portfolio_id=session.portfolio_id,
+        owner_id=session.owner_id,
+        as_of=session.as_of,
         cash=float(session.base_context["cash"]),
-    )  # fmt: skip
+        reads=reads,
+    )
     ctx.revalued = revalued
     frozen = session.base_context["factors"]
     if ctx.factors != frozen:
@@ -90,32 +97,50 @@ def session_create(
     """Freeze the portfolio's open positions (valued, with Greeks and betas) and their state."""
     as_of = session_date(portfolio, as_of)
     # One read of each closes panel for the whole request (the context's factor series too).
-    with read_memo():
-        ctx = engine.context_for(
-            portfolio_id=portfolio.pk, owner_id=owner.pk, as_of=as_of, cash=float(portfolio.cash)
-        )
-        base, quality = engine.base_build(portfolio.pk, ctx)
-        rows = engine.book_to_json(base, ctx.factors)
-        # The state is computed from the frozen rows, as every later calculation is.
-        frozen = engine.book_from_json(rows, ctx.factors)
-        before = _clean(engine.state(frozen, ctx))
-        arrays = engine.arrays_to_bytes(
-            closes_known(as_of, _history_span()), engine.base_revalued(frozen, ctx)
-        )
+    reads = ReadCache()
+    ctx = engine.context_for(
+        portfolio_id=portfolio.pk,
+        owner_id=owner.pk,
+        as_of=as_of,
+        cash=float(portfolio.cash),
+        reads=reads,
+    )
+    base, quality = engine.base_build(portfolio.pk, ctx)
+    rows = engine.book_to_json(base, ctx.factors)
+    # The state is computed from the frozen rows, as every later calculation is.
+    frozen = engine.book_from_json(rows, ctx.factors)
+    before = _clean(engine.state(frozen, ctx))
+    arrays = engine.arrays_to_bytes(
+        reads.closes_known(as_of, _history_span()), engine.base_revalued(frozen, ctx)
+    )
     return ModelingSession.objects.create(
-        owner=owner, portfolio=portfolio, name=name, as_of=as_of, base_positions=rows,
+        owner=owner,
+        portfolio=portfolio,
+        name=name,
+        as_of=as_of,
+        base_positions=rows,
         base_arrays=arrays,
-        base_context={"cash": f"{portfolio.cash}", "factors": ctx.factors,
-                      "data_quality": quality, "before": before},
-    )  # fmt: skip
+        base_context={
+            "cash": f"{portfolio.cash}",
+            "factors": ctx.factors,
+            "data_quality": quality,
+            "before": before,
+        },
+    )
 
 
 def engine_trade(t: ProFormaTrade) -> engine.Trade:
     return engine.Trade(
-        key=-t.pk, symbol=t.symbol, underlying=t.underlying_symbol, option_type=t.option_type,
-        strike=None if t.strike is None else float(t.strike), expiration=t.expiration,
-        quantity=float(t.quantity), price=float(t.price), multiplier=t.multiplier,
-    )  # fmt: skip
+        key=-t.pk,
+        symbol=t.symbol,
+        underlying=t.underlying_symbol,
+        option_type=t.option_type,
+        strike=None if t.strike is None else float(t.strike),
+        expiration=t.expiration,
+        quantity=float(t.quantity),
+        price=float(t.price),
+        multiplier=t.multiplier,
+    )
 
 
 def engine_trades(trades: list[ProFormaTrade]) -> list[engine.Trade]:
@@ -133,9 +158,8 @@ def _after(
 def session_calculate(*, session: ModelingSession) -> dict:
     """Apply the trades to the frozen base in memory: before, after and change."""
     trades = list(session.trades.order_by("id"))
-    with read_memo():
-        ctx = _context(session)
-        _, after = _after(session, ctx, engine_trades(trades))
+    ctx = _context(session)
+    _, after = _after(session, ctx, engine_trades(trades))
     before = session.base_context["before"]
     impacts = {
         "as_of": session.as_of.isoformat(),
@@ -163,10 +187,15 @@ def session_save(*, session: ModelingSession) -> ModelingSessionSnapshot:
     trades = [trade_json(t) for t in session.trades.order_by("id")]
     with transaction.atomic():
         snapshot = ModelingSessionSnapshot.objects.create(
-            session=session, owner_id=session.owner_id, portfolio_id=session.portfolio_id,
-            name=session.name, as_of=session.as_of, base_positions=session.base_positions,
-            trades=trades, impacts=impacts,
-        )  # fmt: skip
+            session=session,
+            owner_id=session.owner_id,
+            portfolio_id=session.portfolio_id,
+            name=session.name,
+            as_of=session.as_of,
+            base_positions=session.base_positions,
+            trades=trades,
+            impacts=impacts,
+        )
         session.status = ModelingSession.Status.SAVED
         session.save(update_fields=["status", "updated_at"])
     return snapshot
@@ -174,15 +203,20 @@ def session_save(*, session: ModelingSession) -> ModelingSessionSnapshot:
 
 def trade_json(trade: ProFormaTrade) -> dict:
     return {
-        "id": trade.pk, "symbol": trade.symbol, "underlying_symbol": trade.underlying_symbol,
-        "option_type": trade.option_type, "strike": None if trade.strike is None else f"{trade.strike}",
+        "id": trade.pk,
+        "symbol": trade.symbol,
+        "underlying_symbol": trade.underlying_symbol,
+        "option_type": trade.option_type,
+        "strike": None if trade.strike is None else f"{trade.strike}",
         "expiration": trade.expiration.isoformat() if trade.expiration else None,
-        "quantity": f"{trade.quantity}", "price": f"{trade.price}", "multiplier": trade.multiplier,
+        "quantity": f"{trade.quantity}",
+        "price": f"{trade.price}",
+        "multiplier": trade.multiplier,
         "note": trade.note,
-    }  # fmt: skip
+    }
 
 
-def _clean(value: object) -> object:
+def _clean(value: Any) -> Any:
     """JSON-safe: numpy scalars to Python, non-finite floats to None, dates to ISO."""
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
@@ -203,7 +237,9 @@ def _clean(value: object) -> object:
 # --- trades -------------------------------------------------------------------------------------
 
 
-def _invalid(message: str, fields: dict[str, list[str]], code: str = "validation_error"):
+def _invalid(
+    message: str, fields: dict[str, list[str]], code: str = "validation_error"
+) -> ValidationFailed:
     return ValidationFailed(message, code=code, fields=fields)
 
 
@@ -218,14 +254,20 @@ def trade_add(*, session: ModelingSession, data: dict) -> ProFormaTrade:
     problems = position_csv.Problems()
     record = position_csv.validate_record(
         {
-            "symbol": data.get("symbol"), "quantity": data.get("quantity"),
+            "symbol": data.get("symbol"),
+            "quantity": data.get("quantity"),
             "entry_price": given_price if given_price is not None else "0",
-            "entry_date": session.as_of.isoformat(), "underlying": data.get("underlying"),
-            "option_type": data.get("option_type"), "strike": data.get("strike"),
+            "entry_date": session.as_of.isoformat(),
+            "underlying": data.get("underlying"),
+            "option_type": data.get("option_type"),
+            "strike": data.get("strike"),
             "expiration": data.get("expiration"),
         },
-        row=0, problems=problems, today=max(session.as_of, date.today()), has_tags=False,
-    )  # fmt: skip
+        row=0,
+        problems=problems,
+        today=max(session.as_of, date.today()),
+        has_tags=False,
+    )
     fields: dict[str, list[str]] = defaultdict(list)
     for problem in problems.items:
         column = {"entry_price": "price", "entry_date": "expiration"}.get(problem["column"])
@@ -238,16 +280,22 @@ def trade_add(*, session: ModelingSession, data: dict) -> ProFormaTrade:
         fields["price"].append("A trade's price must be positive.")
     if fields:
         raise _invalid("The trade is not valid.", dict(fields))
+    assert record is not None  # a row that is not a record has problems, raised above
     price = record.entry_price if given_price is not None else None
     price = _trade_price(record, session.as_of, price)
     with transaction.atomic():
         trade = ProFormaTrade.objects.create(
-            session=session, symbol=record.symbol, underlying_symbol=record.underlying,
-            option_type=record.option_type, strike=record.strike, expiration=record.expiration,
-            quantity=record.quantity, price=price,
+            session=session,
+            symbol=record.symbol,
+            underlying_symbol=record.underlying,
+            option_type=record.option_type,
+            strike=record.strike,
+            expiration=record.expiration,
+            quantity=record.quantity,
+            price=price,
             multiplier=OPTION_MULTIPLIER if record.option_type else 1,
             note=str(data.get("note") or "")[:200],
-        )  # fmt: skip
+        )
         _touch(session)
     return trade
 
@@ -274,11 +322,18 @@ def _trade_price(
         return price
     if record.symbol in closes:
         return _decimal_price(closes[record.symbol])
-    contract = pd.DataFrame({
-        "symbol": [record.symbol], "underlying_symbol": [record.underlying],
-        "option_type": [record.option_type], "strike": [float(record.strike)],
-        "expiration": [record.expiration], "quantity": [1.0], "multiplier": [OPTION_MULTIPLIER],
-    })  # fmt: skip
+    assert record.strike is not None  # an option: a stock is priced by its own close
+    contract = pd.DataFrame(
+        {
+            "symbol": [record.symbol],
+            "underlying_symbol": [record.underlying],
+            "option_type": [record.option_type],
+            "strike": [float(record.strike)],
+            "expiration": [record.expiration],
+            "quantity": [1.0],
+            "multiplier": [OPTION_MULTIPLIER],
+        }
+    )
     result, _, _, _ = option_greeks(contract, as_of, option_close=np.array([np.nan]))
     return _decimal_price(float(result.model_price[0]))
 
@@ -305,9 +360,12 @@ def _touch(session: ModelingSession) -> None:
 
 
 def session_suggest(
-    *, session: ModelingSession, target: str, factor: str | None = None,
+    *,
+    session: ModelingSession,
+    target: str,
+    factor: str | None = None,
     instrument: str = HEDGE_INSTRUMENT,
-) -> dict:  # fmt: skip
+) -> dict:
     """Hedge trades that bring the session's book (base + trades) to the target, and the state
     after them, computed by the same path as `session_calculate`.
 
@@ -318,29 +376,34 @@ def session_suggest(
     if target not in TARGETS:
         raise _invalid("Unknown target.", {"target": [f"Use one of {', '.join(TARGETS)}."]})
     current = engine_trades(list(session.trades.order_by("id")))
-    with read_memo():
-        ctx = _context(session)
-        base = engine.book_from_json(session.base_positions, ctx.factors)
-        book = base.plus(engine.trades_book(current, base, ctx))
-        if target == "delta_neutral":
-            hedges, metric = _delta_hedges(book, ctx, instrument)
-        elif target == "beta_neutral":
-            hedges, metric = _factor_hedge(book, ctx, MARKET, HEDGE_INSTRUMENT)
-        else:
-            hedges, metric = _factor_hedge(book, ctx, *_factor_proxy(factor))
-        _, after = _after(session, ctx, [*current, *hedges])
+    ctx = _context(session)
+    base = engine.book_from_json(session.base_positions, ctx.factors)
+    book = base.plus(engine.trades_book(current, base, ctx))
+    if target == "delta_neutral":
+        hedges, metric = _delta_hedges(book, ctx, instrument)
+    elif target == "beta_neutral":
+        hedges, metric = _factor_hedge(book, ctx, MARKET, HEDGE_INSTRUMENT)
+    else:
+        hedges, metric = _factor_hedge(book, ctx, *_factor_proxy(factor))
+    _, after = _after(session, ctx, [*current, *hedges])
     metric["after"] = _metric_value(after, metric)
     return {
-        "target": target, "factor": metric.get("factor"), "instrument": metric["instrument"],
+        "target": target,
+        "factor": metric.get("factor"),
+        "instrument": metric["instrument"],
         "metric": metric,
         "trades": [
-            {"symbol": t.symbol, "underlying_symbol": t.underlying, "option_type": t.option_type,
-             "quantity": f"{Decimal(repr(t.quantity)).normalize():f}",
-             "price": f"{_decimal_price(t.price)}"}
+            {
+                "symbol": t.symbol,
+                "underlying_symbol": t.underlying,
+                "option_type": t.option_type,
+                "quantity": f"{Decimal(repr(t.quantity)).normalize():f}",
+                "price": f"{_decimal_price(t.price)}",
+            }
             for t in hedges
         ],
         "after": after,
-    }  # fmt: skip
+    }
 
 
 def _hedge(ctx: engine.Context, symbol: str, quantity: float, key: int) -> engine.Trade | None:
@@ -348,14 +411,22 @@ def _hedge(ctx: engine.Context, symbol: str, quantity: float, key: int) -> engin
     if price is None:
         raise _invalid(
             f"SigmaSight has no price for the hedge instrument {symbol}.",
-            {"instrument": [f"No cached price for {symbol}."]}, code="unknown_symbol",
-        )  # fmt: skip
+            {"instrument": [f"No cached price for {symbol}."]},
+            code="unknown_symbol",
+        )
     if quantity == 0:
         return None
     return engine.Trade(
-        key=key, symbol=symbol, underlying=symbol, option_type="", strike=None, expiration=None,
-        quantity=float(quantity), price=price, multiplier=1,
-    )  # fmt: skip
+        key=key,
+        symbol=symbol,
+        underlying=symbol,
+        option_type="",
+        strike=None,
+        expiration=None,
+        quantity=float(quantity),
+        price=price,
+        multiplier=1,
+    )
 
 
 def _delta_hedges(
@@ -410,10 +481,16 @@ def _factor_hedge(
     k = ctx.factors.index(factor)
     current = float(np.nansum(factor_exposure(book.frame) * book.betas[:, k]))
     probe = _hedge(ctx, proxy, 1.0, SUGGESTION_KEY)
+    assert probe is not None  # one share is a trade
     unit = engine.trades_book([probe], book, ctx)
     per_share = float(factor_exposure(unit.frame)[0] * unit.betas[0, k])
-    metric = {"name": "dollar_exposure", "factor": factor, "instrument": proxy,
-              "current": current, "per_share": per_share}  # fmt: skip
+    metric = {
+        "name": "dollar_exposure",
+        "factor": factor,
+        "instrument": proxy,
+        "current": current,
+        "per_share": per_share,
+    }
     if not abs(per_share) > 1e-9:
         raise _invalid(
             f"{proxy} has no exposure to {factor} to hedge with.",
@@ -451,12 +528,6 @@ def trade_sides(session: ModelingSession, trades: list[ProFormaTrade]) -> dict[i
     return sides
 
 
-CSV_COLUMNS = [
-    "cl_ord_id", "symbol", "underlying", "side", "quantity", "price", "security_type",
-    "option_type", "strike", "expiration", "multiplier", "notional",
-]  # fmt: skip
-
-
 def trades_export(*, user, session: ModelingSession, format: str) -> ExportHistory:
     """The session's trades as a CSV blotter or FIX 4.4 NewOrderSingle messages, stored as a file
     and recorded in the export history."""
@@ -476,11 +547,13 @@ def trades_export(*, user, session: ModelingSession, format: str) -> ExportHisto
         orders = [_order(export, t, sides[t.pk], now) for t in trades]
         if format == ExportHistory.Format.FIX:
             content = fix.encode_orders(
-                orders, sender=settings.SIGMASIGHT_FIX_SENDER_COMP_ID,
-                target=settings.SIGMASIGHT_FIX_TARGET_COMP_ID, sending_time=now,
-            )  # fmt: skip
+                orders,
+                sender=settings.SIGMASIGHT_FIX_SENDER_COMP_ID,
+                target=settings.SIGMASIGHT_FIX_TARGET_COMP_ID,
+                sending_time=now,
+            )
         else:
-            content = _csv(orders, trades)
+            content = blotter_csv(orders, trades)
         export.file.save(f"session-{session.pk}-export-{export.pk}.{format}", ContentFile(content))
     return export
 
@@ -489,22 +562,11 @@ def _order(export: ExportHistory, trade: ProFormaTrade, side: str, now: datetime
     return fix.Order(
         cl_ord_id=f"SS{export.pk}-{trade.pk}",
         symbol=trade.underlying_symbol if trade.option_type else trade.symbol,
-        side=side, quantity=abs(trade.quantity), price=trade.price,
-        put_or_call=trade.option_type or None, maturity=trade.expiration,
-        strike=trade.strike, transact_time=now,
-    )  # fmt: skip
-
-
-def _csv(orders: list[fix.Order], trades: list[ProFormaTrade]) -> bytes:
-    out = io.StringIO()
-    writer = csv_writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for order, trade in zip(orders, trades, strict=True):
-        writer.writerow([
-            order.cl_ord_id, trade.symbol, trade.underlying_symbol, SIDE_NAMES[order.side],
-            fix.decimal_text(order.quantity), fix.decimal_text(order.price),
-            order.security_type, trade.option_type, "" if trade.strike is None else fix.decimal_text(trade.strike),
-            trade.expiration.isoformat() if trade.expiration else "", trade.multiplier,
-            f"{(abs(trade.quantity) * trade.price * trade.multiplier).quantize(Decimal('0.01'))}",
-        ])  # fmt: skip
-    return out.getvalue().encode()
+        side=side,
+        quantity=abs(trade.quantity),
+        price=trade.price,
+        put_or_call=trade.option_type or None,
+        maturity=trade.expiration,
+        strike=trade.strike,
+        transact_time=now,
+    )

@@ -8,6 +8,8 @@ refresh would recompute them); user-defined ones (pairs, custom) are edited here
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Protocol
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
@@ -32,7 +34,13 @@ from sigmasight.audit.services import audit_record
 FORMATS = [CSV, XLSX]
 
 
-class AllOrNothingImportMixin:
+if TYPE_CHECKING:  # a mixin of ImportMixin admins (no stubs: Any, so its attributes are known)
+    from import_export.admin import ImportMixin as _ImportAdmin
+else:
+    _ImportAdmin = object
+
+
+class AllOrNothingImportMixin(_ImportAdmin):
     """An import writes every row or none, and says so when the confirmed pass is refused.
 
     The preview already refused bad files; the confirmed pass can still meet a problem when the
@@ -70,8 +78,12 @@ def owner_email(obj: Portfolio | Tag) -> str:
     return obj.owner.email
 
 
+class _Counted(Protocol):
+    position_count: int  # annotated by the admin querysets below
+
+
 @admin.display(description="positions", ordering="position_count")
-def position_count(obj: Portfolio | Tag | Strategy) -> int:
+def position_count(obj: _Counted) -> int:
     return obj.position_count
 
 
@@ -164,10 +176,13 @@ class PositionAdmin(AdminInvalidatesCache, AllOrNothingImportMixin, ImportExport
         if not (result.has_errors() or result.has_validation_errors()):  # the confirmed import
             portfolios = {row.instance.portfolio_id for row in result.rows if row.instance}
             audit_record(
-                "positions.upload", request=request, via="admin import",
-                portfolios=sorted(portfolios), created=result.totals[RowResult.IMPORT_TYPE_NEW],
+                "positions.upload",
+                request=request,
+                via="admin import",
+                portfolios=sorted(portfolios),
+                created=result.totals[RowResult.IMPORT_TYPE_NEW],
                 updated=result.totals[RowResult.IMPORT_TYPE_UPDATE],
-            )  # fmt: skip
+            )
         return super().process_result(result, request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -193,13 +208,14 @@ class StrategyForm(forms.ModelForm):
         model = Strategy
         fields = ("portfolio", "name", "kind", "positions")
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk is None:
             self.instance.is_detected = False
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        assert cleaned is not None  # a ModelForm cleans to its cleaned_data
         portfolio = cleaned.get("portfolio") or getattr(self.instance, "portfolio", None)
         positions = cleaned.get("positions")
         if portfolio is None or positions is None:
@@ -223,7 +239,8 @@ class StrategyAdmin(AdminInvalidatesCache, ExportMixin, admin.ModelAdmin):
     resource_classes = [StrategyResource]
     formats = FORMATS
     form = StrategyForm
-    list_display = ("name", "kind", "is_detected", "portfolio", position_count)
+    # Django shows any value a display callable returns; the stubs allow only str and bool.
+    list_display = ("name", "kind", "is_detected", "portfolio", position_count)  # type: ignore[assignment]
     list_filter = ("kind", "is_detected")
     list_select_related = ("portfolio",)
     search_fields = ("name", "portfolio__name")

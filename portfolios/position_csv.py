@@ -25,11 +25,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 
 from marketdata.symbols import SymbolError, build_occ, looks_like_occ, normalize_ticker, parse_occ
-from sigmasight.exports import csv_writer, unescape_cell
+from sigmasight.exports import TextSink, csv_writer, unescape_cell
 from sigmasight.validators import no_control_characters, no_control_characters_multiline
 
 REQUIRED = ["symbol", "quantity", "entry_price", "entry_date"]
@@ -64,12 +65,39 @@ class PositionRecord:
     entry_price: Decimal
     entry_date: date
     tags: tuple[str, ...] | None  # None: the file has no tags column (keep existing tags)
-    strategy: tuple[str, str] | None  # (kind, name) of a user-defined strategy
+    strategy: StrategyName | None  # a user-defined strategy
     notes: str
 
     @property
-    def lot(self) -> tuple[str, date]:
-        return (self.symbol, self.entry_date)
+    def lot(self) -> Lot:
+        return Lot(symbol=self.symbol, entry_date=self.entry_date)
+
+
+class Lot(NamedTuple):
+    """What tells a portfolio's open lots apart (a key, equal to the plain tuple)."""
+
+    symbol: str
+    entry_date: date
+
+
+class StrategyName(NamedTuple):
+    """A user-defined strategy as the strategy column names it (`kind:name`)."""
+
+    kind: str
+    name: str
+
+
+class Instrument(NamedTuple):
+    """What a row holds: a ticker, or an option's OCC symbol and terms."""
+
+    symbol: str | None  # None when unreadable (a problem is recorded)
+    underlying: str
+    option_type: str  # "" for stocks
+    strike: Decimal | None
+    expiration: date | None
+
+
+NO_INSTRUMENT = Instrument(symbol=None, underlying="", option_type="", strike=None, expiration=None)
 
 
 @dataclass
@@ -121,7 +149,12 @@ def _date(text: str, column: str, fail) -> date | None:
 
 
 def validate_record(
-    record: Mapping[str, str], *, row: int, problems: Problems, today: date, has_tags: bool = True
+    record: Mapping[str, str | None],
+    *,
+    row: int,
+    problems: Problems,
+    today: date,
+    has_tags: bool = True,
 ) -> PositionRecord | None:
     """Validate one position given as strings (a CSV row, or an API body turned into strings)."""
     before = len(problems.items)
@@ -154,7 +187,7 @@ def validate_record(
         if not cells[column]:
             fail(column, f"'{column}' is required.")
 
-    symbol, underlying, option_type, strike, expiration = _instrument(cells, fail)
+    instrument = _instrument(cells, fail)
     quantity = (
         _decimal(cells["quantity"], "quantity", QUANTITY_PLACES, fail)
         if cells["quantity"]
@@ -163,7 +196,7 @@ def validate_record(
     if quantity is not None:
         if quantity == 0:
             fail("quantity", "The quantity cannot be zero (use a negative quantity for a short).")
-        elif option_type and quantity != quantity.to_integral_value():
+        elif instrument.option_type and quantity != quantity.to_integral_value():
             fail("quantity", "Options are held in whole contracts.")
     entry_price = (
         _decimal(cells["entry_price"], "entry_price", PRICE_PLACES, fail)
@@ -178,10 +211,10 @@ def validate_record(
             fail("entry_date", f"{entry_date} is in the future.")
         elif entry_date.year < 1900:
             fail("entry_date", f"{entry_date} is implausibly old.")
-        elif expiration is not None and expiration < entry_date:
+        elif instrument.expiration is not None and instrument.expiration < entry_date:
             fail(
                 "expiration",
-                f"The option expired ({expiration}) before it was entered ({entry_date}).",
+                f"The option expired ({instrument.expiration}) before it was entered ({entry_date}).",
             )
 
     tags = _tags(cells["tags"], fail) if has_tags else None
@@ -189,30 +222,40 @@ def validate_record(
     if len(cells["notes"]) > MAX_NOTES:
         fail("notes", f"Notes are limited to {MAX_NOTES} characters.")
 
-    if len(problems.items) > before or symbol is None:
+    if len(problems.items) > before or instrument.symbol is None:
         return None
+    # Required cells: a missing or unreadable one is a problem, returned above.
+    assert quantity is not None and entry_price is not None and entry_date is not None
     return PositionRecord(
-        row=row, symbol=symbol, underlying=underlying, option_type=option_type, strike=strike,
-        expiration=expiration, quantity=quantity, entry_price=entry_price, entry_date=entry_date,
-        tags=tags, strategy=strategy, notes=cells["notes"],
-    )  # fmt: skip
+        row=row,
+        symbol=instrument.symbol,
+        underlying=instrument.underlying,
+        option_type=instrument.option_type,
+        strike=instrument.strike,
+        expiration=instrument.expiration,
+        quantity=quantity,
+        entry_price=entry_price,
+        entry_date=entry_date,
+        tags=tags,
+        strategy=strategy,
+        notes=cells["notes"],
+    )
 
 
-def _instrument(cells: dict[str, str], fail) -> tuple:
+def _instrument(cells: dict[str, str], fail) -> Instrument:
     """Symbol and option terms, from an OCC symbol or from the option columns (which must agree)."""
-    none = (None, "", "", None, None)
     raw_symbol = cells["symbol"]
     if not raw_symbol:
-        return none
+        return NO_INSTRUMENT
     given = {k: cells[k] for k in ("option_type", "strike", "expiration") if cells[k]}
     column_type = _OPTION_TYPES.get(cells["option_type"].upper()) if cells["option_type"] else None
     if cells["option_type"] and column_type is None:
         fail("option_type", f"'{cells['option_type']}' is not C or P.")
-        return none
+        return NO_INSTRUMENT
     column_strike = _decimal(cells["strike"], "strike", 4, fail) if cells["strike"] else None
     if column_strike is not None and column_strike <= 0:
         fail("strike", "The strike must be positive.")
-        return none
+        return NO_INSTRUMENT
     column_expiration = (
         _date(cells["expiration"], "expiration", fail) if cells["expiration"] else None
     )
@@ -221,7 +264,7 @@ def _instrument(cells: dict[str, str], fail) -> tuple:
             occ = parse_occ(raw_symbol)
         except SymbolError as exc:
             fail("symbol", str(exc))
-            return none
+            return NO_INSTRUMENT
         for column, mine, theirs in (
             ("option_type", column_type, occ.option_type),
             ("strike", column_strike, occ.strike),
@@ -234,17 +277,25 @@ def _instrument(cells: dict[str, str], fail) -> tuple:
                 "underlying",
                 f"The underlying {cells['underlying']} disagrees with the OCC symbol ({occ.root}).",
             )
-        return occ.symbol, occ.root, occ.option_type, occ.strike, occ.expiration
+        return Instrument(
+            symbol=occ.symbol,
+            underlying=occ.root,
+            option_type=occ.option_type,
+            strike=occ.strike,
+            expiration=occ.expiration,
+        )
     try:
         ticker = normalize_ticker(raw_symbol)
     except SymbolError as exc:
         fail("symbol", f"{exc} Options use an OCC symbol such as AAPL250117C00200000.")
-        return none
+        return NO_INSTRUMENT
     if not given:
         if cells["underlying"] and normalize_ticker_or_none(cells["underlying"]) != ticker:
             fail("underlying", "A stock's underlying is the stock itself; leave it empty.")
-            return none
-        return ticker, ticker, "", None, None
+            return NO_INSTRUMENT
+        return Instrument(
+            symbol=ticker, underlying=ticker, option_type="", strike=None, expiration=None
+        )
     missing = [k for k in ("option_type", "strike", "expiration") if k not in given]
     if missing:
         fail(
@@ -252,19 +303,25 @@ def _instrument(cells: dict[str, str], fail) -> tuple:
             "An option in columns needs option_type, strike and expiration "
             f"({', '.join(missing)} missing).",
         )
-        return none
-    if column_strike is None or column_expiration is None:
-        return none
+        return NO_INSTRUMENT
+    if column_type is None or column_strike is None or column_expiration is None:
+        return NO_INSTRUMENT
     root = normalize_ticker_or_none(cells["underlying"]) or ticker
     if not 2000 <= column_expiration.year <= 2099:
         fail("expiration", "An OCC option symbol holds expirations from 2000 to 2099 only.")
-        return none
+        return NO_INSTRUMENT
     try:
         symbol = build_occ(root, column_expiration, column_type, column_strike)
     except SymbolError as exc:
         fail("symbol", str(exc))
-        return none
-    return symbol, root, column_type, column_strike, column_expiration
+        return NO_INSTRUMENT
+    return Instrument(
+        symbol=symbol,
+        underlying=root,
+        option_type=column_type,
+        strike=column_strike,
+        expiration=column_expiration,
+    )
 
 
 def normalize_ticker_or_none(text: str) -> str | None:
@@ -287,7 +344,7 @@ def _tags(text: str, fail) -> tuple[str, ...]:
     return tuple(names.values())
 
 
-def _strategy(text: str, fail) -> tuple[str, str] | None:
+def _strategy(text: str, fail) -> StrategyName | None:
     if not text:
         return None
     kind, separator, name = text.partition(":")
@@ -297,16 +354,22 @@ def _strategy(text: str, fail) -> tuple[str, str] | None:
     if not name or len(name) > MAX_STRATEGY_NAME:
         fail("strategy", f"A strategy name is 1 to {MAX_STRATEGY_NAME} characters.")
         return None
-    return kind.strip().lower(), name
+    return StrategyName(kind=kind.strip().lower(), name=name)
 
 
 def decode(raw: bytes) -> str:
     """The file as text, or PositionFileError saying why it cannot be read."""
     if raw.startswith(b"\xef\xbb\xbf"):
         raise PositionFileError(
-            [{"row": 1, "column": "", "message": "The file starts with a byte-order mark (BOM); "
-              "save it as plain UTF-8 CSV."}]
-        )  # fmt: skip
+            [
+                {
+                    "row": 1,
+                    "column": "",
+                    "message": "The file starts with a byte-order mark (BOM); "
+                    "save it as plain UTF-8 CSV.",
+                }
+            ]
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -329,7 +392,7 @@ def parse(raw: bytes, *, today: date, max_rows: int, max_tags: int) -> list[Posi
         if problems.items:
             raise PositionFileError(problems.items)
         records: list[PositionRecord] = []
-        lots: dict[tuple[str, date], int] = {}
+        lots: dict[Lot, int] = {}
         has_tags = "tags" in header
         data_rows = 0
         last_line = reader.line_num
@@ -345,9 +408,12 @@ def parse(raw: bytes, *, today: date, max_rows: int, max_tags: int) -> list[Posi
                 problems.add(row, "", f"Expected {len(header)} fields, found {len(cells)}.")
                 continue
             record = validate_record(
-                dict(zip(header, cells, strict=True)), row=row, problems=problems,
-                today=today, has_tags=has_tags,
-            )  # fmt: skip
+                dict(zip(header, cells, strict=True)),
+                row=row,
+                problems=problems,
+                today=today,
+                has_tags=has_tags,
+            )
             if record is None:
                 continue
             if record.tags and len(record.tags) > max_tags:
@@ -400,7 +466,7 @@ def _plain(value: Decimal | None) -> str:
     return format(value.normalize(), "f")
 
 
-def write(rows: Iterable[Mapping[str, object]], out: io.TextIOBase) -> int:
+def write(rows: Iterable[Mapping[str, object]], out: TextSink) -> int:
     """Write positions (mappings with the COLUMNS keys) in the upload format."""
     writer = csv_writer(out)
     writer.writerow(COLUMNS)

@@ -40,6 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -59,7 +60,21 @@ from sigmasight.resources import SafeModelResource
 PORTFOLIO = "portfolio"
 POSITION_COLUMNS = (PORTFOLIO, *position_csv.COLUMNS)
 
-Lot = tuple[int, str, date]  # (portfolio id, symbol, entry date) of an open lot
+
+class Lot(NamedTuple):
+    """An open lot across portfolios."""
+
+    portfolio_id: int
+    symbol: str
+    entry_date: date
+
+
+class Problem(NamedTuple):
+    """A problem of the admin file (the same one twice is reported once)."""
+
+    row: int
+    column: str
+    message: str
 
 
 class OwnerEmailWidget(widgets.ForeignKeyWidget):
@@ -165,7 +180,7 @@ class PositionImportResult(Result):
 class _RowDiff(Diff):
     """The library's HTML diff over two rows already in the upload format."""
 
-    def __init__(self, before: list[str] | None, after: list[str]) -> None:
+    def __init__(self, before: list[object] | None, after: list[object]) -> None:
         self.new = before is None
         self.left = before or [""] * len(after)
         self.right = after
@@ -276,11 +291,11 @@ class PositionResource(SafeModelResource):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self._problems: dict[tuple[int, str, str], None] = {}
+        self._problems: dict[Problem, None] = {}  # an ordered set
         self._errors: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         self._rows: list[int] = []  # admin file row of each dataset row
         self._lots: dict[int, Lot] = {}  # admin file row -> the lot it writes
-        self._before: dict[Lot, list[str]] = {}
+        self._before: dict[Lot, list[object]] = {}
         self._stored: dict[Lot, Position] = {}
 
     @classmethod
@@ -321,10 +336,11 @@ class PositionResource(SafeModelResource):
         if self._write(parts, position_header):
             self._stored = self._open_lots(lots)
 
-    def import_row(self, row: dict, instance_loader: object, **kwargs: object) -> RowResult:
+    def import_row(self, row: dict, instance_loader: object, **kwargs: Any) -> RowResult:
         row_result = self.get_row_result_class()()
         number = self._rows[kwargs["row_number"] - 1]
-        stored = self._stored.get(self._lots.get(number))
+        lot = self._lots.get(number)
+        stored = self._stored.get(lot) if lot is not None else None
         if number in self._errors:
             row_result.import_type = RowResult.IMPORT_TYPE_INVALID
             row_result.validation_error = ValidationError(dict(self._errors[number]))
@@ -344,14 +360,13 @@ class PositionResource(SafeModelResource):
         self, dataset: Dataset, result: PositionImportResult, **kwargs: object
     ) -> None:
         # No sequence reset (ModelResource's): the file never gives ids.
-        result.problems = [
-            {"row": row, "column": column, "message": message}
-            for row, column, message in sorted(self._problems, key=lambda p: p[0])
-        ][: position_csv.MAX_ERRORS]
+        problems = sorted(self._problems, key=lambda p: p.row)[: position_csv.MAX_ERRORS]
+        result.problems = [p._asdict() for p in problems]
 
     def _problem(self, row: int, column: str, message: str) -> None:
-        if (row, column, message) not in self._problems:
-            self._problems[(row, column, message)] = None
+        problem = Problem(row=row, column=column, message=message)
+        if problem not in self._problems:
+            self._problems[problem] = None
             self._errors[row][column or NON_FIELD_ERRORS].append(message)
 
     def _normalize(self, dataset: Dataset) -> tuple[list[str], list[list[str]]]:
@@ -425,9 +440,11 @@ class PositionResource(SafeModelResource):
         text, rows = part.as_csv(header)
         try:
             records = position_csv.parse(
-                text.encode(), today=date.today(), max_rows=settings.SIGMASIGHT_UPLOAD_MAX_ROWS,
+                text.encode(),
+                today=date.today(),
+                max_rows=settings.SIGMASIGHT_UPLOAD_MAX_ROWS,
                 max_tags=settings.SIGMASIGHT_MAX_TAGS_PER_POSITION,
-            )  # fmt: skip
+            )
         except position_csv.TooLarge as exc:
             self._problem(1, "", str(exc))
         except position_csv.PositionFileError as exc:
@@ -435,7 +452,11 @@ class PositionResource(SafeModelResource):
         else:
             if part.portfolio is not None:
                 for record in records:
-                    self._lots[rows[record.row]] = (part.portfolio.pk, *record.lot)
+                    self._lots[rows[record.row]] = Lot(
+                        portfolio_id=part.portfolio.pk,
+                        symbol=record.symbol,
+                        entry_date=record.entry_date,
+                    )
 
     def _write(self, parts: Iterable[_Part], header: list[str]) -> bool:
         """Store every part through the upload service, or nothing (False) if one is refused."""
@@ -443,6 +464,7 @@ class PositionResource(SafeModelResource):
             with transaction.atomic():
                 for part in parts:
                     text, rows = part.as_csv(header)
+                    assert part.portfolio is not None  # a part without one has a problem
                     try:
                         services.positions_import_csv(
                             portfolio=part.portfolio, raw=text.encode(), mode="append"
@@ -471,8 +493,13 @@ class PositionResource(SafeModelResource):
         found = _with_upload_relations(
             Position.objects.filter(
                 closed_at__isnull=True,
-                portfolio_id__in={lot[0] for lot in lots},
-                symbol__in={lot[1] for lot in lots},
+                portfolio_id__in={lot.portfolio_id for lot in lots},
+                symbol__in={lot.symbol for lot in lots},
             )
         )
-        return {lot: p for p in found if (lot := (p.portfolio_id, p.symbol, p.entry_date)) in lots}
+        return {
+            lot: p
+            for p in found
+            if (lot := Lot(portfolio_id=p.portfolio_id, symbol=p.symbol, entry_date=p.entry_date))
+            in lots
+        }

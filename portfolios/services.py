@@ -12,22 +12,55 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from marketdata.services import securities_ensure
 from portfolios import position_csv
 from portfolios.calculations.strategies import Leg, detect_strategies
 from portfolios.models import Portfolio, Position, PositionTag, Strategy, Tag
-from sigmasight.api.caching import book_changed, owner_changed
-from sigmasight.db import db_timestamp, insert_rows
+from portfolios.rows import (
+    ChangedPosition,
+    NewPosition,
+    PositionTagRow,
+    StrategyLegRow,
+    StrategyRow,
+)
+from sigmasight.accounts.models import User
+from sigmasight.accounts.services import user_create
+from sigmasight.api.caching import book_changed, results_changed
+from sigmasight.db import db_timestamp, insert_records, update_records
 from sigmasight.exceptions import ConflictError, PayloadTooLarge, ValidationFailed
 
 logger = logging.getLogger("sigmasight.api")
 
+
+def user_register(*, email: str, password: str, full_name: str) -> tuple[User, Portfolio]:
+    """Create a user and their first portfolio, or raise ValidationFailed with field messages
+    (nothing is written then)."""
+    with transaction.atomic():
+        user = user_create(email=email, password=password, full_name=full_name)
+        portfolio = Portfolio.objects.create(owner=user, name="Main portfolio")
+    return user, portfolio
+
+
+def owner_changed(owner_id: int) -> None:
+    """Something shown in every portfolio of one user changed (a tag's name, their scenario):
+    the cached reads of all of them are stale."""
+    results_changed(Portfolio.objects.filter(owner_id=owner_id).values_list("pk", flat=True))
+
+
 EDITABLE_FIELDS = ("quantity", "entry_price", "entry_date", "notes")
+
+
+class TagMention(NamedTuple):
+    """A tag name as a file first spells it, and the row that does."""
+
+    name: str
+    row: int
 
 
 @dataclass(frozen=True)
@@ -85,9 +118,11 @@ def positions_import_csv(*, portfolio: Portfolio, raw: bytes, mode: str = "appen
         )
     try:
         records = position_csv.parse(
-            raw, today=date.today(), max_rows=settings.SIGMASIGHT_UPLOAD_MAX_ROWS,
+            raw,
+            today=date.today(),
+            max_rows=settings.SIGMASIGHT_UPLOAD_MAX_ROWS,
             max_tags=settings.SIGMASIGHT_MAX_TAGS_PER_POSITION,
-        )  # fmt: skip
+        )
     except position_csv.TooLarge as exc:
         raise PayloadTooLarge(str(exc)) from exc
     except position_csv.PositionFileError as exc:
@@ -119,107 +154,120 @@ def _store(
     if replace:
         portfolio.positions.all().delete()
         portfolio.strategies.filter(is_detected=False).delete()
-        existing: dict[tuple, Position] = {}
+        existing: dict[position_csv.Lot, Position] = {}
     else:
         existing = {
-            (p.symbol, p.entry_date): p
+            position_csv.Lot(symbol=p.symbol, entry_date=p.entry_date): p
             for p in portfolio.positions.filter(
                 closed_at__isnull=True, symbol__in={r.symbol for r in records}
             )
         }
     now = timezone.now()
     stamp = db_timestamp(Position, "created_at", now)
-    new_rows, changed = [], []
+    new_rows: list[NewPosition] = []
+    changed: list[Position] = []
     for record in records:
         fields = _position_fields(record, security_ids[record.symbol])
         position = existing.get(record.lot)
         if position is None:
-            new_rows.append((portfolio.pk, *(fields[c] for c in _INSERT_FIELDS), stamp, stamp))
+            new_rows.append(
+                NewPosition(portfolio_id=portfolio.pk, **fields, created_at=stamp, updated_at=stamp)
+            )
         else:
             for name, value in fields.items():
                 setattr(position, name, value)
             changed.append(position)
-    insert_rows(Position, ("portfolio_id", *_INSERT_FIELDS, "created_at", "updated_at"), new_rows)
+    insert_records(Position, new_rows)
     _update_positions(changed)
     lots = {r.lot for r in records}
     by_lot = {
-        (symbol, entry_date): position_id
-        for position_id, symbol, entry_date in Position.objects.filter(
+        lot: p.id
+        for p in Position.objects.filter(
             portfolio_id=portfolio.pk,
             closed_at__isnull=True,
             symbol__in={r.symbol for r in records},
-        ).values_list("id", "symbol", "entry_date")
-        if (symbol, entry_date) in lots
+        ).values_list("id", "symbol", "entry_date", named=True)
+        if (lot := position_csv.Lot(symbol=p.symbol, entry_date=p.entry_date)) in lots
     }
     tagged = [r for r in records if r.tags is not None]
     PositionTag.objects.filter(position_id__in=[by_lot[r.lot] for r in tagged]).delete()
-    insert_rows(
+    insert_records(
         PositionTag,
-        ("position_id", "tag_id", "created_at"),
-        [(by_lot[r.lot], tags_by_name[name.lower()].pk, stamp) for r in tagged for name in r.tags],
+        [
+            PositionTagRow(
+                position_id=by_lot[r.lot], tag_id=tags_by_name[name.lower()].pk, created_at=stamp
+            )
+            for r in tagged
+            for name in r.tags or ()
+        ],
     )
     _user_strategies_from_file(portfolio, records, by_lot)
     return ImportResult(created=len(new_rows), updated=len(changed), total=len(records))
 
 
-_INSERT_FIELDS = (
-    "security_id", "symbol", "underlying_symbol", "position_type", "quantity", "entry_price",
-    "entry_date", "option_type", "strike", "expiration", "multiplier", "notes",
-)  # fmt: skip
-_UPDATE_FIELDS = (
-    "security_id", "underlying_symbol", "position_type", "quantity", "entry_price", "option_type",
-    "strike", "expiration", "multiplier", "notes",
-)  # fmt: skip
-
-
 def _update_positions(positions: list[Position]) -> None:
-    """One parametrised UPDATE per row through executemany: Django's bulk_update builds a CASE
-    expression per field and row, which took 27 s for 10,000 rows (make bench)."""
+    """The changed positions in one executemany (`update_records`; bulk_update is far slower)."""
     if not positions:
         return
-    quote = connection.ops.quote_name
-    fields = [Position._meta.get_field(name) for name in (*_UPDATE_FIELDS, "updated_at")]
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
     stamp = db_timestamp(Position, "updated_at", timezone.now())
-    rows = [[*(getattr(p, name) for name in _UPDATE_FIELDS), stamp, p.pk] for p in positions]
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {quote(Position._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s",
-            rows,
+    rows = [
+        ChangedPosition(
+            security_id=p.security_id,
+            underlying_symbol=p.underlying_symbol,
+            position_type=p.position_type,
+            quantity=p.quantity,
+            entry_price=p.entry_price,
+            option_type=p.option_type,
+            strike=p.strike,
+            expiration=p.expiration,
+            multiplier=p.multiplier,
+            notes=p.notes,
+            updated_at=stamp,
+            id=p.pk,
         )
+        for p in positions
+    ]
+    update_records(Position, rows)
 
 
 def _tags_ensure(owner, records: Iterable[position_csv.PositionRecord]) -> dict[str, Tag]:
     """The owner's tags by lower-cased name, creating the ones the file names for the first time."""
-    wanted: dict[str, tuple[str, int]] = {}
+    wanted: dict[str, TagMention] = {}
     for record in records:
         for name in record.tags or ():
-            wanted.setdefault(name.lower(), (name, record.row))
+            wanted.setdefault(name.lower(), TagMention(name=name, row=record.row))
     have = {t.name.lower(): t for t in Tag.objects.filter(owner=owner)}
     missing = [key for key in wanted if key not in have]
     limit = settings.SIGMASIGHT_MAX_TAGS_PER_USER
     if len(have) + len(missing) > limit:
         first_over = wanted[missing[limit - len(have)]]
         raise _invalid(
-            [{"row": first_over[1], "column": "tags",
-              "message": f"'{first_over[0]}' would exceed the limit of {limit} tags per user."}]
-        )  # fmt: skip
+            [
+                {
+                    "row": first_over.row,
+                    "column": "tags",
+                    "message": f"'{first_over.name}' would exceed the limit of {limit} tags per user.",
+                }
+            ]
+        )
     if missing:
-        Tag.objects.bulk_create([Tag(owner=owner, name=wanted[key][0]) for key in missing])
+        Tag.objects.bulk_create([Tag(owner=owner, name=wanted[key].name) for key in missing])
         have = {t.name.lower(): t for t in Tag.objects.filter(owner=owner)}
     return have
 
 
 def _user_strategies_from_file(
-    portfolio: Portfolio, records: list[position_csv.PositionRecord], by_lot: dict
+    portfolio: Portfolio,
+    records: list[position_csv.PositionRecord],
+    by_lot: dict[position_csv.Lot, int],
 ) -> None:
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    groups: dict[position_csv.StrategyName, list[int]] = defaultdict(list)
     for record in records:
         if record.strategy:
             groups[record.strategy].append(by_lot[record.lot])
-    for (kind, name), positions in groups.items():
+    for named, positions in groups.items():
         strategy, _ = Strategy.objects.get_or_create(
-            portfolio=portfolio, name=name, is_detected=False, defaults={"kind": kind}
+            portfolio=portfolio, name=named.name, is_detected=False, defaults={"kind": named.kind}
         )
         strategy.positions.add(*positions)
 
@@ -227,30 +275,43 @@ def _user_strategies_from_file(
 def strategies_refresh(*, portfolio: Portfolio) -> int:
     """Re-detect the portfolio's strategies from its open positions (user-defined ones stay)."""
     legs = [
-        Leg(id=p.id, underlying=p.underlying_symbol, quantity=p.quantity, option_type=p.option_type or None,
-            strike=p.strike, expiration=p.expiration)
+        Leg(
+            id=p.id,
+            underlying=p.underlying_symbol,
+            quantity=p.quantity,
+            option_type=p.option_type or None,
+            strike=p.strike,
+            expiration=p.expiration,
+        )
         # Not `portfolio.positions`: the related manager reads each row's portfolio_id, which
         # `only()` defers, costing one query per position.
         for p in Position.objects.filter(portfolio_id=portfolio.pk, closed_at__isnull=True).only(
             "id", "underlying_symbol", "quantity", "option_type", "strike", "expiration"
         )
-    ]  # fmt: skip
+    ]
     detected = detect_strategies(legs)
     detected_strategies = Strategy.objects.filter(portfolio_id=portfolio.pk, is_detected=True)
     detected_strategies.delete()
     stamp = db_timestamp(Strategy, "created_at", timezone.now())
-    insert_rows(
+    insert_records(
         Strategy,
-        ("portfolio_id", "name", "kind", "is_detected", "created_at"),
-        [(portfolio.pk, d.name, d.kind, True, stamp) for d in detected],
+        [
+            StrategyRow(
+                portfolio_id=portfolio.pk,
+                name=d.name,
+                kind=d.kind,
+                is_detected=True,
+                created_at=stamp,
+            )
+            for d in detected
+        ],
     )
     # Inserted by this transaction alone, so the new ids ascend in insertion order.
     ids = list(detected_strategies.order_by("id").values_list("id", flat=True))
-    insert_rows(
+    insert_records(
         Strategy.positions.through,
-        ("strategy_id", "position_id"),
         [
-            (strategy_id, position_id)
+            StrategyLegRow(strategy_id=strategy_id, position_id=position_id)
             for strategy_id, found in zip(ids, detected, strict=True)
             for position_id in found.position_ids
         ],
@@ -306,9 +367,12 @@ def position_update(*, position: Position, data: dict) -> Position:
             fields={k: ["This field cannot be changed."] for k in sorted(fixed)},
         )
     current = {
-        "symbol": position.symbol, "quantity": position.quantity, "entry_price": position.entry_price,
-        "entry_date": position.entry_date.isoformat(), "notes": position.notes,
-    }  # fmt: skip
+        "symbol": position.symbol,
+        "quantity": position.quantity,
+        "entry_price": position.entry_price,
+        "entry_date": position.entry_date.isoformat(),
+        "notes": position.notes,
+    }
     record = _record({**current, **data}, today=date.today())
     with transaction.atomic():
         position.quantity = record.quantity
@@ -387,14 +451,16 @@ def tag_update(*, tag: Tag, data: dict) -> Tag:
 
 
 def _tag_name_free(owner, name: str, exclude: int | None = None) -> None:
-    clash = Tag.objects.filter(owner=owner, name__iexact=name).exclude(pk=exclude)
+    clash = Tag.objects.filter(owner=owner, name__iexact=name)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude)
     if clash.exists():
         raise ValidationFailed(
             "Tag names are unique.", fields={"name": [f"You already have a tag named '{name}'."]}
         )
 
 
-def strategy_legs_problem(kind: str, quantities: list) -> str | None:
+def strategy_legs_problem(kind: str | None, quantities: list) -> str | None:
     """Why these legs cannot make a user-defined strategy of `kind`, or None."""
     if kind == Strategy.Kind.PAIRS and (
         len(quantities) != 2 or {q > 0 for q in quantities} != {True, False}
@@ -470,13 +536,18 @@ def position_upload_row(p: Position) -> dict:
     Expects `tags` and `strategies` prefetched."""
     user = [st for st in p.strategies.all() if not st.is_detected]
     return {
-        "symbol": p.symbol, "quantity": p.quantity, "entry_price": p.entry_price,
-        "entry_date": p.entry_date, "underlying": p.underlying_symbol if p.option_type else "",
-        "option_type": p.option_type, "strike": p.strike, "expiration": p.expiration,
+        "symbol": p.symbol,
+        "quantity": p.quantity,
+        "entry_price": p.entry_price,
+        "entry_date": p.entry_date,
+        "underlying": p.underlying_symbol if p.option_type else "",
+        "option_type": p.option_type,
+        "strike": p.strike,
+        "expiration": p.expiration,
         "tags": ";".join(sorted((t.name for t in p.tags.all()), key=str.lower)),
         "strategy": f"{user[0].kind}:{user[0].name}" if user else "",
         "notes": p.notes,
-    }  # fmt: skip
+    }
 
 
 def positions_for_export(portfolio: Portfolio) -> Iterable[dict]:

@@ -145,15 +145,21 @@ class FallbackCache:
 
     def set(self, key: str, value: Any, timeout: float | None = None) -> None:
         safe_cache_call(
-            self.primary.set, key, value, timeout,
+            self.primary.set,
+            key,
+            value,
+            timeout,
             fallback=lambda: self.local.set(key, value, timeout),
-        )  # fmt: skip
+        )
 
     def add(self, key: str, value: Any, timeout: float | None = None) -> bool:
         return safe_cache_call(
-            self.primary.add, key, value, timeout,
+            self.primary.add,
+            key,
+            value,
+            timeout,
             fallback=lambda: self.local.add(key, value, timeout),
-        )  # fmt: skip
+        )
 
     def delete(self, key: str) -> bool:
         return safe_cache_call(self.primary.delete, key, fallback=lambda: self.local.delete(key))

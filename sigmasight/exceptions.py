@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     status_code = 400
@@ -13,7 +15,7 @@ class DomainError(Exception):
         message: str,
         *,
         code: str | None = None,
-        fields: dict[str, object] | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message

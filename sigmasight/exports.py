@@ -26,7 +26,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable
-from typing import IO
+from typing import Protocol, overload
 
 REPLACEMENT = "\ufffd"
 _TRIGGER = r"[=+\-@\t\r]"
@@ -36,6 +36,10 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+
 _UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
+@overload
+def safe_cell(value: str) -> str: ...
+@overload
+def safe_cell(value: object) -> object: ...
 def safe_cell(value: object) -> object:
     """`value` as a file may hold it: text neutralised and cleaned, anything else unchanged."""
     if not isinstance(value, str):
@@ -48,8 +52,14 @@ def safe_cell(value: object) -> object:
     return text
 
 
+class TextSink(Protocol):
+    """Where text goes: a file, a StringIO, a management command's stdout."""
+
+    def write(self, text: str, /) -> object: ...
+
+
 class SafeCsvWriter:
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: TextSink) -> None:
         self._out = out
         self._row = io.StringIO()
         self._writer = csv.writer(self._row, lineterminator="\r\n")
@@ -61,7 +71,7 @@ class SafeCsvWriter:
         self._out.write(self._row.getvalue()[:-2] + "\n")
 
 
-def csv_writer(out: IO[str]) -> SafeCsvWriter:
+def csv_writer(out: TextSink) -> SafeCsvWriter:
     return SafeCsvWriter(out)
 
 

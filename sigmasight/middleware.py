@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.gzip import GZipMiddleware
 
 logger = logging.getLogger("sigmasight.request")
@@ -51,7 +51,7 @@ class RequestLogMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-        request.request_id = request_id
+        request.request_id = request_id  # type: ignore[attr-defined]  # read by the audit log
         started = time.perf_counter()
         response = self.get_response(request)
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -87,10 +87,17 @@ class JSONGZipMiddleware(GZipMiddleware):
 
     min_length = 1024
 
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
         content_type = response.get("Content-Type", "").split(";")[0].strip().lower()
         is_json = content_type == "application/json" or content_type.endswith("+json")
-        if response.streaming or not is_json or len(response.content) < self.min_length:
+        if (
+            response.streaming
+            or not isinstance(response, HttpResponse)
+            or not is_json
+            or len(response.content) < self.min_length
+        ):
             return response
         return super().process_response(request, response)
 

@@ -40,11 +40,21 @@ def gunicorn(env: dict[str, str], *, workers: int, log: Path, start_s: float = 6
     port = free_port()
     with log.open("w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "sigmasight.wsgi:application",
-             "--bind", f"{HOST}:{port}", "--workers", str(workers), "--timeout", "60",
-             "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "sigmasight.wsgi:application",
+                f"--bind={HOST}:{port}",
+                f"--workers={workers}",
+                "--timeout=60",
+                "--log-level=warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + start_s
             while not _answers(port):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularSwaggerView
 
 from sigmasight.api import views as api_views
@@ -9,13 +9,15 @@ from sigmasight.api.health import HealthView
 from sigmasight.api.schema_view import SchemaView
 from sigmasight.metrics.views import metrics_view
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("auth/", include("sigmasight.accounts.api.urls")),
+    path("auth/", include("portfolios.api.account_urls")),
     path("market-data/", include("marketdata.api.urls")),
     path("", include("portfolios.api.urls")),
     path("", include("analytics.api.urls")),
     path("", include("stress.api.urls")),
     path("modeling/", include("modeling.api.urls")),
+    path("admin/demo/", include("modeling.api.demo_urls")),
     path("export/", include("modeling.api.export_urls")),
     path("reports/", include("modeling.api.report_urls")),
     path("health/", HealthView.as_view(), name="health"),

@@ -26,4 +26,7 @@ class StressConfig(AppConfig):
     verbose_name = "Stress testing"
 
     def ready(self) -> None:
+        from stress.jobs import declare_jobs
+
+        declare_jobs()
         post_migrate.connect(_load_library, sender=self, dispatch_uid="stress_load_library")

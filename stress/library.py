@@ -134,6 +134,7 @@ def _read_library(path: Path, factors: FactorLookup) -> list[dict]:
     seen: set[str] = set()
     categories = set(StressScenario.Category.values)
     max_name = StressScenario._meta.get_field("name").max_length
+    assert max_name is not None  # a CharField
     for index, entry in enumerate(document["scenarios"], start=1):
         label = f"scenario {index}"
         if not isinstance(entry, dict):

@@ -18,6 +18,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -26,24 +27,24 @@ from django.db import transaction
 
 from analytics.calculations import factors as fx
 from analytics.calculations import risk
+from analytics.calculations.aggregation import book_return_base
+from analytics.calculations.revaluation import OptionLegs
 from analytics.models import FactorDefinition, PositionFactorExposure
 from analytics.risk_services import (
-    closes_panel,
     factor_exposure,
     factors_compute,
     factors_left_out,
     ir_betas_compute,
-    stored_betas,
 )
-from analytics.services import book_frame, session_for
+from analytics.selectors import ReadCache, book_frame, closes_panel, stored_betas
+from marketdata import calendar
 from portfolios.models import Portfolio
-from sigmasight.db import upsert_rows
+from sigmasight.db import upsert_records
 from sigmasight.exceptions import InsufficientHistory
-from stress.calculations.stress import OptionLegs, conditional_moves, nearest_psd, position_pnl
+from stress.calculations.stress import conditional_moves, nearest_psd, position_pnl
 from stress.models import FactorCorrelation, StressScenario, StressTestResult
 
 logger = logging.getLogger("sigmasight.batch")
-MARKET = "Market"
 RATES = "Rates"
 WORST = 5
 
@@ -62,7 +63,7 @@ class FactorModel:
         what their market beta explains of the market move (Frisch-Waugh: a position's macro
         coefficient next to Market is the same for the raw or the residual factor)."""
         raw = np.atleast_2d(raw)
-        market = raw[:, self.names.index(MARKET)][:, None]
+        market = raw[:, self.names.index(fx.MARKET)][:, None]
         return raw - market * self.market_beta[None, :]
 
 
@@ -74,13 +75,15 @@ def stress_factors() -> list[FactorDefinition]:
     )
 
 
-def factor_model(as_of: date, lookback: int | None = None) -> FactorModel:
+def factor_model(
+    as_of: date, lookback: int | None = None, *, reads: ReadCache | None = None
+) -> FactorModel:
     """Raw daily factor moves (Market and macro proxies: their returns; Rates: yield changes;
     styles: residual to the market, as the factor model defines them), their EWMA covariance,
     and each factor's own market beta (to turn a raw move into the move beyond the market)."""
     lookback = lookback or settings.SIGMASIGHT_FACTOR_WINDOW
     factors = stress_factors()
-    closes = closes_panel([f.etf_proxy for f in factors], as_of, lookback + 1)
+    closes = closes_panel([f.etf_proxy for f in factors], as_of, lookback + 1, reads=reads)
     moves = pd.DataFrame(index=closes.index[1:])
     for f in factors:
         series = closes[f.etf_proxy]
@@ -90,7 +93,7 @@ def factor_model(as_of: date, lookback: int | None = None) -> FactorModel:
     # A factor whose proxy has too little history in the window (the style ETFs before
     # 2004-2013, USO before 2006...) is left out, not allowed to empty the whole model.
     left_out = factors_left_out(factors, moves, as_of, lookback, "daily moves")
-    if MARKET in left_out:
+    if fx.MARKET in left_out:
         moves = moves.iloc[:0, :0]
     moves = moves.drop(columns=[c for c in left_out if c in moves]).dropna(how="any")
     if len(moves) < 20:
@@ -100,16 +103,21 @@ def factor_model(as_of: date, lookback: int | None = None) -> FactorModel:
             fields={"sessions": len(moves), "required": 20, "factors_left_out": left_out},
         )
     factors = [f for f in factors if f.name not in left_out]
-    styles = [f.name for f in factors if f.factor_type == "style" and f.name != MARKET]
+    styles = [f.name for f in factors if f.factor_type == "style" and f.name != fx.MARKET]
     if styles:
-        moves[styles] = fx.residualize(moves[[MARKET, *styles]], market=MARKET)[styles]
-    market = moves[MARKET].to_numpy()
+        moves[styles] = fx.residualize(moves[[fx.MARKET, *styles]], market=fx.MARKET)[styles]
+    market = moves[fx.MARKET].to_numpy()
     centered = market - market.mean()
-    market_beta = np.array([
-        0.0 if name == MARKET or name in styles
-        else float(centered @ (moves[name].to_numpy() - moves[name].mean()) / (centered @ centered))
-        for name in moves.columns
-    ])  # fmt: skip
+    market_beta = np.array(
+        [
+            0.0
+            if name == fx.MARKET or name in styles
+            else float(
+                centered @ (moves[name].to_numpy() - moves[name].mean()) / (centered @ centered)
+            )
+            for name in moves.columns
+        ]
+    )
     cov = nearest_psd(risk.ewma_covariance(moves.to_numpy(), lam=settings.SIGMASIGHT_EWMA_LAMBDA))
     return FactorModel(
         names=list(moves.columns),
@@ -123,9 +131,15 @@ def factor_model(as_of: date, lookback: int | None = None) -> FactorModel:
 
 def correlation_store(as_of: date, model: FactorModel, lookback: int) -> FactorCorrelation:
     row, _ = FactorCorrelation.objects.update_or_create(
-        date=as_of, lookback=lookback, lam=settings.SIGMASIGHT_EWMA_LAMBDA,
-        defaults={"factors": model.names, "matrix": model.corr.tolist(), "covariance": model.cov.tolist()},
-    )  # fmt: skip
+        date=as_of,
+        lookback=lookback,
+        lam=settings.SIGMASIGHT_EWMA_LAMBDA,
+        defaults={
+            "factors": model.names,
+            "matrix": model.corr.tolist(),
+            "covariance": model.cov.tolist(),
+        },
+    )
     return row
 
 
@@ -145,16 +159,7 @@ def stress_pnl(
     on the model's factors (rows x model.names); options fully revalued."""
     names = model.names
     dollar = factor_exposure(frame)[:, None] * betas
-    option = frame["is_option"].to_numpy(dtype=bool) & frame["volatility"].notna().to_numpy()
-    legs = OptionLegs(
-        rows=np.flatnonzero(option), spot=frame["underlying_price"].to_numpy(dtype=float)[option],
-        strike=frame["strike"].to_numpy(dtype=float)[option],
-        years=frame["days_to_expiry"].to_numpy(dtype=float)[option] / 365.0,
-        rate=frame["risk_free_rate"].to_numpy(dtype=float)[option],
-        volatility=frame["volatility"].to_numpy(dtype=float)[option],
-        is_call=(frame["option_type"] == "C").to_numpy()[option],
-        units=(frame["quantity"] * frame["multiplier"]).to_numpy(dtype=float)[option],
-    )  # fmt: skip
+    legs = OptionLegs.from_frame(frame)
     position = {name: i for i, name in enumerate(names)}
     direct_moves, all_moves = [], []
     for scenario in scenarios:
@@ -170,10 +175,72 @@ def stress_pnl(
     direct_effective = np.where(direct_raw != 0, model.beyond_market(direct_raw), 0.0)
     all_effective = model.beyond_market(all_raw)
     return StressPnl(
-        dollar=dollar, all_moves=all_raw, all_effective=all_effective,
+        dollar=dollar,
+        all_moves=all_raw,
+        all_effective=all_effective,
         direct_pnl=position_pnl(direct_effective, dollar=dollar, betas=betas, options=legs),
         full_pnl=position_pnl(all_effective, dollar=dollar, betas=betas, options=legs),
-    )  # fmt: skip
+    )
+
+
+@dataclass(frozen=True)
+class StressInputs:
+    """What a stress run reads for a session, prepared once (`stress_prepare`)."""
+
+    model: FactorModel
+    betas_computed_for: list[int]  # portfolios the factor job had not covered: computed here
+
+
+def stress_prepare(
+    *, as_of: date, portfolio_ids: list[int], reads: ReadCache | None = None
+) -> StressInputs:
+    """The session's factor model, its correlation stored (the stress correlation API reads it),
+    and factor and IR betas computed for the portfolios the factor job did not cover (a book
+    created after the day's batch): said in `betas_computed_for`, never silently."""
+    lookback = settings.SIGMASIGHT_FACTOR_WINDOW
+    model = factor_model(as_of, lookback, reads=reads)
+    correlation_store(as_of, model, lookback)
+    missing, _ = _betas_ensure(as_of, portfolio_ids, reads)
+    return StressInputs(model=model, betas_computed_for=missing)
+
+
+def _betas_ensure(
+    as_of: date, portfolio_ids: list[int], reads: ReadCache | None
+) -> tuple[list[int], int]:
+    """Factor and IR betas computed for the portfolios that have none for the session: those
+    portfolios, and the rows written."""
+    have_betas = set(
+        PositionFactorExposure.objects.filter(
+            position__portfolio_id__in=portfolio_ids, date=as_of, factor__name=fx.MARKET
+        ).values_list("position__portfolio_id", flat=True)
+    )
+    missing = [pk for pk in portfolio_ids if pk not in have_betas]
+    written = 0
+    if missing:
+        written += factors_compute(as_of=as_of, portfolio_ids=missing, reads=reads).written
+        written += ir_betas_compute(as_of=as_of, portfolio_ids=missing, reads=reads).written
+    return missing, written
+
+
+class StressResultRow(NamedTuple):
+    """One stress result, a `StressTestResult` row as upserted (the breakdown as its JSON)."""
+
+    portfolio_id: int
+    scenario_id: int
+    date: date
+    direct_pnl: float
+    correlated_pnl: float
+    total_pnl: float
+    pnl_pct: float
+    breakdown: str
+
+    def stored_as(self, stored: StressTestResult) -> bool:
+        """Whether `stored` holds these numbers already (compared as JSON, as they are stored)."""
+        numbers = (self.direct_pnl, self.correlated_pnl, self.total_pnl, self.pnl_pct)
+        held = (stored.direct_pnl, stored.correlated_pnl, stored.total_pnl, stored.pnl_pct)
+        return json.dumps([numbers, json.loads(self.breakdown)], sort_keys=True) == json.dumps(
+            [held, stored.breakdown], sort_keys=True
+        )
 
 
 def stress_run(
@@ -181,68 +248,23 @@ def stress_run(
     as_of: date | None = None,
     portfolio_ids: list[int],
     scenarios: list[StressScenario] | None = None,
+    reads: ReadCache | None = None,
+    inputs: StressInputs | None = None,
 ) -> list[StressTestResult]:
-    """Run scenarios (default: every active library scenario) for the portfolios and store them."""
-    as_of = session_for(as_of)
-    lookback = settings.SIGMASIGHT_FACTOR_WINDOW
-    model = factor_model(as_of, lookback)
-    correlation_store(as_of, model, lookback)
-    have_betas = set(
-        PositionFactorExposure.objects.filter(
-            position__portfolio_id__in=portfolio_ids, date=as_of, factor__name=MARKET
-        ).values_list("position__portfolio_id", flat=True)
-    )
-    missing = [pk for pk in portfolio_ids if pk not in have_betas]
-    if missing:
-        factors_compute(as_of=as_of, portfolio_ids=missing)
-        ir_betas_compute(as_of=as_of, portfolio_ids=missing)
-    frame, _ = book_frame(portfolio_ids, as_of)
+    """Run scenarios (default: every active library scenario) for the portfolios and store them.
+    `inputs` from `stress_prepare` for the session (prepared here when not given)."""
+    as_of = calendar.session_for(as_of)
+    if inputs is None:
+        inputs = stress_prepare(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads)
     if scenarios is None:
         scenarios = list(
             StressScenario.objects.filter(owner__isnull=True, is_active=True).order_by("id")
         )
-    if frame.empty or not scenarios:
+    rows = _result_rows(as_of, portfolio_ids, scenarios, inputs.model, reads)
+    if not rows:
         return []
-    names = model.names
-    result = stress_pnl(frame, stored_betas(frame["id"].tolist(), as_of, names), model, scenarios)
-    dollar, all_moves, all_effective = result.dollar, result.all_moves, result.all_effective
-    direct_pnl, full_pnl = result.direct_pnl, result.full_pnl
-    rows = []
-    for portfolio_id, group in frame.groupby("portfolio_id"):
-        members = group.index.to_numpy()
-        cash = float(Portfolio.objects.values_list("cash", flat=True).get(pk=portfolio_id))
-        equity = cash + float(np.nansum(group["exposure"]))
-        base = equity if equity > 0 else float(np.nansum(np.abs(group["exposure"]))) or 1.0
-        for s, scenario in enumerate(scenarios):
-            correlated = float(full_pnl[s, members].sum())
-            worst = np.argsort(full_pnl[s, members])[:WORST]
-            breakdown = {
-                "factor_moves": dict(zip(names, map(float, all_moves[s]), strict=True)),
-                "by_factor": dict(zip(names, map(float, dollar[members].sum(axis=0) * all_effective[s]), strict=True)),
-                "worst_positions": [
-                    {"position": int(group["id"].iloc[j]), "symbol": group["symbol"].iloc[j], "pnl": float(full_pnl[s, members][j])}
-                    for j in worst
-                ],
-                "by_position": {
-                    str(pid): float(v) for pid, v in zip(group["id"].tolist(), full_pnl[s, members], strict=True)
-                },
-                "normalized_by": "equity" if equity > 0 else "gross",
-                "shocks_not_applied": {
-                    k: {"shock": v, "why": model.left_out[k]} for k, v in scenario.shocks.items()
-                    if k in model.left_out
-                },
-            }  # fmt: skip
-            rows.append((
-                int(portfolio_id), scenario.pk, as_of, float(direct_pnl[s, members].sum()), correlated,
-                correlated, correlated / base, breakdown,
-            ))  # fmt: skip
     with transaction.atomic():
-        upsert_rows(
-            StressTestResult,
-            ["portfolio_id", "scenario_id", "date", "direct_pnl", "correlated_pnl", "total_pnl", "pnl_pct", "breakdown"],
-            [(*r[:7], json.dumps(r[7])) for r in rows],
-            unique=["portfolio_id", "scenario_id", "date"],
-        )  # fmt: skip
+        upsert_records(StressTestResult, rows, unique=["portfolio_id", "scenario_id", "date"])
     logger.info(
         "stress run",
         extra={
@@ -252,6 +274,117 @@ def stress_run(
         },
     )
     return list(
-        StressTestResult.objects.filter(portfolio_id__in=portfolio_ids, date=as_of, scenario__in=scenarios)
-        .select_related("scenario").order_by("portfolio_id", "scenario_id")
-    )  # fmt: skip
+        StressTestResult.objects.filter(
+            portfolio_id__in=portfolio_ids, date=as_of, scenario__in=scenarios
+        )
+        .select_related("scenario")
+        .order_by("portfolio_id", "scenario_id")
+    )
+
+
+def _result_rows(
+    as_of: date,
+    portfolio_ids: list[int],
+    scenarios: list[StressScenario],
+    model: FactorModel,
+    reads: ReadCache | None,
+) -> list[StressResultRow]:
+    """Every scenario's result for every portfolio on the session, not stored (none for an empty
+    book or no scenario)."""
+    frame, _ = book_frame(portfolio_ids, as_of, reads=reads)
+    if frame.empty or not scenarios:
+        return []
+    names = model.names
+    result = stress_pnl(frame, stored_betas(frame["id"].tolist(), as_of, names), model, scenarios)
+    dollar, all_moves, all_effective = result.dollar, result.all_moves, result.all_effective
+    direct_pnl, full_pnl = result.direct_pnl, result.full_pnl
+    rows: list[StressResultRow] = []
+    cash_of = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "cash"))
+    for portfolio_id, group in frame.groupby("portfolio_id"):
+        members = group.index.to_numpy()
+        cash = float(cash_of[portfolio_id])
+        base = book_return_base(cash, group["exposure"])
+        for s, scenario in enumerate(scenarios):
+            correlated = float(full_pnl[s, members].sum())
+            worst = np.argsort(full_pnl[s, members])[:WORST]
+            breakdown = {
+                "factor_moves": dict(zip(names, map(float, all_moves[s]), strict=True)),
+                "by_factor": dict(
+                    zip(
+                        names,
+                        map(float, dollar[members].sum(axis=0) * all_effective[s]),
+                        strict=True,
+                    )
+                ),
+                "worst_positions": [
+                    {
+                        "position": int(group["id"].iloc[j]),
+                        "symbol": group["symbol"].iloc[j],
+                        "pnl": float(full_pnl[s, members][j]),
+                    }
+                    for j in worst
+                ],
+                "by_position": {
+                    str(pid): float(v)
+                    for pid, v in zip(group["id"].tolist(), full_pnl[s, members], strict=True)
+                },
+                "normalized_by": base.normalized_by,
+                "shocks_not_applied": {
+                    k: {"shock": v, "why": model.left_out[k]}
+                    for k, v in scenario.shocks.items()
+                    if k in model.left_out
+                },
+            }
+            rows.append(
+                StressResultRow(
+                    portfolio_id=int(portfolio_id),
+                    scenario_id=scenario.pk,
+                    date=as_of,
+                    direct_pnl=float(direct_pnl[s, members].sum()),
+                    correlated_pnl=correlated,
+                    total_pnl=correlated,
+                    pnl_pct=correlated / base.amount,
+                    breakdown=json.dumps(breakdown),
+                )
+            )
+    return rows
+
+
+def stress_replay(
+    *, portfolio_id: int, scenario: StressScenario, as_of: date | None = None
+) -> tuple[StressTestResult | None, bool]:
+    """One scenario on one portfolio for a read (the historical replays): computed afresh, as
+    `stress_run` does, but the session's correlation matrix and the result are stored only when
+    what is stored is missing or differs, so asking again writes nothing. Returns the stored
+    result (None for an empty book) and whether anything was written (betas included)."""
+    as_of = calendar.session_for(as_of)
+    lookback = settings.SIGMASIGHT_FACTOR_WINDOW
+    model = factor_model(as_of, lookback)
+    written = _correlation_store_changed(as_of, model, lookback)
+    written = bool(_betas_ensure(as_of, [portfolio_id], None)[1]) or written
+    rows = _result_rows(as_of, [portfolio_id], [scenario], model, None)
+    if not rows:
+        return None, written
+    results = StressTestResult.objects.filter(
+        portfolio_id=portfolio_id, scenario=scenario, date=as_of
+    ).select_related("scenario")
+    stored = results.first()
+    if stored is not None and rows[0].stored_as(stored):
+        return stored, written
+    with transaction.atomic():
+        upsert_records(StressTestResult, rows[:1], unique=["portfolio_id", "scenario_id", "date"])
+    return results.get(), True
+
+
+def _correlation_store_changed(as_of: date, model: FactorModel, lookback: int) -> bool:
+    """`correlation_store` unless the session's matrix is stored already; whether it wrote."""
+    stored = FactorCorrelation.objects.filter(
+        date=as_of, lookback=lookback, lam=settings.SIGMASIGHT_EWMA_LAMBDA
+    ).first()
+    fresh = [model.names, model.corr.tolist(), model.cov.tolist()]
+    if stored is not None and json.dumps(fresh) == json.dumps(
+        [stored.factors, stored.matrix, stored.covariance]
+    ):
+        return False
+    correlation_store(as_of, model, lookback)
+    return True

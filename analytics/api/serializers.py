@@ -3,17 +3,37 @@ from __future__ import annotations
 from datetime import date
 
 from django.conf import settings
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from sigmasight.api.query import QuerySerializer
+from analytics.models import BatchJob, FactorDefinition
+from sigmasight.api.fields import id_field
+from sigmasight.api.query import AsOfQuery, PortfolioQuery
 
 
-class PortfolioQuery(QuerySerializer):
-    portfolio = serializers.IntegerField(required=False, help_text="default: your first portfolio")
-    as_of = serializers.DateField(required=False, help_text="default: the latest session")
+class ScenarioQuery(PortfolioQuery):
+    moves = serializers.CharField(required=False, help_text="comma-separated decimal moves")
 
 
-class AsOfQuery(QuerySerializer):
+class MetricsQuery(PortfolioQuery):
+    confidence = serializers.FloatField(default=0.95, min_value=0.5, max_value=0.999)
+    horizon_days = serializers.IntegerField(default=1, min_value=1, max_value=60)
+
+
+class ExposureQuery(PortfolioQuery):
+    level = serializers.ChoiceField(choices=["portfolio", "position"], default="portfolio")
+
+
+class AccuracyQuery(PortfolioQuery):
+    days_back = serializers.IntegerField(default=90, min_value=10, max_value=500)
+
+
+class CorrelationQuery(AsOfQuery):
+    lookback = serializers.IntegerField(default=252, min_value=20, max_value=1000)
+
+
+class ScenarioCalculateBody(serializers.Serializer):
+    portfolio = id_field()
     as_of = serializers.DateField(required=False)
 
 
@@ -52,7 +72,8 @@ class DataSourcesSerializer(serializers.Serializer):
 
 
 class DataQualitySerializer(serializers.Serializer):
-    source = serializers.CharField(
+    # A field named like Field.source: DRF's metaclass moves declared fields off the class.
+    source = serializers.CharField(  # type: ignore[assignment]
         help_text="the one source the result rests on (synthetic, csv, polygon, yfinance; real "
         "ones joined with +), or mixed when real prices meet synthetic series"
     )
@@ -90,7 +111,8 @@ class PositionGreeksRowSerializer(serializers.Serializer):
     dollar_delta = serializers.FloatField(allow_null=True)
     implied_volatility = serializers.FloatField(allow_null=True)
     volatility = serializers.FloatField(allow_null=True)
-    source = serializers.CharField()
+    # A field named like Field.source: DRF's metaclass moves declared fields off the class.
+    source = serializers.CharField()  # type: ignore[assignment]
 
 
 class RiskGreeksSerializer(serializers.Serializer):
@@ -142,7 +164,8 @@ class OptionInputSerializer(serializers.Serializer):
 
 
 class CalculateSerializer(serializers.Serializer):
-    options = OptionInputSerializer(
+    # many=True hands max_length to the ListSerializer; the stubs type the child's arguments.
+    options = OptionInputSerializer(  # type: ignore[call-arg]
         many=True, allow_empty=False, max_length=settings.SIGMASIGHT_MAX_GREEKS_REQUEST
     )
 
@@ -159,3 +182,99 @@ class CalculatedSerializer(serializers.Serializer):
 
 class CalculatedListSerializer(serializers.Serializer):
     results = CalculatedSerializer(many=True)
+
+
+class FactorDefinitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FactorDefinition
+        fields = [
+            "id",
+            "name",
+            "etf_proxy",
+            "factor_type",
+            "display_order",
+            "is_active",
+            "description",
+        ]
+
+
+FACTOR_ROW = inline_serializer(
+    "PortfolioFactorRow",
+    {
+        "factor": serializers.CharField(), "etf_proxy": serializers.CharField(),
+        "beta": serializers.FloatField(), "dollar_exposure": serializers.FloatField(),
+        "r_squared": serializers.FloatField(allow_null=True), "observations": serializers.IntegerField(),
+        "capped": serializers.IntegerField(help_text="positions whose beta to this factor was capped"),
+    },
+)  # fmt: skip
+
+RISK_FACTORS = inline_serializer("RiskFactors", {
+    "as_of": serializers.DateField(), "portfolio": serializers.IntegerField(),
+    "normalized_by": serializers.CharField(), "factors": FACTOR_ROW.__class__(many=True),
+})  # fmt: skip
+
+SCENARIO_ROWS = inline_serializer(
+    "RiskScenarioRow",
+    {
+        "scenario": serializers.CharField(),
+        "move": serializers.FloatField(),
+        "predicted_pnl": serializers.FloatField(),
+        "delta_only_pnl": serializers.FloatField(allow_null=True),
+        "predicted_return": serializers.FloatField(),
+    },
+    many=True,
+)
+
+
+def _money() -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+def _statistic(help_text: str) -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text=help_text)
+
+
+class SnapshotExposureSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    gross = _money()
+    net = _money()
+    long = _money()
+    short = _money()
+    delta_adjusted = _money()
+
+
+class PerformancePointSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    equity = _money()
+    daily_pnl = _money()
+    daily_return = serializers.FloatField(help_text="decimal")
+    cumulative_return = serializers.FloatField(help_text="compounded since the first point")
+
+
+class PerformanceSerializer(serializers.Serializer):
+    series = PerformancePointSerializer(many=True)
+    total_return = _statistic("compounded over the series, decimal")
+    annualized_return = _statistic("geometric, 252 sessions a year")
+    volatility = _statistic("annualized stdev of daily returns")
+    sharpe = _statistic("annualized, over the cached short rate")
+    sortino = _statistic("annualized, over the cached short rate")
+    max_drawdown = _statistic("negative decimal")
+
+
+class TriggerBody(serializers.Serializer):
+    date = serializers.DateField(required=False, help_text="default: the last NYSE session")
+    portfolios = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False
+    )
+
+
+class JobIdSerializer(serializers.Serializer):
+    job_id = serializers.IntegerField()
+
+
+class BatchJobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BatchJob
+        fields = ["id", "name", "run_date", "status", "started_at", "finished_at", "duration_s",
+                  "counts", "error", "failed_portfolios", "warnings", "triggered_by", "owner",
+                  "heartbeat_at"]  # fmt: skip

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
 from analytics.api import batch_views as bv
@@ -8,7 +8,7 @@ from analytics.api import risk_views as rv
 from analytics.api import snapshot_views as snap
 from analytics.api import views
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path(
         "portfolio/", views.DefaultPortfolioSummaryView.as_view(), name="default-portfolio-summary"
     ),

@@ -15,11 +15,47 @@ control. `dollar_delta` (= delta-adjusted exposure) is sum delta x underlying pr
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 GREEKS = ["delta", "gamma", "theta", "vega", "rho"]
+
+
+class GroupAggregate(TypedDict):
+    exposures: dict[str, float]
+    greeks: dict[str, float]
+
+
+class TagAggregate(GroupAggregate):
+    positions: int
+
+
+@dataclass(frozen=True)
+class ReturnBase:
+    """What a book's returns and P&L percentages divide by (DESIGN.md)."""
+
+    amount: float  # currency
+    normalized_by: str  # "equity" or "gross" (the API's `normalized_by`)
+
+
+def return_base(equity: float, gross: float) -> ReturnBase:
+    """Equity when it is positive, else gross exposure (both in currency); when that is 0 too
+    (nothing valued, no positive equity), 1, so a P&L percentage is 0 rather than a division
+    error. Callers that must not divide by that 1 check `gross` themselves."""
+    if equity > 0:
+        return ReturnBase(equity, "equity")
+    return ReturnBase(gross or 1.0, "gross")
+
+
+def book_return_base(cash: float, exposure: npt.NDArray[np.float64] | pd.Series) -> ReturnBase:
+    """`return_base` of a book: equity = cash + the sum of signed exposures, gross = the sum of
+    their absolute values (currency; unvalued, NaN, exposures left out)."""
+    equity = float(cash) + float(np.nansum(exposure))
+    return return_base(equity, float(np.nansum(np.abs(exposure))))
 
 
 def _sum(series: pd.Series) -> float:
@@ -55,7 +91,7 @@ def greeks(frame: pd.DataFrame) -> dict[str, float]:
     return result
 
 
-def by_key(frame: pd.DataFrame, keys: Iterable[str] | pd.Series) -> dict[str, dict]:
+def by_key(frame: pd.DataFrame, keys: Iterable[str] | pd.Series) -> dict[str, GroupAggregate]:
     """Exposures and Greeks per group (e.g. underlying); a row may carry one key."""
     grouped = frame.assign(_key=np.asarray(list(keys)))
     return {
@@ -66,7 +102,7 @@ def by_key(frame: pd.DataFrame, keys: Iterable[str] | pd.Series) -> dict[str, di
 
 def by_tags(
     frame: pd.DataFrame, tags: list[set[str]], wanted: list[str], mode: str = "any"
-) -> dict:
+) -> TagAggregate:
     """Aggregate the positions carrying any (or all) of `wanted` tags."""
     wanted_set = {t.lower() for t in wanted}
     lowered = [{t.lower() for t in row} for row in tags]

@@ -24,27 +24,29 @@ Units: values and P&L in the book's currency; returns decimal (0.01 = 1%).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 
 @dataclass(frozen=True)
 class BookPath:
-    sessions: list  # complete sessions, oldest first (len n)
-    value: np.ndarray  # (n,) V_t, cash included
-    gross: np.ndarray  # (n,) gross exposure, sum |units| x close
-    pnl: np.ndarray  # (n - 1,) V_t - V_{t-1} between consecutive complete sessions
-    returns: np.ndarray  # (n - 1,) pnl / base_{t-1}
+    sessions: list[date]  # complete sessions, oldest first (len n)
+    value: npt.NDArray[np.float64]  # (n,) V_t, cash included
+    gross: npt.NDArray[np.float64]  # (n,) gross exposure, sum |units| x close
+    pnl: npt.NDArray[np.float64]  # (n - 1,) V_t - V_{t-1} between consecutive complete sessions
+    returns: npt.NDArray[np.float64]  # (n - 1,) pnl / base_{t-1}
     normalized_by: str  # "equity" (base = V) or "gross" (base = G)
     coverage: dict[str, int]  # symbol -> sessions with a close in the window
 
     @property
-    def pnl_sessions(self) -> list:
+    def pnl_sessions(self) -> list[date]:
         """The session each P&L and return belongs to (the later end of its span)."""
         return self.sessions[1:]
 
-    def horizon_pnl(self, days: int) -> np.ndarray:
+    def horizon_pnl(self, days: int) -> npt.NDArray[np.float64]:
         """Overlapping `days`-session P&L of the book: V_t - V_{t-days} for every complete
         session t with one `days` complete sessions before it (n - days values)."""
         if days < 1:
@@ -72,6 +74,11 @@ def book_path(units: pd.Series, closes: pd.DataFrame, cash: float) -> BookPath:
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = np.where(base > 0, pnl / np.where(base > 0, base, 1.0), np.nan)
     return BookPath(
-        sessions=list(book.index[complete]), value=value, gross=gross, pnl=pnl, returns=returns,
-        normalized_by=normalized_by, coverage=coverage,
-    )  # fmt: skip
+        sessions=list(book.index[complete]),
+        value=value,
+        gross=gross,
+        pnl=pnl,
+        returns=returns,
+        normalized_by=normalized_by,
+        coverage=coverage,
+    )

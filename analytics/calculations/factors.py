@@ -13,8 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from analytics.calculations.aggregation import return_base
+
+# The market factor's name (FactorDefinition.name): the regressor the styles are residual to.
+MARKET = "Market"
 MIN_OBSERVATIONS = 60
 BETA_CAP = 3.0
 # Past this condition number of the (intercept + factors) design, OLS via QR keeps fewer than
@@ -27,14 +32,14 @@ BLOCK = 1024  # positions solved per matrix product: (252 x 1024) float64 is 2 M
 @dataclass(frozen=True)
 class BetaResult:
     factors: list[str]
-    betas: np.ndarray  # (P, K) capped at +/-cap; NaN rows where not solved
-    raw_betas: np.ndarray  # (P, K) before capping
-    intercept: np.ndarray  # (P,) decimal daily return
-    std_errors: np.ndarray  # (P, K) classical OLS standard errors of raw_betas
-    r_squared: np.ndarray  # (P,)
-    residual_vol: np.ndarray  # (P,) daily stdev of residuals, ddof = K + 1
-    observations: np.ndarray  # (P,) int, usable sessions
-    capped: np.ndarray  # (P, K) bool
+    betas: npt.NDArray[np.float64]  # (P, K) capped at +/-cap; NaN rows where not solved
+    raw_betas: npt.NDArray[np.float64]  # (P, K) before capping
+    intercept: npt.NDArray[np.float64]  # (P,) decimal daily return
+    std_errors: npt.NDArray[np.float64]  # (P, K) classical OLS standard errors of raw_betas
+    r_squared: npt.NDArray[np.float64]  # (P,)
+    residual_vol: npt.NDArray[np.float64]  # (P,) daily stdev of residuals, ddof = K + 1
+    observations: npt.NDArray[np.int_]  # (P,) usable sessions
+    capped: npt.NDArray[np.bool_]  # (P, K)
     reason: list[str]  # (P,) "" when solved
 
 
@@ -69,8 +74,8 @@ def residualize(factors: pd.DataFrame, market: str = "market") -> pd.DataFrame:
 
 
 def batched_ols(
-    y: np.ndarray,
-    X: np.ndarray,
+    y: npt.NDArray[np.float64],
+    X: npt.NDArray[np.float64],
     factor_names: list[str],
     *,
     min_obs: int = MIN_OBSERVATIONS,
@@ -168,8 +173,11 @@ def batched_ols(
 
 
 def _row_patterns(
-    usable: np.ndarray, row_ok: np.ndarray, observations: np.ndarray, solvable: np.ndarray
-) -> list[tuple[np.ndarray, np.ndarray]]:
+    usable: npt.NDArray[np.bool_],
+    row_ok: npt.NDArray[np.bool_],
+    observations: npt.NDArray[np.int_],
+    solvable: npt.NDArray[np.bool_],
+) -> list[tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp]]]:
     """(rows mask, position indices) for each distinct usable-row pattern among the solvable
     positions, without a Python loop over positions. A position with as many observations as
     there are usable factor rows has exactly those rows, so the common case needs no comparing."""
@@ -186,7 +194,9 @@ def _row_patterns(
     return patterns
 
 
-def dollar_exposures(exposure: np.ndarray, betas: np.ndarray) -> np.ndarray:
+def dollar_exposures(
+    exposure: npt.NDArray[np.float64], betas: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """(P,) signed exposures in currency x (P, K) betas -> (P, K) dollar factor exposures in
     currency. A NaN beta (not solved) contributes 0; a NaN exposure (not valued) stays NaN."""
     exposure = np.asarray(exposure, dtype=float)[:, None]
@@ -194,16 +204,17 @@ def dollar_exposures(exposure: np.ndarray, betas: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(betas), exposure * np.nan_to_num(betas), 0.0)
 
 
-def portfolio_betas(dollar: np.ndarray, equity: float, gross: float) -> tuple[np.ndarray, str]:
+def portfolio_betas(
+    dollar: npt.NDArray[np.float64], equity: float, gross: float
+) -> tuple[npt.NDArray[np.float64], str]:
     """Portfolio betas (dimensionless, (K,)): the sum of dollar exposures over positions (NaN,
     i.e. unvalued, positions left out) divided by equity, or by gross exposure when equity is not
     positive; returns the betas and "equity" or "gross" (the API's `normalized_by`). Raises
     ValueError when neither is positive (nothing to normalize by)."""
     total = np.nansum(np.asarray(dollar, dtype=float), axis=0)
-    if equity > 0:
-        return total / equity, "equity"
-    if gross > 0:
-        return total / gross, "gross"
+    base = return_base(equity, gross)
+    if base.normalized_by == "equity" or gross > 0:
+        return total / base.amount, base.normalized_by
     # sigmasight.exceptions is not imported here: importing the package loads Celery and Django.
     raise ValueError(
         f"portfolio betas need positive equity or gross (equity {equity}, gross {gross})"

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
+from analytics.calculations.risk import TRADING_DAYS
 from marketdata.calculations import black_scholes as bs
 
 SANE_VOL = (0.01, 5.0)
@@ -27,19 +29,19 @@ MOCK_PER_SHARE = {
 
 @dataclass(frozen=True)
 class PositionGreeksArrays:
-    delta: np.ndarray
-    gamma: np.ndarray
-    theta: np.ndarray
-    vega: np.ndarray
-    rho: np.ndarray
-    dollar_delta: np.ndarray
-    model_price: np.ndarray
-    volatility: np.ndarray
-    implied_volatility: np.ndarray
-    source: np.ndarray  # "implied" | "realized" | "default" | "mock"
+    delta: npt.NDArray[np.float64]
+    gamma: npt.NDArray[np.float64]
+    theta: npt.NDArray[np.float64]
+    vega: npt.NDArray[np.float64]
+    rho: npt.NDArray[np.float64]
+    dollar_delta: npt.NDArray[np.float64]
+    model_price: npt.NDArray[np.float64]
+    volatility: npt.NDArray[np.float64]
+    implied_volatility: npt.NDArray[np.float64]
+    source: npt.NDArray[np.object_]  # "implied" | "realized" | "default" | "mock"
 
 
-def realized_volatility(closes: np.ndarray, window: int) -> np.ndarray:
+def realized_volatility(closes: npt.NDArray[np.float64], window: int) -> npt.NDArray[np.float64]:
     """Annualized (x sqrt 252) stdev of the last `window` daily simple returns per column of a
     sessions x symbols close matrix (oldest first); NaN where fewer than window/2 returns exist."""
     closes = np.asarray(closes, dtype=float)
@@ -48,7 +50,7 @@ def realized_volatility(closes: np.ndarray, window: int) -> np.ndarray:
     counts = np.sum(np.isfinite(returns), axis=0)
     with np.errstate(invalid="ignore"):
         vol = (
-            np.nanstd(returns, axis=0, ddof=1) * np.sqrt(252.0)
+            np.nanstd(returns, axis=0, ddof=1) * np.sqrt(TRADING_DAYS)
             if len(returns) > 1
             else np.full(closes.shape[1], np.nan)
         )
@@ -57,20 +59,20 @@ def realized_volatility(closes: np.ndarray, window: int) -> np.ndarray:
 
 def position_greeks(
     *,
-    underlying_price: np.ndarray,
-    strike: np.ndarray,
-    days: np.ndarray,
-    rate: np.ndarray | float,
-    is_call: np.ndarray,
-    quantity: np.ndarray,
-    multiplier: np.ndarray,
-    option_close: np.ndarray,
-    realized_vol: np.ndarray,
+    underlying_price: npt.NDArray[np.float64],
+    strike: npt.NDArray[np.float64],
+    days: npt.NDArray[np.float64],
+    rate: npt.NDArray[np.float64] | float,
+    is_call: npt.NDArray[np.bool_],
+    quantity: npt.NDArray[np.float64],
+    multiplier: npt.NDArray[np.float64],
+    option_close: npt.NDArray[np.float64],
+    realized_vol: npt.NDArray[np.float64],
     default_vol: float,
 ) -> PositionGreeksArrays:
     spot = np.asarray(underlying_price, dtype=float)
     strike = np.asarray(strike, dtype=float)
-    years = np.asarray(days, dtype=float) / 365.0
+    years = np.asarray(days, dtype=float) / bs.DAYS_PER_YEAR
     is_call = np.asarray(is_call, dtype=bool)
     units = np.asarray(quantity, dtype=float) * np.asarray(multiplier, dtype=float)
     n = len(spot)
@@ -83,9 +85,13 @@ def position_greeks(
     can_solve = has_spot & np.isfinite(close) & (close > 0) & (years > 0)
     if can_solve.any():
         solved = bs.implied_volatility(
-            close[can_solve], safe_spot[can_solve], strike[can_solve], years[can_solve],
-            rate[can_solve], is_call[can_solve],
-        )  # fmt: skip
+            close[can_solve],
+            safe_spot[can_solve],
+            strike[can_solve],
+            years[can_solve],
+            rate[can_solve],
+            is_call[can_solve],
+        )
         implied[can_solve] = solved.sigma
     implied_ok = np.isfinite(implied) & (implied >= SANE_VOL[0]) & (implied <= SANE_VOL[1])
     realized = np.asarray(realized_vol, dtype=float)
@@ -99,9 +105,10 @@ def position_greeks(
     mock = np.array([MOCK_PER_SHARE["C" if c else "P"] for c in is_call]).reshape(n, 5)
     live = years > 0
 
-    def pick(values: np.ndarray, column: int) -> np.ndarray:
+    def pick(values: npt.NDArray[np.float64], column: int) -> npt.NDArray[np.float64]:
         chosen = np.where(has_spot, values, mock[:, column] if n else values)
-        return np.where(live, chosen, 0.0) * units
+        picked: npt.NDArray[np.float64] = np.where(live, chosen, 0.0) * units
+        return picked
 
     delta = pick(per_share.delta, 0)
     source = np.where(has_spot, source, "mock").astype(object)

@@ -25,9 +25,12 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
-TRADING_DAYS = 252
+# Re-exported: risk.TRADING_DAYS is the annualisation every return statistic here uses.
+from marketdata.calculations.black_scholes import TRADING_DAYS as TRADING_DAYS
+
 RISKMETRICS_LAMBDA = 0.94
 EWMA_SEED_ROWS = 20
 # The factor model's minimum window (60 sessions); at 99% it leaves the worst day as the tail.
@@ -46,12 +49,13 @@ class InsufficientHistory(ValueError):
         self.required = required
 
 
-def _observations(values: object, name: str) -> np.ndarray:
+def _observations(values: object, name: str) -> npt.NDArray[np.float64]:
     """1-d float array of the finite observations; NaN dropped, infinity refused."""
     array = np.asarray(values, dtype=float).reshape(-1)
     if np.isinf(array).any():
         raise ValueError(f"{name} contains infinite values")
-    return array[~np.isnan(array)]
+    finite: npt.NDArray[np.bool_] = ~np.isnan(array)
+    return array[finite]
 
 
 def _check_confidence(confidence: float) -> None:
@@ -63,13 +67,13 @@ def _tail_count(n: int, confidence: float) -> int:
     return max(1, math.ceil(round(n * (1.0 - confidence), 9)))
 
 
-def _var_es(outcomes: np.ndarray, confidence: float) -> tuple[float, float]:
+def _var_es(outcomes: npt.NDArray[np.float64], confidence: float) -> tuple[float, float]:
     k = _tail_count(outcomes.size, confidence)
     quantile = np.partition(outcomes, k - 1)[k - 1]
     return float(-quantile), float(-outcomes[outcomes <= quantile].mean())
 
 
-def _tail_outcomes(pnl: object, confidence: float, what: str) -> np.ndarray:
+def _tail_outcomes(pnl: object, confidence: float, what: str) -> npt.NDArray[np.float64]:
     _check_confidence(confidence)
     outcomes = _observations(pnl, "pnl")
     if outcomes.size < MIN_VAR_OBSERVATIONS:
@@ -77,7 +81,7 @@ def _tail_outcomes(pnl: object, confidence: float, what: str) -> np.ndarray:
     return outcomes
 
 
-def historical_var(pnl: np.ndarray, confidence: float) -> float:
+def historical_var(pnl: npt.NDArray[np.float64], confidence: float) -> float:
     """Historical VaR of a P&L (currency) or return (decimal) series, as a positive loss in the
     input's units: -x_(k) with k = ceil(n (1 - confidence)) over the sorted outcomes (the
     inverted-CDF quantile, see the module docstring). NaN dropped; at least
@@ -85,7 +89,7 @@ def historical_var(pnl: np.ndarray, confidence: float) -> float:
     return _var_es(_tail_outcomes(pnl, confidence, "historical VaR"), confidence)[0]
 
 
-def expected_shortfall(pnl: np.ndarray, confidence: float) -> float:
+def expected_shortfall(pnl: npt.NDArray[np.float64], confidence: float) -> float:
     """Historical expected shortfall, as a positive loss in the input's units: -mean of all
     outcomes at or below the VaR quantile x_(k) (k = ceil(n (1 - confidence))), the VaR
     observation and any ties with it included, so ES >= VaR. NaN dropped; at least
@@ -93,7 +97,9 @@ def expected_shortfall(pnl: np.ndarray, confidence: float) -> float:
     return _var_es(_tail_outcomes(pnl, confidence, "expected shortfall"), confidence)[1]
 
 
-def scale_to_horizon(value: float | np.ndarray, days: float) -> float | np.ndarray:
+def scale_to_horizon(
+    value: float | npt.NDArray[np.float64], days: float
+) -> float | npt.NDArray[np.float64]:
     """Square-root-of-time scaling of a one-day VaR, ES or volatility to `days` (i.i.d.,
     zero-mean returns): value x sqrt(days). Keeps the sign and units of `value`."""
     if not days > 0:
@@ -101,7 +107,9 @@ def scale_to_horizon(value: float | np.ndarray, days: float) -> float | np.ndarr
     return value * math.sqrt(days)
 
 
-def ewma_covariance(returns: np.ndarray, lam: float = RISKMETRICS_LAMBDA) -> np.ndarray:
+def ewma_covariance(
+    returns: npt.NDArray[np.float64], lam: float = RISKMETRICS_LAMBDA
+) -> npt.NDArray[np.float64]:
     """RiskMetrics EWMA covariance (K, K) of daily decimal returns (T, K), oldest row first.
 
     Seed: Sigma_0 = the sample covariance (demeaned, ddof=1) of the first m = min(T, 20) rows.
@@ -127,11 +135,13 @@ def ewma_covariance(returns: np.ndarray, lam: float = RISKMETRICS_LAMBDA) -> np.
     seed = np.atleast_2d(np.cov(data[:seed_rows], rowvar=False, ddof=1))
     rest = data[seed_rows:]
     weights = lam ** np.arange(rest.shape[0] - 1, -1, -1, dtype=float)
-    cov = lam ** rest.shape[0] * seed + (1.0 - lam) * (rest * weights[:, None]).T @ rest
+    cov: npt.NDArray[np.float64] = (
+        lam ** rest.shape[0] * seed + (1.0 - lam) * (rest * weights[:, None]).T @ rest
+    )
     return (cov + cov.T) / 2.0
 
 
-def ewma_correlation(cov: np.ndarray) -> np.ndarray:
+def ewma_correlation(cov: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Correlation matrix of a covariance matrix: Sigma_ij / (sigma_i sigma_j), unit diagonal,
     clipped to [-1, 1]. A factor with zero variance has an undefined correlation: its row and
     column are NaN (its diagonal too)."""
@@ -139,14 +149,14 @@ def ewma_correlation(cov: np.ndarray) -> np.ndarray:
     sd = np.sqrt(np.diag(cov))
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = cov / np.outer(sd, sd)
-    corr = np.clip(corr, -1.0, 1.0)
-    np.fill_diagonal(corr, np.where(sd > 0, 1.0, np.nan))
-    return corr
+    clipped: npt.NDArray[np.float64] = np.clip(corr, -1.0, 1.0)
+    np.fill_diagonal(clipped, np.where(sd > 0, 1.0, np.nan))
+    return clipped
 
 
 def parametric_var(
-    exposures: np.ndarray,
-    factor_cov: np.ndarray,
+    exposures: npt.NDArray[np.float64],
+    factor_cov: npt.NDArray[np.float64],
     residual_var: float,
     confidence: float,
     horizon_days: float = 1,
@@ -172,8 +182,12 @@ def parametric_var(
 
 
 def monte_carlo_moves(
-    factor_cov: np.ndarray, *, n: int, seed: int | np.random.SeedSequence, horizon_days: float = 1
-) -> np.ndarray:
+    factor_cov: npt.NDArray[np.float64],
+    *,
+    n: int,
+    seed: int | np.random.SeedSequence,
+    horizon_days: float = 1,
+) -> npt.NDArray[np.float64]:
     """The (n, K) horizon factor moves `monte_carlo_var` revalues: N(0, Sigma x horizon_days)
     drawn with `numpy.random.default_rng(seed)` by eigen-decomposition. The same seed gives the
     same moves, so P&L of parts of a book revalued under them can be added up."""
@@ -187,8 +201,8 @@ def monte_carlo_moves(
 
 
 def monte_carlo_var(
-    factor_cov: np.ndarray,
-    revalue: Callable[[np.ndarray], np.ndarray],
+    factor_cov: npt.NDArray[np.float64],
+    revalue: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]],
     *,
     n: int = 10_000,
     seed: int | np.random.SeedSequence,
@@ -217,26 +231,32 @@ def monte_carlo_var(
     return _var_es(pnl, confidence)
 
 
-def _returns(returns: object, name: str, required: int = MIN_RETURN_OBSERVATIONS) -> np.ndarray:
+def _returns(
+    returns: object, name: str, required: int = MIN_RETURN_OBSERVATIONS
+) -> npt.NDArray[np.float64]:
     observed = _observations(returns, name)
     if observed.size < required:
         raise InsufficientHistory(name, observed.size, required)
     return observed
 
 
-def _excess(returns: np.ndarray, risk_free_daily: float | np.ndarray) -> np.ndarray:
+def _excess(
+    returns: npt.NDArray[np.float64], risk_free_daily: float | npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     excess = np.asarray(returns, dtype=float) - np.asarray(risk_free_daily, dtype=float)
     return _returns(excess, "excess returns")
 
 
-def annualized_volatility(returns: np.ndarray, periods: int = TRADING_DAYS) -> float:
+def annualized_volatility(returns: npt.NDArray[np.float64], periods: int = TRADING_DAYS) -> float:
     """Sample standard deviation (ddof=1) of daily decimal returns x sqrt(periods), as a decimal.
     NaN dropped; at least 2 returns."""
     return float(np.std(_returns(returns, "returns"), ddof=1) * math.sqrt(periods))
 
 
 def sharpe(
-    returns: np.ndarray, risk_free_daily: float | np.ndarray = 0.0, periods: int = TRADING_DAYS
+    returns: npt.NDArray[np.float64],
+    risk_free_daily: float | npt.NDArray[np.float64] = 0.0,
+    periods: int = TRADING_DAYS,
 ) -> float:
     """Annualized Sharpe ratio, empyrical's definition: with excess = returns - risk_free_daily
     (a daily decimal rate, scalar or aligned array), mean(excess) / std(excess, ddof=1) x
@@ -249,7 +269,9 @@ def sharpe(
 
 
 def sortino(
-    returns: np.ndarray, risk_free_daily: float | np.ndarray = 0.0, periods: int = TRADING_DAYS
+    returns: npt.NDArray[np.float64],
+    risk_free_daily: float | npt.NDArray[np.float64] = 0.0,
+    periods: int = TRADING_DAYS,
 ) -> float:
     """Annualized Sortino ratio, empyrical's definition: with excess = returns - risk_free_daily,
     downside deviation = sqrt(mean(min(excess, 0)^2)) over ALL observations (days above the
@@ -262,7 +284,7 @@ def sortino(
     return float(excess.mean() / downside * math.sqrt(periods))
 
 
-def max_drawdown(returns: np.ndarray) -> float:
+def max_drawdown(returns: npt.NDArray[np.float64]) -> float:
     """Largest peak-to-trough fall of the compounded wealth W_t = prod(1 + r_s), as a NEGATIVE
     decimal like empyrical (-0.25 = a 25% fall; 0.0 when wealth never falls below a peak). The
     starting wealth 1 counts as a peak, so a first-day loss is a drawdown. NaN returns dropped
@@ -275,7 +297,7 @@ def max_drawdown(returns: np.ndarray) -> float:
     return float(min(np.min(wealth / peak - 1.0), 0.0))
 
 
-def beta(returns: np.ndarray, market_returns: np.ndarray) -> float:
+def beta(returns: npt.NDArray[np.float64], market_returns: npt.NDArray[np.float64]) -> float:
     """OLS slope (with intercept) of daily returns on market returns: cov(r, m) / var(m). Days
     where either is NaN are dropped pairwise; at least 2 pairs. NaN when the market returns have
     no variance."""
@@ -317,7 +339,9 @@ def kupiec_pof(exceptions: int, observations: int, confidence: float) -> tuple[f
     return lr, float(stats.chi2.sf(lr, df=1))
 
 
-def var_backtest(pnl: np.ndarray, var: float | np.ndarray) -> tuple[int, int]:
+def var_backtest(
+    pnl: npt.NDArray[np.float64], var: float | npt.NDArray[np.float64]
+) -> tuple[int, int]:
     """(exceptions, observations) of a VaR series against realized P&L in the same units. VaR is
     the positive loss (scalar, or one per day aligned with pnl); an exception is a loss strictly
     greater than VaR, -pnl > var. Days where either is NaN are not observations."""

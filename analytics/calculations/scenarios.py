@@ -13,64 +13,65 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
+from analytics.calculations.revaluation import OptionLegs, revalue
 from marketdata.calculations import black_scholes as bs
 
 
 @dataclass(frozen=True)
-class OptionBook:
-    spot: np.ndarray
-    strike: np.ndarray
-    years: np.ndarray
-    rate: np.ndarray
-    volatility: np.ndarray
-    is_call: np.ndarray
-    units: np.ndarray  # signed contracts x multiplier
-    market_beta: np.ndarray  # of the underlying; NaN = no beta (contributes nothing)
-
-
-@dataclass(frozen=True)
 class ScenarioPnl:
-    moves: np.ndarray
-    full: np.ndarray  # options fully revalued
-    delta_only: np.ndarray
+    moves: npt.NDArray[np.float64]
+    full: npt.NDArray[np.float64]  # options fully revalued
+    delta_only: npt.NDArray[np.float64]
 
 
 def market_scenarios(
-    moves: np.ndarray, *, stock_exposure: np.ndarray, stock_beta: np.ndarray, options: OptionBook
+    moves: npt.NDArray[np.float64],
+    *,
+    stock_exposure: npt.NDArray[np.float64],
+    stock_beta: npt.NDArray[np.float64],
+    options: OptionLegs,
+    option_beta: npt.NDArray[np.float64],
 ) -> ScenarioPnl:
+    """P&L (currency) per market move (decimal) of stocks (exposure x beta x move) and option
+    legs (their underlying's market beta `option_beta`, per leg; NaN = no beta, contributes
+    nothing), fully revalued (`revaluation.revalue`) and delta-only."""
     moves = np.asarray(moves, dtype=float)
     stock_beta = np.nan_to_num(np.asarray(stock_beta, dtype=float))
     linear = np.asarray(stock_exposure, dtype=float) @ stock_beta * moves
-    beta = np.nan_to_num(options.market_beta)
-    base = bs.greeks(
+    beta = np.nan_to_num(np.asarray(option_beta, dtype=float))
+    delta = bs.greeks(
         options.spot,
         options.strike,
         options.years,
         options.rate,
         options.volatility,
         options.is_call,
-    )
+    ).delta
     # (moves, options): each option's underlying moves by its own beta times the market move.
-    shocked_spot = options.spot[None, :] * (1.0 + beta[None, :] * moves[:, None])
-    # Black-Scholes is undefined at a zero spot: a move of -100% or worse leaves a millionth.
-    shocked = bs.price(
-        np.maximum(shocked_spot, options.spot[None, :] * 1e-6), options.strike, options.years, options.rate,
-        options.volatility, options.is_call,
-    )  # fmt: skip
-    full = linear + ((shocked - base.price[None, :]) * options.units[None, :]).sum(axis=1)
-    dollar_delta = base.delta * options.units * options.spot
+    full = linear + revalue(options, beta[None, :] * moves[:, None], by_leg=True).sum(axis=1)
+    dollar_delta = delta * options.units * options.spot
     delta_only = linear + (dollar_delta * beta)[None, :].sum(axis=1) * moves
     return ScenarioPnl(moves=moves, full=full, delta_only=delta_only)
 
 
-def rate_scenarios(moves: np.ndarray, *, values: np.ndarray, ir_betas: np.ndarray) -> np.ndarray:
+def rate_scenarios(
+    moves: npt.NDArray[np.float64],
+    *,
+    values: npt.NDArray[np.float64],
+    ir_betas: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
     """P&L per yield move; positions without an IR beta contribute nothing."""
-    weighted = np.asarray(values, dtype=float) @ np.nan_to_num(np.asarray(ir_betas, dtype=float))
+    weighted: float = np.asarray(values, dtype=float) @ np.nan_to_num(
+        np.asarray(ir_betas, dtype=float)
+    )
     return weighted * np.asarray(moves, dtype=float)
 
 
-def accuracy(predicted: np.ndarray, realized: np.ndarray) -> dict[str, float | int | None]:
+def accuracy(
+    predicted: npt.NDArray[np.float64], realized: npt.NDArray[np.float64]
+) -> dict[str, float | int | None]:
     """RMSE (currency), Pearson correlation and hit rate (share of days whose signs agree)."""
     predicted, realized = np.asarray(predicted, dtype=float), np.asarray(realized, dtype=float)
     keep = np.isfinite(predicted) & np.isfinite(realized)

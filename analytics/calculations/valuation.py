@@ -11,23 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
 class Valuation:
-    market_value: np.ndarray
-    exposure: np.ndarray
-    unrealized_pnl: np.ndarray
-    daily_pnl: np.ndarray
+    market_value: npt.NDArray[np.float64]
+    exposure: npt.NDArray[np.float64]
+    unrealized_pnl: npt.NDArray[np.float64]
+    daily_pnl: npt.NDArray[np.float64]
 
 
 def value_positions(
     *,
-    quantity: np.ndarray,
-    price: np.ndarray,
-    previous_price: np.ndarray,
-    entry_price: np.ndarray,
-    multiplier: np.ndarray,
+    quantity: npt.NDArray[np.float64],
+    price: npt.NDArray[np.float64],
+    previous_price: npt.NDArray[np.float64],
+    entry_price: npt.NDArray[np.float64],
+    multiplier: npt.NDArray[np.float64],
 ) -> Valuation:
     quantity, price, previous_price, entry_price, multiplier = (
         np.asarray(x, dtype=float)

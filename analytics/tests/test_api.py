@@ -6,9 +6,9 @@ import pytest
 from django.test import override_settings
 
 from analytics.services import greeks_compute, positions_value
-from analytics.tests.test_greeks_services import AS_OF, book  # noqa: F401 - shared fixture
+from analytics.tests.helpers import AS_OF
 from portfolios.tests.factories import PortfolioFactory
-from sigmasight.accounts.tests.test_auth_api import assert_envelope
+from sigmasight.tests.helpers import assert_envelope
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ PLAN = {
 
 
 @pytest.fixture
-def computed(book):  # noqa: F811
+def computed(book):
     positions_value(as_of=AS_OF, portfolio_ids=[book["portfolio"].pk])
     greeks_compute(as_of=AS_OF, portfolio_ids=[book["portfolio"].pk])
     return book

@@ -31,16 +31,6 @@ def _symbols(value: str) -> list[str]:
         raise serializers.ValidationError(exc.fields["symbols"]) from exc
 
 
-class DateRangeQuery(QuerySerializer):
-    start = serializers.DateField(required=False)
-    end = serializers.DateField(required=False)
-
-    def validate(self, attrs: dict) -> dict:
-        if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
-            raise serializers.ValidationError({"start": ["start must be on or before end."]})
-        return attrs
-
-
 class SymbolsQuery(QuerySerializer):
     symbols = serializers.CharField(
         help_text="Comma-separated symbols, at most 500.",
@@ -73,7 +63,8 @@ class PriceBarSerializer(serializers.ModelSerializer):
 class CurrentPriceSerializer(serializers.Serializer):
     price = serializers.DecimalField(max_digits=20, decimal_places=6)
     date = serializers.DateField()
-    source = serializers.CharField()
+    # A field named like Field.source: DRF's metaclass moves declared fields off the class.
+    source = serializers.CharField()  # type: ignore[assignment]
     stale = serializers.BooleanField()
 
 
@@ -85,7 +76,8 @@ class ChainRowSerializer(serializers.Serializer):
     date = serializers.DateField()
     close = serializers.DecimalField(max_digits=20, decimal_places=6)
     implied_volatility = serializers.FloatField(allow_null=True)
-    source = serializers.CharField()
+    # A field named like Field.source: DRF's metaclass moves declared fields off the class.
+    source = serializers.CharField()  # type: ignore[assignment]
 
 
 class PriceRefreshSerializer(serializers.Serializer):

@@ -15,6 +15,7 @@ from marketdata.services import current_prices
 from marketdata.symbols import SymbolError, normalize_ticker
 from marketdata.tasks import refresh_prices
 from sigmasight.api.pagination import StandardPagination
+from sigmasight.api.query import DateRangeQuery
 from sigmasight.exceptions import NotFoundError
 from sigmasight.outbox.services import outbox_send
 
@@ -38,12 +39,12 @@ class PriceHistoryView(generics.ListAPIView):
     pagination_class = LongSeriesPagination
     filter_backends: list = []
 
-    @extend_schema(parameters=[s.DateRangeQuery], tags=["market-data"])
+    @extend_schema(parameters=[DateRangeQuery], tags=["market-data"])
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        query = s.DateRangeQuery(data=self.request.query_params)
+        query = DateRangeQuery(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         security = _security_or_404(self.kwargs["symbol"])
         return selectors.price_history(
@@ -153,11 +154,11 @@ class RefreshView(APIView):
             for r in (RATE_10Y, RATE_SHORT)
             if r not in symbols and "symbols" not in body.validated_data
         ]
-        args = [
+        args = (
             symbols,
             body.validated_data["start"].isoformat(),
             body.validated_data["end"].isoformat(),
-        ]
+        )
         # The id the task will run under, even if the broker is down now and it is sent later.
         job_id = outbox_send(refresh_prices.signature(args))
         return Response({"job_id": job_id}, status=status.HTTP_202_ACCEPTED)

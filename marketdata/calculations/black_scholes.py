@@ -37,14 +37,18 @@ implied_volatility adds (after 1-3, where a NaN or infinite price is a NAN_INPUT
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import partial
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import ndtr, ndtri
 
-DAYS_PER_YEAR = 365.0
+DAYS_PER_YEAR = 365.0  # calendar days: option expiries, theta
+TRADING_DAYS = 252  # sessions: annualising daily returns and volatilities
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 # Total volatility sigma * sqrt(T) at which every Black price equals its upper bound in double
 # precision (N(-MAX/2) ~ 5e-198): the top of the implied-volatility bracket.
@@ -76,36 +80,40 @@ class Reason(IntEnum):
 class Greeks:
     """Per-share price and Greeks (units in the module docstring); NaN where reason != 0."""
 
-    price: np.ndarray
-    delta: np.ndarray
-    gamma: np.ndarray
-    theta: np.ndarray
-    vega: np.ndarray
-    rho: np.ndarray
-    reason: np.ndarray
+    price: npt.NDArray[np.float64]
+    delta: npt.NDArray[np.float64]
+    gamma: npt.NDArray[np.float64]
+    theta: npt.NDArray[np.float64]
+    vega: npt.NDArray[np.float64]
+    rho: npt.NDArray[np.float64]
+    reason: npt.NDArray[np.int8]
 
 
 @dataclass(frozen=True, eq=False)
 class ImpliedVol:
     """Implied volatility (decimal, NaN where reason != 0) and the iterations each row took."""
 
-    sigma: np.ndarray
-    reason: np.ndarray
-    iterations: np.ndarray
+    sigma: npt.NDArray[np.float64]
+    reason: npt.NDArray[np.int8]
+    iterations: npt.NDArray[np.int16]
 
 
-ArrayLike = np.ndarray | float
+# A pass over flat inputs: its outputs, of mixed dtypes (float values, int8 reasons, ...).
+Pass = Callable[..., tuple[npt.NDArray[Any], ...]]
 
 
-def _flat(*values: ArrayLike | bool) -> tuple[tuple[int, ...], list[np.ndarray]]:
+def _flat(*values: npt.ArrayLike) -> tuple[tuple[int, ...], list[npt.NDArray[np.float64]]]:
     """Broadcast to one shape and return it with each input as a flat float array."""
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in values))
     return arrays[0].shape, [a.ravel() for a in arrays]
 
 
-def _in_chunks(fn, inputs: list[np.ndarray], shape: tuple[int, ...]) -> list[np.ndarray]:
+def _in_chunks(
+    fn: Pass, inputs: list[npt.NDArray[np.float64]], shape: tuple[int, ...]
+) -> list[npt.NDArray[Any]]:
     """fn over flat inputs, _CHUNK rows at a time; its outputs joined and shaped."""
     n = inputs[0].size
+    parts: Sequence[npt.NDArray[Any]]
     if n <= _CHUNK:
         parts = fn(*inputs)
     else:
@@ -114,7 +122,14 @@ def _in_chunks(fn, inputs: list[np.ndarray], shape: tuple[int, ...]) -> list[np.
     return [part.reshape(shape) for part in parts]
 
 
-def _input_reasons(S, K, T, r, q, sigma) -> np.ndarray:
+def _input_reasons(
+    S: npt.NDArray[np.float64],
+    K: npt.NDArray[np.float64],
+    T: npt.NDArray[np.float64],
+    r: npt.NDArray[np.float64],
+    q: npt.NDArray[np.float64],
+    sigma: npt.NDArray[np.float64],
+) -> npt.NDArray[np.int8]:
     finite = np.isfinite(S) & np.isfinite(K) & np.isfinite(T) & np.isfinite(r) & np.isfinite(q)
     finite &= np.isfinite(sigma)
     # Later assignments win, so the checks are written from the last to the first.
@@ -126,14 +141,29 @@ def _input_reasons(S, K, T, r, q, sigma) -> np.ndarray:
 
 
 def validate(
-    S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, sigma: ArrayLike, q: ArrayLike = 0.0
-) -> np.ndarray:
+    S: npt.ArrayLike,
+    K: npt.ArrayLike,
+    T: npt.ArrayLike,
+    r: npt.ArrayLike,
+    sigma: npt.ArrayLike,
+    q: npt.ArrayLike = 0.0,
+) -> npt.NDArray[np.int8]:
     """Per-option reason code (0 OK, 1 NaN/inf input, 2 S <= 0, 3 K <= 0, 4 sigma < 0)."""
     shape, (S, K, T, r, sigma, q) = _flat(S, K, T, r, sigma, q)
     return _input_reasons(S, K, T, r, q, sigma).reshape(shape)
 
 
-def _evaluate(S, K, T, r, sigma, q, call, *, with_greeks: bool) -> tuple[np.ndarray, ...]:
+def _evaluate(
+    S: npt.NDArray[np.float64],
+    K: npt.NDArray[np.float64],
+    T: npt.NDArray[np.float64],
+    r: npt.NDArray[np.float64],
+    sigma: npt.NDArray[np.float64],
+    q: npt.NDArray[np.float64],
+    call: npt.NDArray[np.float64],
+    *,
+    with_greeks: bool,
+) -> tuple[npt.NDArray[Any], ...]:
     """(price,) or (price, delta, gamma, theta, vega, rho, reason) of flat float inputs."""
     reason = _input_reasons(S, K, T, r, q, sigma)
     bad = reason != Reason.OK
@@ -183,27 +213,27 @@ def _evaluate(S, K, T, r, sigma, q, call, *, with_greeks: bool) -> tuple[np.ndar
 
 
 def price(
-    S: np.ndarray | float,
-    K: np.ndarray | float,
-    T: np.ndarray | float,
-    r: np.ndarray | float,
-    sigma: np.ndarray | float,
-    is_call: np.ndarray | bool,
-    q: np.ndarray | float = 0.0,
-) -> np.ndarray:
+    S: npt.ArrayLike,
+    K: npt.ArrayLike,
+    T: npt.ArrayLike,
+    r: npt.ArrayLike,
+    sigma: npt.ArrayLike,
+    is_call: npt.ArrayLike,
+    q: npt.ArrayLike = 0.0,
+) -> npt.NDArray[np.float64]:
     """Black-Scholes-Merton price per share; limits and NaN rows as in `greeks`."""
     shape, inputs = _flat(S, K, T, r, sigma, q, is_call)
     return _in_chunks(partial(_evaluate, with_greeks=False), inputs, shape)[0]
 
 
 def greeks(
-    S: np.ndarray | float,
-    K: np.ndarray | float,
-    T: np.ndarray | float,
-    r: np.ndarray | float,
-    sigma: np.ndarray | float,
-    is_call: np.ndarray | bool,
-    q: np.ndarray | float = 0.0,
+    S: npt.ArrayLike,
+    K: npt.ArrayLike,
+    T: npt.ArrayLike,
+    r: npt.ArrayLike,
+    sigma: npt.ArrayLike,
+    is_call: npt.ArrayLike,
+    q: npt.ArrayLike = 0.0,
 ) -> Greeks:
     """Price, delta, gamma, theta (per day), vega (per vol point), rho (per rate point)."""
     shape, inputs = _flat(S, K, T, r, sigma, q, is_call)
@@ -214,8 +244,11 @@ def greeks(
 
 
 def _normalized_otm(
-    x: np.ndarray, w: np.ndarray, half_x_exp: np.ndarray, side: np.ndarray | float
-) -> tuple[np.ndarray, np.ndarray]:
+    x: npt.NDArray[np.float64],
+    w: npt.NDArray[np.float64],
+    half_x_exp: npt.NDArray[np.float64],
+    side: npt.NDArray[np.float64] | float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The normalized out-of-the-money value and its complement, for x = ln(F/K) <= 0 and
     total volatility w > 0: with side = +1, b(w) = e^{x/2} N(d1) - e^{-x/2} N(d2), the call
     price / discount / sqrt(F K); with side = -1, its distance from the bound e^{x/2},
@@ -229,13 +262,13 @@ def _normalized_otm(
 
 
 def implied_volatility(
-    price: ArrayLike,
-    S: ArrayLike,
-    K: ArrayLike,
-    T: ArrayLike,
-    r: ArrayLike,
-    is_call: np.ndarray | bool,
-    q: ArrayLike = 0.0,
+    price: npt.ArrayLike,
+    S: npt.ArrayLike,
+    K: npt.ArrayLike,
+    T: npt.ArrayLike,
+    r: npt.ArrayLike,
+    is_call: npt.ArrayLike,
+    q: npt.ArrayLike = 0.0,
     *,
     tol: float = 1e-8,
     max_iter: int = 32,
@@ -262,7 +295,18 @@ def implied_volatility(
     return ImpliedVol(sigma, reason, iterations)
 
 
-def _implied(target, S, K, T, r, q, call, *, tol: float, max_iter: int) -> tuple[np.ndarray, ...]:
+def _implied(
+    target: npt.NDArray[np.float64],
+    S: npt.NDArray[np.float64],
+    K: npt.NDArray[np.float64],
+    T: npt.NDArray[np.float64],
+    r: npt.NDArray[np.float64],
+    q: npt.NDArray[np.float64],
+    call: npt.NDArray[np.float64],
+    *,
+    tol: float,
+    max_iter: int,
+) -> tuple[npt.NDArray[Any], ...]:
     """(sigma, reason, iterations) of flat float inputs."""
     reason = _input_reasons(S, K, T, r, q, target)
     # A negative price is not a negative volatility: the bound check below names it.
@@ -293,8 +337,11 @@ def _implied(target, S, K, T, r, q, call, *, tol: float, max_iter: int) -> tuple
 
 
 def _solve_total_vol(
-    x: np.ndarray, b_target: np.ndarray, gap_target: np.ndarray, max_iter: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x: npt.NDArray[np.float64],
+    b_target: npt.NDArray[np.float64],
+    gap_target: npt.NDArray[np.float64],
+    max_iter: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int16]]:
     """Total volatility w with b(x, w) = b_target, for x <= 0, where b_target > 0 and
     gap_target = e^{x/2} - b_target > 0 are both given (each keeps its own digits); with
     |b(x, w) - b_target| at the answer and the steps each row took."""

@@ -18,6 +18,7 @@ def _source() -> str:
 def _polygon() -> MarketDataProvider:
     from marketdata.providers.polygon import PolygonProvider
 
+    assert settings.POLYGON_API_KEY  # the settings refuse the polygon source without one
     return PolygonProvider(
         settings.POLYGON_API_KEY,
         tier=settings.POLYGON_TIER,

@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from marketdata.calculations.black_scholes import DAYS_PER_YEAR, TRADING_DAYS
 from marketdata.calculations.black_scholes import price as bs_price
 from marketdata.calendar import trading_days
 from marketdata.providers import universe
@@ -39,30 +40,73 @@ from marketdata.symbols import SymbolError, build_occ, looks_like_occ, parse_occ
 SEED = 20_150_102
 EPOCH = date(2015, 1, 2)
 FACTORS = [
-    "market", "value", "growth", "momentum", "quality", "size", "low_vol",
-    "rates", "oil", "gold", "europe", "em", "china", "volatility", "credit", "travel", "tech",
-]  # fmt: skip
+    "market",
+    "value",
+    "growth",
+    "momentum",
+    "quality",
+    "size",
+    "low_vol",
+    "rates",
+    "oil",
+    "gold",
+    "europe",
+    "em",
+    "china",
+    "volatility",
+    "credit",
+    "travel",
+    "tech",
+]
 _F = {name: i for i, name in enumerate(FACTORS)}
 
 # Daily volatility of each factor's return (rates: of the 10-year yield change, in decimal).
 FACTOR_VOL = {
-    "market": 0.0105, "value": 0.004, "growth": 0.0045, "momentum": 0.005, "quality": 0.003,
-    "size": 0.004, "low_vol": 0.003, "rates": 0.0006, "oil": 0.022, "gold": 0.009,
-    "europe": 0.012, "em": 0.012, "china": 0.016, "volatility": 0.045, "credit": 0.004,
-    "travel": 0.017, "tech": 0.013,
-}  # fmt: skip
+    "market": 0.0105,
+    "value": 0.004,
+    "growth": 0.0045,
+    "momentum": 0.005,
+    "quality": 0.003,
+    "size": 0.004,
+    "low_vol": 0.003,
+    "rates": 0.0006,
+    "oil": 0.022,
+    "gold": 0.009,
+    "europe": 0.012,
+    "em": 0.012,
+    "china": 0.016,
+    "volatility": 0.045,
+    "credit": 0.004,
+    "travel": 0.017,
+    "tech": 0.013,
+}
 FACTOR_DRIFT = {"market": 0.0003, "volatility": -0.0015, "gold": 0.0001, "tech": 0.0004}
 # Correlations between factor returns; the rest are zero. Styles are residual to the market.
 FACTOR_CORRELATION = {
-    ("market", "europe"): 0.75, ("market", "em"): 0.7, ("market", "china"): 0.55,
-    ("market", "tech"): 0.88, ("market", "travel"): 0.65, ("market", "credit"): 0.6,
-    ("market", "volatility"): -0.75, ("market", "oil"): 0.3, ("market", "rates"): 0.25,
-    ("market", "gold"): 0.05, ("value", "growth"): -0.6, ("momentum", "growth"): 0.3,
-    ("quality", "low_vol"): 0.4, ("em", "china"): 0.75, ("europe", "em"): 0.6,
-    ("credit", "volatility"): -0.6, ("oil", "travel"): -0.2, ("tech", "growth"): 0.3,
-    ("europe", "tech"): 0.6, ("em", "tech"): 0.55, ("travel", "volatility"): -0.5,
-    ("europe", "travel"): 0.5, ("credit", "travel"): 0.4,
-}  # fmt: skip
+    ("market", "europe"): 0.75,
+    ("market", "em"): 0.7,
+    ("market", "china"): 0.55,
+    ("market", "tech"): 0.88,
+    ("market", "travel"): 0.65,
+    ("market", "credit"): 0.6,
+    ("market", "volatility"): -0.75,
+    ("market", "oil"): 0.3,
+    ("market", "rates"): 0.25,
+    ("market", "gold"): 0.05,
+    ("value", "growth"): -0.6,
+    ("momentum", "growth"): 0.3,
+    ("quality", "low_vol"): 0.4,
+    ("em", "china"): 0.75,
+    ("europe", "em"): 0.6,
+    ("credit", "volatility"): -0.6,
+    ("oil", "travel"): -0.2,
+    ("tech", "growth"): 0.3,
+    ("europe", "tech"): 0.6,
+    ("em", "tech"): 0.55,
+    ("travel", "volatility"): -0.5,
+    ("europe", "travel"): 0.5,
+    ("credit", "travel"): 0.4,
+}
 STUDENT_DF = 5  # fat tails: factor shocks are Student-t scaled to unit variance
 
 RATE_START = {RATE_10Y: 0.022, RATE_SHORT: 0.0005}
@@ -145,15 +189,21 @@ def model(symbol: str) -> _Model:
         for factor, value in universe.PROXIES[symbol].items():
             loadings[_F[factor]] = value
         return _Model(
-            loadings, universe.PROXY_IDIO_VOL, _uniform(symbol, "price", 40, 400),
-            _uniform(symbol, "volume", 5e6, 8e7), 0.0, universe.ETF_NAMES.get(symbol, symbol),
-            "ETF", "Exchange Traded Fund", "etf",
-        )  # fmt: skip
+            loadings=loadings,
+            idio_vol=universe.PROXY_IDIO_VOL,
+            start_price=_uniform(symbol, "price", 40, 400),
+            base_volume=_uniform(symbol, "volume", 5e6, 8e7),
+            drift=0.0,
+            name=universe.ETF_NAMES.get(symbol, symbol),
+            sector="ETF",
+            industry="Exchange Traded Fund",
+            asset_type="etf",
+        )
     profile = universe.KNOWN_STOCKS.get(symbol)
     if profile is None:
         sectors = sorted(universe.SECTOR_LOADINGS)
         sector = sectors[_hash(symbol) % len(sectors)]
-        profile = universe.Profile(symbol, sector, f"{sector} (synthetic)")
+        profile = universe.Profile(name=symbol, sector=sector, industry=f"{sector} (synthetic)")
     template = dict(universe.SECTOR_LOADINGS[profile.sector])
     for factor, value in profile.extra.items():
         template[factor] = template.get(factor, 0.0) + value
@@ -161,10 +211,16 @@ def model(symbol: str) -> _Model:
         # Jitter in proportion, so rate loadings of several units stay in proportion too.
         loadings[_F[factor]] = value * (1 + jitter[_F[factor]])
     return _Model(
-        loadings, _uniform(symbol, "idio", 0.009, 0.02), _uniform(symbol, "price", 15, 450),
-        _uniform(symbol, "volume", 8e5, 4e7), _uniform(symbol, "alpha", -1e-4, 2e-4),
-        profile.name, profile.sector, profile.industry, "stock",
-    )  # fmt: skip
+        loadings=loadings,
+        idio_vol=_uniform(symbol, "idio", 0.009, 0.02),
+        start_price=_uniform(symbol, "price", 15, 450),
+        base_volume=_uniform(symbol, "volume", 8e5, 4e7),
+        drift=_uniform(symbol, "alpha", -1e-4, 2e-4),
+        name=profile.name,
+        sector=profile.sector,
+        industry=profile.industry,
+        asset_type="stock",
+    )
 
 
 def expected_market_beta(symbol: str) -> float:
@@ -177,7 +233,9 @@ def expected_market_beta(symbol: str) -> float:
 
 def annual_volatility(symbol: str) -> float:
     m = model(symbol)
-    return float(np.sqrt((m.loadings @ FACTOR_COVARIANCE @ m.loadings + m.idio_vol**2) * 252))
+    return float(
+        np.sqrt((m.loadings @ FACTOR_COVARIANCE @ m.loadings + m.idio_vol**2) * TRADING_DAYS)
+    )
 
 
 def _paths(symbols: list[str], last_year: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -198,9 +256,9 @@ def _paths(symbols: list[str], last_year: int) -> tuple[np.ndarray, np.ndarray, 
     return close, returns, draws
 
 
-def _smile(moneyness: np.ndarray, years: np.ndarray, atm: np.ndarray) -> np.ndarray:
+def _smile(moneyness: np.ndarray, years: np.ndarray, atm: float) -> np.ndarray:
     """Implied vol by log-moneyness: put skew and some curvature, flatter for longer expiries."""
-    m = moneyness / np.sqrt(np.maximum(years, 1 / 365) * 4)
+    m = moneyness / np.sqrt(np.maximum(years, 1 / DAYS_PER_YEAR) * 4)
     return np.clip(atm * (1.0 - 0.25 * m + 0.6 * m**2), 0.05, 3.0)
 
 
@@ -285,25 +343,35 @@ class SyntheticProvider(MarketDataProvider):
             if not live.any():
                 continue
             days = np.array([(contract.expiration - d).days for d in dates[live]], dtype=float)
-            years = days / 365.0
+            years = days / DAYS_PER_YEAR
             strike = float(contract.strike)
             vol = _smile(np.log(strike / spot[live]), years, atm)
             value = bs_price(
-                spot[live], strike, years, rates[RATE_SHORT][window][live], vol,
+                spot[live],
+                strike,
+                years,
+                rates[RATE_SHORT][window][live],
+                vol,
                 contract.option_type == "C",
-            )  # fmt: skip
+            )
             close = np.round(value, 2)
             rows.append(
                 pd.DataFrame(
                     {
-                        "symbol": contract.symbol, "date": dates[live], "open": close,
-                        "high": close, "low": close, "close": close, "adjusted_close": close,
-                        "volume": (np.abs(np.sin(days + _hash(contract.symbol) % 97)) * 900
-                                   + 50).astype(np.int64),
+                        "symbol": contract.symbol,
+                        "date": dates[live],
+                        "open": close,
+                        "high": close,
+                        "low": close,
+                        "close": close,
+                        "adjusted_close": close,
+                        "volume": (
+                            np.abs(np.sin(days + _hash(contract.symbol) % 97)) * 900 + 50
+                        ).astype(np.int64),
                         "implied_volatility": vol,
                     }
                 )
-            )  # fmt: skip
+            )
         return pd.concat(rows, ignore_index=True) if rows else empty_bars()
 
     def sector_industry(self, symbols: list[str]) -> dict[str, SectorInfo]:

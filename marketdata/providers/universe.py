@@ -90,7 +90,7 @@ class Profile:
 
 
 def _p(name: str, sector: str, industry: str, **extra: float) -> Profile:
-    return Profile(name, sector, industry, extra)
+    return Profile(name=name, sector=sector, industry=industry, extra=extra)
 
 
 KNOWN_STOCKS: dict[str, Profile] = {

@@ -334,7 +334,7 @@ class YahooProvider(MarketDataProvider):
                 f"{underlying} has no options expiring {expiration}; Yahoo lists "
                 f"{', '.join(listed) or 'none'}",
             )
-        frames = []
+        frames: list[pd.DataFrame] = []
         for key in wanted:
             with self._call(f"{underlying} options expiring {key}"):
                 chain = ticker.option_chain(key)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 RECORDINGS = Path(__file__).parent / "recordings"
@@ -52,7 +53,7 @@ class Request:
     headers: dict[str, str]
 
 
-def recording(*parts: str) -> dict | list:
+def recording(*parts: str) -> Any:
     """Load a recorded JSON payload from tests/recordings/."""
     return json.loads(RECORDINGS.joinpath(*parts).read_text())
 
@@ -89,6 +90,7 @@ class ReplayServer:
                     reply = reply.reply
                 if reply is None:
                     reply = Reply(404, {"error": f"no recording for {parts.path}"})
+                assert isinstance(reply, Reply)  # HANG and Slow are handled above
                 body, content_type = reply.encoded()
                 self.send_response(reply.status)
                 headers = {"Content-Type": content_type, **reply.headers}
@@ -108,7 +110,7 @@ class ReplayServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def route(self, path: str, *replies: Reply | object) -> None:
         with self._lock:

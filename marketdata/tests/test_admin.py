@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from marketdata.models import DailyPrice
+from marketdata.models import BackfillProgress, DailyPrice
 from marketdata.providers.synthetic import SyntheticProvider
 from marketdata.services import prices_fetch_and_cache
 from sigmasight.accounts.tests.factories import UserFactory
@@ -23,19 +23,53 @@ def staff(client):
 
 
 def test_admin_market_data_pages_load(staff):
-    for url in [
-        "/admin/marketdata/security/",
-        "/admin/marketdata/security/?q=AAPL",
-        "/admin/marketdata/dailyprice/",
-        "/admin/marketdata/backfillprogress/",
-        "/admin/marketdata/security/import/",
-        "/admin/marketdata/dailyprice/export/",
-    ]:
-        assert staff.get(url).status_code == 200, url
+    """Each page loads and shows what it is about: the securities the fetch made (searched
+    too), their closes newest first, a backfill's progress, the formats of import and export."""
+    progress = BackfillProgress.objects.create(
+        symbol="MSFT",
+        start=date(2026, 1, 2),
+        end=date(2026, 11, 6),
+        status="done",
+        source="polygon",
+    )
+    aapl_close = DailyPrice.objects.get(security__symbol="AAPL", date=date(2026, 11, 6)).close
+    formats = ['<option value="0">csv</option>', '<option value="1">xlsx</option>']
+    # The rows each changelist lists, in the admin's order (None: not a changelist), and text
+    # the page shows.
+    pages = {
+        "/admin/marketdata/security/": (
+            ["AAPL", "US10Y"], ["2 securities", ">AAPL</a>", ">US10Y</a>", "column-asset_type"],
+        ),
+        "/admin/marketdata/security/?q=AAPL": (["AAPL"], ["1 security"]),
+        "/admin/marketdata/dailyprice/": (
+            [("AAPL", date(2026, 11, 6)), ("US10Y", date(2026, 11, 6))],
+            ["column-close", "column-source", f"{aapl_close}", "synthetic", "Nov. 6, 2026"],
+        ),
+        "/admin/marketdata/backfillprogress/": (
+            [progress], ["1 backfill progress", ">MSFT</a>", "Done", "polygon"],
+        ),
+        "/admin/marketdata/security/import/": (None, [*formats, 'name="import_file"']),
+        "/admin/marketdata/dailyprice/export/": (None, ["<title>Export |", *formats]),
+    }  # fmt: skip
+    for url, (rows, shown) in pages.items():
+        page = staff.get(url)
+        assert page.status_code == 200, url
+        for text in shown:
+            assert text in page.content.decode(), (url, text)
+        if rows is None:
+            continue
+        listed = list(page.context["cl"].result_list)
+        if url.startswith("/admin/marketdata/security/"):
+            listed = [security.symbol for security in listed]
+        elif url == "/admin/marketdata/dailyprice/":
+            assert len(listed) == DailyPrice.objects.count() == 10  # 2 series, 5 sessions
+            listed = [(price.security.symbol, price.date) for price in listed[:2]]
+        assert listed == rows, url
 
 
 def test_admin_prices_are_read_only(staff):
     price = DailyPrice.objects.first()
+    assert price is not None
     assert staff.get("/admin/marketdata/dailyprice/add/").status_code == 403
     page = staff.get(f"/admin/marketdata/dailyprice/{price.pk}/change/")
     assert page.status_code == 200

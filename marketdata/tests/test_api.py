@@ -6,13 +6,14 @@ import pytest
 
 from marketdata.calendar import last_completed_session, sessions_back
 from marketdata.models import DailyPrice, Security
+from marketdata.providers.base import MarketDataProvider
 from marketdata.providers.synthetic import SyntheticProvider
 from marketdata.services import (
     option_chain_fetch_and_cache,
     prices_fetch_and_cache,
     sectors_fetch_and_cache,
 )
-from sigmasight.accounts.tests.test_auth_api import assert_envelope
+from sigmasight.tests.helpers import assert_envelope
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ BASE = "/api/v1/market-data"
 def cached():
     last = last_completed_session()
     start = sessions_back(last, 30)[0]
-    synthetic = [SyntheticProvider()]
+    synthetic: list[MarketDataProvider] = [SyntheticProvider()]
     prices_fetch_and_cache(
         symbols=["AAPL", "SPY", "US10Y"], start=start, end=last, providers=synthetic
     )

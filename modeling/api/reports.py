@@ -8,74 +8,34 @@ from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from modeling.api import serializers as s
 from modeling.models import Report
 from modeling.reports.renderers import CONTENT_TYPES
 from modeling.reports.services import report_queue
-from portfolios.models import Portfolio
+from sigmasight.api.users import request_user
 from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import NotFoundError
 
 
-class ReportGenerateSerializer(serializers.Serializer):
-    portfolio = serializers.PrimaryKeyRelatedField(
-        queryset=Portfolio.objects.none(), help_text="one of your portfolios"
-    )
-    kind = serializers.ChoiceField(choices=Report.Kind.choices)
-    format = serializers.ChoiceField(choices=Report.Format.choices)
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        request = self.context.get("request")
-        if request is not None:
-            # Another user's portfolio is "does not exist", exactly like an unknown id.
-            self.fields["portfolio"].queryset = Portfolio.objects.filter(owner=request.user)
-
-
-# Each choice set is an enum in one component only (kind and format in the request, status in
-# the report), so the schema names them after it (ReportGenerateKindEnum, ReportStatusEnum)
-# instead of colliding with the other "kind" and "status" enums of the API.
-class ReportQueuedSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    status = serializers.CharField(help_text="queued: poll status/ until done or failed")
-
-
-class ReportSerializer(serializers.ModelSerializer):
-    kind = serializers.CharField(read_only=True, help_text="risk_summary, stress or factor")
-    format = serializers.CharField(read_only=True, help_text="pdf, html, csv or xlsx")
-    download_url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Report
-        fields = ["id", "portfolio", "kind", "format", "status", "error", "created_at",
-                  "started_at", "finished_at", "download_url"]  # fmt: skip
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_download_url(self, report: Report) -> str | None:
-        """The download path once the report is done, else null."""
-        if report.status != Report.Status.DONE:
-            return None
-        return reverse("report-download", kwargs={"pk": report.pk})
-
-
 def _own(request: Request, pk: int) -> Report:
     """The user's report; another user's is a 404 like a missing one."""
-    return get_object_or_404(Report.objects.filter(owner=request.user), pk=pk)
+    return get_object_or_404(Report.objects.filter(owner=request_user(request)), pk=pk)
 
 
 class ReportGenerateView(APIView):
     @extend_schema(
-        request=ReportGenerateSerializer, responses={202: ReportQueuedSerializer}, tags=["reports"],
+        request=s.ReportGenerateSerializer, responses={202: s.ReportQueuedSerializer}, tags=["reports"],
         description="Queue a report of one of your portfolios; poll `status/`, then fetch "
         "`download/`. Built from the latest session with stored results.",
     )  # fmt: skip
     def post(self, request: Request) -> Response:
-        body = ReportGenerateSerializer(data=request.data, context={"request": request})
+        body = s.ReportGenerateSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
         report = report_queue(
             owner=request.user, portfolio=body.validated_data["portfolio"],
@@ -89,9 +49,9 @@ class ReportGenerateView(APIView):
 
 
 class ReportStatusView(APIView):
-    @extend_schema(responses={200: ReportSerializer}, tags=["reports"])
+    @extend_schema(responses={200: s.ReportSerializer}, tags=["reports"])
     def get(self, request: Request, pk: int) -> Response:
-        return Response(ReportSerializer(_own(request, pk)).data)
+        return Response(s.ReportSerializer(_own(request, pk)).data)
 
 
 class ReportDownloadView(APIView):
@@ -118,6 +78,7 @@ class ReportDownloadView(APIView):
         except FileNotFoundError as exc:
             raise NotFoundError("The report's file is no longer stored.") from exc
         audit_record("report.download", request=request, obj=report, format=report.format)
+        assert report.file.name is not None  # opened above
         return FileResponse(
             handle,
             as_attachment=True,

@@ -1,15 +1,23 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any, cast
 
 from django.core.validators import RegexValidator
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analytics.api.serializers import ExposuresSerializer, GreeksSerializer
 from marketdata.api.serializers import TICKER
 from modeling import services
-from modeling.models import ExportHistory, ModelingSession, ModelingSessionSnapshot, ProFormaTrade
+from modeling.models import (
+    ExportHistory,
+    ModelingSession,
+    ModelingSessionSnapshot,
+    ProFormaTrade,
+    Report,
+)
 from portfolios.models import Portfolio
 from sigmasight.api.fields import CheckedCharField
 from sigmasight.api.query import QuerySerializer
@@ -181,7 +189,8 @@ class SessionSerializer(serializers.ModelSerializer):
     def get_trades(self, session: ModelingSession) -> list:
         trades = list(session.trades.all())
         sides = services.trade_sides(session, trades)
-        return TradeSerializer(trades, many=True, context={"sides": sides}).data
+        # many=True makes a ListSerializer (a list); the stubs type every Serializer's data as a dict.
+        return TradeSerializer(trades, many=True, context={"sides": sides}).data  # type: ignore[return-value]
 
     @extend_schema_field(ImpactsSerializer(allow_null=True))
     def get_last_impacts(self, session: ModelingSession) -> dict | None:
@@ -195,11 +204,13 @@ class SessionCreateSerializer(serializers.Serializer):
         required=False, help_text="default: the latest session the batch computed for the book"
     )
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
         if request is not None:
-            self.fields["portfolio"].queryset = Portfolio.objects.filter(owner=request.user)
+            portfolio = cast(serializers.PrimaryKeyRelatedField, self.fields["portfolio"])
+            # django-stubs types Manager as a descriptor, which mypy applies to this assignment.
+            portfolio.queryset = Portfolio.objects.filter(owner=request.user)  # type: ignore[arg-type]
 
     def validate_as_of(self, value: date) -> date:
         if value > date.today():
@@ -292,3 +303,49 @@ class ExportHistorySerializer(serializers.ModelSerializer):
 
     def get_download(self, export: ExportHistory) -> str:
         return f"/api/v1/export/history/{export.pk}/download/"
+
+
+# --- reports ---------------------------------------------------------------------------------------
+
+
+class ReportGenerateSerializer(serializers.Serializer):
+    portfolio = serializers.PrimaryKeyRelatedField(
+        queryset=Portfolio.objects.none(), help_text="one of your portfolios"
+    )
+    kind = serializers.ChoiceField(choices=Report.Kind.choices)
+    format = serializers.ChoiceField(choices=Report.Format.choices)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            # Another user's portfolio is "does not exist", exactly like an unknown id.
+            portfolio = cast(serializers.PrimaryKeyRelatedField, self.fields["portfolio"])
+            # django-stubs types Manager as a descriptor, which mypy applies to this assignment.
+            portfolio.queryset = Portfolio.objects.filter(owner=request.user)  # type: ignore[arg-type]
+
+
+# Each choice set is an enum in one component only (kind and format in the request, status in
+# the report), so the schema names them after it (ReportGenerateKindEnum, ReportStatusEnum)
+# instead of colliding with the other "kind" and "status" enums of the API.
+class ReportQueuedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField(help_text="queued: poll status/ until done or failed")
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(read_only=True, help_text="risk_summary, stress or factor")
+    format = serializers.CharField(read_only=True, help_text="pdf, html, csv or xlsx")
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Report
+        fields = ["id", "portfolio", "kind", "format", "status", "error", "created_at",
+                  "started_at", "finished_at", "download_url"]  # fmt: skip
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_download_url(self, report: Report) -> str | None:
+        """The download path once the report is done, else null."""
+        if report.status != Report.Status.DONE:
+            return None
+        return reverse("report-download", kwargs={"pk": report.pk})

@@ -16,6 +16,7 @@ from modeling import selectors, services
 from modeling.api import serializers as s
 from modeling.filters import ExportHistoryFilter, SessionFilter
 from modeling.models import ExportHistory, ModelingSession
+from sigmasight.api.users import request_user
 from sigmasight.audit.services import audit_record
 
 FILE_RESPONSE = OpenApiResponse(OpenApiTypes.BINARY, description="The exported file.")
@@ -42,8 +43,8 @@ class SessionViewSet(
 
     def get_queryset(self):
         if self.action == "list":
-            return selectors.session_list_of(self.request.user)
-        return selectors.session_detail_of(self.request.user)
+            return selectors.session_list_of(request_user(self.request))
+        return selectors.session_detail_of(request_user(self.request))
 
     def get_serializer_class(self):
         return s.SessionListSerializer if self.action == "list" else s.SessionSerializer
@@ -127,7 +128,7 @@ class SessionViewSet(
     @action(detail=True, methods=["get"], pagination_class=None)
     def snapshots(self, request: Request, pk: str | None = None) -> Response:
         session = self.get_object()
-        rows = selectors.snapshots_of(request.user, session)
+        rows = selectors.snapshots_of(request_user(request), session)
         return Response(s.SnapshotSerializer(rows, many=True).data)
 
 
@@ -135,6 +136,7 @@ def _file_response(export: ExportHistory) -> HttpResponse:
     with export.file.open("rb") as handle:
         content = handle.read()
     response = HttpResponse(content, content_type=CONTENT_TYPES[export.format])
+    assert export.file.name is not None  # an export is created with its file
     name = export.file.name.rsplit("/", 1)[-1]
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["X-Export-Id"] = str(export.pk)
@@ -152,7 +154,7 @@ class TradeExportView(APIView):
         body = s.ExportRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         session = get_object_or_404(
-            selectors.sessions_of(request.user), pk=body.validated_data["session"]
+            selectors.sessions_of(request_user(request)), pk=body.validated_data["session"]
         )
         export = services.trades_export(
             user=request.user, session=session, format=body.validated_data["format"]
@@ -175,7 +177,7 @@ class ExportHistoryViewSet(
     filterset_class = ExportHistoryFilter
 
     def get_queryset(self):
-        return selectors.exports_of(self.request.user)
+        return selectors.exports_of(request_user(self.request))
 
     @extend_schema(responses=FILE_RESPONSES)
     @action(detail=True, methods=["get"])

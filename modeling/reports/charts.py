@@ -7,7 +7,7 @@ GUI backend and nothing shared between two reports drawn at once by threads of a
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import numpy as np
@@ -27,7 +27,7 @@ class MoneyFormatter(Formatter):
 
     scale, suffix, decimals = 1.0, "", 0
 
-    def set_locs(self, locs: Sequence[float]) -> None:
+    def set_locs(self, locs: list[float]) -> None:
         super().set_locs(locs)
         top = max((abs(v) for v in locs), default=0.0)
         self.scale, self.suffix = next(
@@ -96,7 +96,7 @@ def equity_and_pnl(
 
 def lines(
     dates: Sequence[date],
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     title: str,
     *,
     money: bool = True,
@@ -106,10 +106,16 @@ def lines(
     axes = figure.subplots()
     marker = "o" if len(dates) < 20 else None
     for index, (label, values) in enumerate(series.items()):
+        # matplotlib plots dates through its unit converters; its stubs accept only numbers.
         axes.plot(
-            dates, values, label=label, color=PALETTE[index % len(PALETTE)],
-            linewidth=1.4, marker=marker, markersize=3,
-        )  # fmt: skip
+            dates,  # type: ignore[arg-type]
+            values,
+            label=label,
+            color=PALETTE[index % len(PALETTE)],
+            linewidth=1.4,
+            marker=marker,
+            markersize=3,
+        )
     axes.axhline(0, color="#555555", linewidth=0.6)
     _style(axes, title)
     if money:
@@ -127,11 +133,11 @@ def bars(
     money: bool = True,
 ) -> bytes:
     """Horizontal bars, one per label in the order given (top first), gains green, losses red."""
-    values = np.asarray(values, dtype=float)
+    widths = np.asarray(values, dtype=float)
     figure = _figure(max(1.6, 0.7 + 0.2 * len(labels)))
     axes = figure.subplots()
     positions = np.arange(len(labels))[::-1]
-    axes.barh(positions, values, color=np.where(values >= 0, GAIN, LOSS), height=0.7)
+    axes.barh(positions, widths, color=np.where(widths >= 0, GAIN, LOSS), height=0.7)
     axes.set_yticks(positions, labels=list(labels))
     axes.axvline(0, color="#555555", linewidth=0.6)
     _style(axes, title)
@@ -140,14 +146,16 @@ def bars(
     return _png(figure)
 
 
-def greeks_by_underlying(underlyings: Sequence[str], greeks: dict[str, Sequence[float]]) -> bytes:
+def greeks_by_underlying(
+    underlyings: Sequence[str], greeks: Mapping[str, Sequence[float]]
+) -> bytes:
     """One panel per Greek (dollar delta, gamma, theta, vega), a bar per underlying."""
     figure = _figure(5.6)
     panels = figure.subplots(2, 2, sharex=True).ravel()
     positions = np.arange(len(underlyings))
     for axes, (label, values) in zip(panels, greeks.items(), strict=True):
-        values = np.asarray(values, dtype=float)
-        axes.bar(positions, values, color=np.where(values >= 0, GAIN, LOSS), width=0.7)
+        heights = np.asarray(values, dtype=float)
+        axes.bar(positions, heights, color=np.where(heights >= 0, GAIN, LOSS), width=0.7)
         axes.axhline(0, color="#555555", linewidth=0.6)
         _style(axes, label)
         if label.lower().startswith("dollar"):

@@ -10,12 +10,13 @@ gets a report that explains what is missing instead of an error.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from functools import partial
+from typing import NamedTuple
 
 from django.db.models import Max, QuerySet
-from django.utils import timezone
 
+from analytics import selectors
 from analytics import services as analytics
 from analytics.calculations import aggregation
 from analytics.models import (
@@ -28,16 +29,12 @@ from analytics.models import (
     RiskMetricSnapshot,
 )
 from analytics.snapshots import exposure_series, portfolio_performance, snapshot_series
+from marketdata import calendar
 from modeling.reports import charts
-from modeling.reports.document import Chart, Column, Document, Section, Table
+from modeling.reports.document import Chart, Column, Section, Table
 from portfolios.models import Portfolio
 from stress.models import StressTestResult
 
-TITLES = {
-    "risk_summary": "Risk summary",
-    "stress": "Stress test report",
-    "factor": "Factor exposure report",
-}
 GREEKS_CHARTED = 15  # underlyings in the Greeks chart, largest |dollar delta| first
 GREEK_UNITS = (
     "Delta in shares (a stock's delta is its quantity), dollar delta = delta x underlying price, "
@@ -45,7 +42,24 @@ GREEK_UNITS = (
 )
 
 
-def _latest(queryset: QuerySet, as_of: date) -> date | None:
+class Figure(NamedTuple):
+    """A row of a key/value table: its label, its value and the value's kind."""
+
+    label: str
+    value: object
+    kind: str
+
+
+class Measure(NamedTuple):
+    """A row of a key/value table read from stored results: its label, the key (or attribute)
+    its value is read by, and the value's kind."""
+
+    label: str
+    key: str
+    kind: str
+
+
+def latest_on_or_before(queryset: QuerySet, as_of: date) -> date | None:
     return queryset.filter(date__lte=as_of).aggregate(latest=Max("date"))["latest"]
 
 
@@ -54,7 +68,7 @@ def _dated_section(
 ) -> tuple[Section, date | None]:
     """A section dated by its own latest stored rows on or before `as_of`; without any, the
     section says `empty` and the date is None."""
-    day = _latest(stored, as_of)
+    day = latest_on_or_before(stored, as_of)
     section = Section(key, title, as_of=day)
     if day is None:
         section.empty = empty
@@ -66,20 +80,23 @@ def report_as_of(portfolio: Portfolio) -> date:
     stored = [
         model.objects.filter(portfolio=portfolio).aggregate(latest=Max("date"))["latest"]
         for model in (
-            PortfolioSnapshot, RiskMetricSnapshot, PortfolioFactorExposure, MarketRiskScenario,
+            PortfolioSnapshot,
+            RiskMetricSnapshot,
+            PortfolioFactorExposure,
+            MarketRiskScenario,
             StressTestResult,
         )
-    ]  # fmt: skip
+    ]
     stored.append(
         PositionGreeks.objects.filter(position__portfolio=portfolio).aggregate(latest=Max("date"))[
             "latest"
         ]
     )
     found = [day for day in stored if day is not None]
-    return max(found) if found else analytics.session_for(None)
+    return max(found) if found else calendar.session_for(None)
 
 
-def _float(value: object) -> float:
+def _float(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
@@ -88,25 +105,27 @@ def summary_section(portfolio: Portfolio, as_of: date) -> tuple[Section, dict]:
     """The book valued at the session's closes with its stored Greeks (the summary API's body)."""
     summary = analytics.portfolio_summary(portfolio=portfolio, as_of=as_of)
     exposures = summary["exposures"]
-    rows = [
-        ["Equity", summary["equity"], "money"],
-        ["Market value", summary["market_value"], "money"],
-        ["Cash", summary["cash"], "money"],
-        ["Gross exposure", exposures["gross"], "money"],
-        ["Net exposure", exposures["net"], "money"],
-        ["Long exposure", exposures["long"], "money"],
-        ["Short exposure", exposures["short"], "money"],
-        ["Delta-adjusted exposure", summary["delta_adjusted_exposure"], "money"],
-        ["Daily P&L", summary["daily_pnl"], "money"],
-        ["Unrealized P&L", summary["unrealized_pnl"], "money"],
-        ["Long positions", exposures["long_count"], "integer"],
-        ["Short positions", exposures["short_count"], "integer"],
+    figures = [
+        Figure("Equity", summary["equity"], "money"),
+        Figure("Market value", summary["market_value"], "money"),
+        Figure("Cash", summary["cash"], "money"),
+        Figure("Gross exposure", exposures["gross"], "money"),
+        Figure("Net exposure", exposures["net"], "money"),
+        Figure("Long exposure", exposures["long"], "money"),
+        Figure("Short exposure", exposures["short"], "money"),
+        Figure("Delta-adjusted exposure", summary["delta_adjusted_exposure"], "money"),
+        Figure("Daily P&L", summary["daily_pnl"], "money"),
+        Figure("Unrealized P&L", summary["unrealized_pnl"], "money"),
+        Figure("Long positions", exposures["long_count"], "integer"),
+        Figure("Short positions", exposures["short_count"], "integer"),
     ]
     table = Table(
-        key="summary", title="The book at the close",
+        key="summary",
+        title="The book at the close",
         columns=[Column("metric", "Metric"), Column("value", portfolio.base_currency, "money")],
-        rows=[row[:2] for row in rows], row_kinds=[row[2] for row in rows],
-    )  # fmt: skip
+        rows=[[f.label, f.value] for f in figures],
+        row_kinds=[f.kind for f in figures],
+    )
     section = Section("summary", "Portfolio summary", as_of=summary["as_of"], tables=[table])
     if exposures.get("unvalued"):
         section.notes.append(
@@ -135,32 +154,38 @@ def performance_section(portfolio: Portfolio, as_of: date) -> Section:
             Chart(
                 "Equity and daily P&L",
                 partial(
-                    charts.equity_and_pnl, dates, [float(p["equity"]) for p in series],
-                    [float(p["daily_pnl"]) for p in series], portfolio.base_currency,
+                    charts.equity_and_pnl,
+                    dates,
+                    [float(p["equity"]) for p in series],
+                    [float(p["daily_pnl"]) for p in series],
+                    portfolio.base_currency,
                 ),
             )
-        )  # fmt: skip
+        )
     statistics = [
-        ("Total return", "total_return", "percent"),
-        ("Annualized return", "annualized_return", "percent"),
-        ("Volatility (annualized)", "volatility", "percent"),
-        ("Sharpe ratio", "sharpe", "number"),
-        ("Sortino ratio", "sortino", "number"),
-        ("Maximum drawdown", "max_drawdown", "percent"),
+        Measure("Total return", "total_return", "percent"),
+        Measure("Annualized return", "annualized_return", "percent"),
+        Measure("Volatility (annualized)", "volatility", "percent"),
+        Measure("Sharpe ratio", "sharpe", "number"),
+        Measure("Sortino ratio", "sortino", "number"),
+        Measure("Maximum drawdown", "max_drawdown", "percent"),
     ]
     section.tables.append(
         Table(
-            key="performance_statistics", title="Return statistics",
+            key="performance_statistics",
+            title="Return statistics",
             columns=[Column("metric", "Statistic"), Column("value", "Value", "number")],
-            rows=[[label, performance[key]] for label, key, _ in statistics],
-            row_kinds=[kind for _, _, kind in statistics],
+            rows=[[m.label, performance[m.key]] for m in statistics],
+            row_kinds=[m.kind for m in statistics],
         )
-    )  # fmt: skip
+    )
     section.tables.append(
         Table(
-            key="performance_series", title="Equity and P&L per session",
+            key="performance_series",
+            title="Equity and P&L per session",
             columns=[
-                Column("date", "Date", "date"), Column("equity", "Equity", "money"),
+                Column("date", "Date", "date"),
+                Column("equity", "Equity", "money"),
                 Column("daily_pnl", "Daily P&L", "money"),
                 Column("daily_return", "Daily return", "percent"),
                 Column("cumulative_return", "Cumulative return", "percent"),
@@ -171,14 +196,17 @@ def performance_section(portfolio: Portfolio, as_of: date) -> Section:
             ],
             printed=False,
         )
-    )  # fmt: skip
+    )
     return section
 
 
-EXPOSURE_SERIES = [
-    ("gross", "Gross"), ("net", "Net"), ("long", "Long"), ("short", "Short"),
-    ("delta_adjusted", "Delta-adjusted"),
-]  # fmt: skip
+EXPOSURE_SERIES = {  # key -> label
+    "gross": "Gross",
+    "net": "Net",
+    "long": "Long",
+    "short": "Short",
+    "delta_adjusted": "Delta-adjusted",
+}
 
 
 def exposures_section(portfolio: Portfolio, as_of: date) -> Section:
@@ -193,25 +221,28 @@ def exposures_section(portfolio: Portfolio, as_of: date) -> Section:
         "every session."
     )
     if len(rows) > 1:
-        series = {label: [float(row[key]) for row in rows] for key, label in EXPOSURE_SERIES}
+        series = {
+            label: [float(row[key]) for row in rows] for key, label in EXPOSURE_SERIES.items()
+        }
         title = f"Exposures ({portfolio.base_currency})"
         section.charts.append(Chart(title, partial(charts.lines, dates, series, title)))
     section.tables.append(
         Table(
-            key="exposures_series", title="Exposures per session",
+            key="exposures_series",
+            title="Exposures per session",
             columns=[Column("date", "Date", "date")]
-            + [Column(key, label, "money") for key, label in EXPOSURE_SERIES],
-            rows=[[row["date"], *(row[key] for key, _ in EXPOSURE_SERIES)] for row in rows],
+            + [Column(key, label, "money") for key, label in EXPOSURE_SERIES.items()],
+            rows=[[row["date"], *(row[key] for key in EXPOSURE_SERIES)] for row in rows],
             printed=False,
         )
-    )  # fmt: skip
+    )
     return section
 
 
 def greeks_section(portfolio: Portfolio, as_of: date) -> Section:
     """Greeks summed per underlying from the positions' stored Greeks for the session."""
     section = Section("greeks", "Greeks by underlying", as_of=as_of)
-    frame, quality = analytics.book_frame([portfolio.pk], as_of)
+    frame, quality = selectors.book_frame([portfolio.pk], as_of)
     if frame.empty:
         section.empty = "The portfolio has no open positions."
         return section
@@ -219,29 +250,40 @@ def greeks_section(portfolio: Portfolio, as_of: date) -> Section:
     counts = frame.groupby("underlying_symbol").size()
     order = sorted(groups, key=lambda k: -abs(groups[k]["greeks"]["dollar_delta"]))
     greek_columns = [
-        Column("delta", "Delta", "number"), Column("dollar_delta", "Dollar delta", "money"),
-        Column("gamma", "Gamma", "number"), Column("theta", "Theta", "number"),
-        Column("vega", "Vega", "number"), Column("rho", "Rho", "number"),
-    ]  # fmt: skip
+        Column("delta", "Delta", "number"),
+        Column("dollar_delta", "Dollar delta", "money"),
+        Column("gamma", "Gamma", "number"),
+        Column("theta", "Theta", "number"),
+        Column("vega", "Vega", "number"),
+        Column("rho", "Rho", "number"),
+    ]
 
-    def row(key: str, count: int, group: dict) -> list[object]:
+    def row(key: str, count: int, group: aggregation.GroupAggregate) -> list[object]:
         return [
-            key, count, group["exposures"]["net"],
+            key,
+            count,
+            group["exposures"]["net"],
             *(group["greeks"][column.key] for column in greek_columns),
-        ]  # fmt: skip
+        ]
 
-    total = {"exposures": aggregation.exposures(frame), "greeks": aggregation.greeks(frame)}
+    total: aggregation.GroupAggregate = {
+        "exposures": aggregation.exposures(frame),
+        "greeks": aggregation.greeks(frame),
+    }
     section.tables.append(
         Table(
-            key="greeks_by_underlying", title="Greeks by underlying",
+            key="greeks_by_underlying",
+            title="Greeks by underlying",
             columns=[
-                Column("underlying", "Underlying"), Column("positions", "Positions", "integer"),
-                Column("net_exposure", "Net exposure", "money"), *greek_columns,
+                Column("underlying", "Underlying"),
+                Column("positions", "Positions", "integer"),
+                Column("net_exposure", "Net exposure", "money"),
+                *greek_columns,
             ],
             rows=[row(k, int(counts[k]), groups[k]) for k in order]
             + [row("Total", len(frame), total)],
         )
-    )  # fmt: skip
+    )
     charted = order[:GREEKS_CHARTED]
     panels = {
         "Dollar delta": [groups[k]["greeks"]["dollar_delta"] for k in charted],
@@ -271,16 +313,16 @@ def greeks_section(portfolio: Portfolio, as_of: date) -> Section:
 
 
 RISK_ROWS = [
-    ("VaR (historical)", "var_historical", "money"),
-    ("VaR (parametric)", "var_parametric", "money"),
-    ("VaR (Monte Carlo)", "var_monte_carlo", "money"),
-    ("Expected shortfall", "expected_shortfall", "money"),
-    ("Volatility (annualized)", "volatility", "percent"),
-    ("Sharpe ratio", "sharpe", "number"),
-    ("Sortino ratio", "sortino", "number"),
-    ("Maximum drawdown", "max_drawdown", "percent"),
-    ("Beta to SPY", "beta", "number"),
-    ("Observations", "observations", "integer"),
+    Measure("VaR (historical)", "var_historical", "money"),
+    Measure("VaR (parametric)", "var_parametric", "money"),
+    Measure("VaR (Monte Carlo)", "var_monte_carlo", "money"),
+    Measure("Expected shortfall", "expected_shortfall", "money"),
+    Measure("Volatility (annualized)", "volatility", "percent"),
+    Measure("Sharpe ratio", "sharpe", "number"),
+    Measure("Sortino ratio", "sortino", "number"),
+    Measure("Maximum drawdown", "max_drawdown", "percent"),
+    Measure("Beta to SPY", "beta", "number"),
+    Measure("Observations", "observations", "integer"),
 ]
 
 
@@ -301,18 +343,20 @@ def risk_metrics_section(portfolio: Portfolio, as_of: date) -> Section:
         for m in metrics
     ]
     backtest = [
-        ("VaR backtest exceptions", "exceptions", "integer"),
-        ("VaR backtest sessions", "observations", "integer"),
-        ("Kupiec p-value", "kupiec_p_value", "number"),
+        Measure("VaR backtest exceptions", "exceptions", "integer"),
+        Measure("VaR backtest sessions", "observations", "integer"),
+        Measure("Kupiec p-value", "kupiec_p_value", "number"),
     ]
     section.tables.append(
         Table(
-            key="risk_metrics", title="Value at risk and return statistics", columns=columns,
-            rows=[[label, *(getattr(m, attr) for m in metrics)] for label, attr, _ in RISK_ROWS]
-            + [[label, *(m.backtest.get(key) for m in metrics)] for label, key, _ in backtest],
-            row_kinds=[kind for *_, kind in RISK_ROWS] + [kind for *_, kind in backtest],
+            key="risk_metrics",
+            title="Value at risk and return statistics",
+            columns=columns,
+            rows=[[r.label, *(getattr(m, r.key) for m in metrics)] for r in RISK_ROWS]
+            + [[r.label, *(m.backtest.get(r.key) for m in metrics)] for r in backtest],
+            row_kinds=[r.kind for r in RISK_ROWS] + [r.kind for r in backtest],
         )
-    )  # fmt: skip
+    )
     section.notes.append(
         "VaR and expected shortfall are losses in the portfolio's currency over the horizon at "
         "the confidence of each column; the backtest counts sessions whose loss exceeded VaR."
@@ -340,9 +384,11 @@ def scenarios_section(portfolio: Portfolio, as_of: date) -> Section:
     rows = list(stored.filter(date=day).order_by("kind", "move"))
     section.tables.append(
         Table(
-            key="scenarios", title="Scenario P&L",
+            key="scenarios",
+            title="Scenario P&L",
             columns=[
-                Column("scenario", "Scenario"), Column("move", "Move", "percent"),
+                Column("scenario", "Scenario"),
+                Column("move", "Move", "percent"),
                 Column("predicted_pnl", "Predicted P&L", "money"),
                 Column("delta_only_pnl", "Delta-only P&L", "money"),
                 Column("predicted_return", "Predicted return", "percent"),
@@ -352,7 +398,7 @@ def scenarios_section(portfolio: Portfolio, as_of: date) -> Section:
                 for r in rows
             ],
         )
-    )  # fmt: skip
+    )
     section.notes.append("Options are revalued in full; the delta-only column is the linear P&L.")
     return section
 
@@ -380,20 +426,29 @@ def factor_betas_section(portfolio: Portfolio, as_of: date) -> Section:
     )
     section.tables.append(
         Table(
-            key="factor_betas", title="Portfolio factor betas",
+            key="factor_betas",
+            title="Portfolio factor betas",
             columns=[
-                Column("factor", "Factor"), Column("etf_proxy", "Proxy"),
-                Column("factor_type", "Type"), Column("beta", "Beta", "number"),
+                Column("factor", "Factor"),
+                Column("etf_proxy", "Proxy"),
+                Column("factor_type", "Type"),
+                Column("beta", "Beta", "number"),
                 Column("dollar_exposure", "Dollar exposure", "money"),
                 Column("positions_with_beta", "Positions with a beta", "integer"),
             ],
             rows=[
-                [r.factor.name, r.factor.etf_proxy, r.factor.factor_type, r.beta,
-                 r.dollar_exposure, r.positions_with_beta]
+                [
+                    r.factor.name,
+                    r.factor.etf_proxy,
+                    r.factor.factor_type,
+                    r.beta,
+                    r.dollar_exposure,
+                    r.positions_with_beta,
+                ]
                 for r in rows
             ],
         )
-    )  # fmt: skip
+    )
     if any(r.normalized_by == "gross" for r in rows):
         section.notes.append("Equity is not positive: betas divide by gross exposure.")
     section.notes.append(
@@ -435,13 +490,14 @@ def factor_history_section(portfolio: Portfolio, as_of: date) -> Section:
         section.notes.append(f"Only one session ({dates[0]}) has stored betas so far.")
     section.tables.append(
         Table(
-            key="factor_history", title="Factor betas per session",
+            key="factor_history",
+            title="Factor betas per session",
             columns=[Column("date", "Date", "date")]
             + [Column(name, name, "number") for name, _ in names],
             rows=[[day, *(b.get(name) for name, _ in names)] for day, b in snapshots],
             printed=False,
         )
-    )  # fmt: skip
+    )
     return section
 
 
@@ -460,10 +516,17 @@ def position_betas_section(portfolio: Portfolio, as_of: date) -> Section:
         stored.filter(date=day)
         .order_by("position_id", "factor__display_order", "factor_id")
         .values_list(
-            "position_id", "position__symbol", "factor__name", "factor__factor_type", "beta",
-            "dollar_exposure", "r_squared", "observations", "capped",
+            "position_id",
+            "position__symbol",
+            "factor__name",
+            "factor__factor_type",
+            "beta",
+            "dollar_exposure",
+            "r_squared",
+            "observations",
+            "capped",
         )
-    )  # fmt: skip
+    )
     factors: dict[str, str] = {}
     positions: dict[int, dict] = {}
     for pid, symbol, factor, kind, beta, dollar, r2, observations, capped in rows:
@@ -477,174 +540,53 @@ def position_betas_section(portfolio: Portfolio, as_of: date) -> Section:
     head = [Column("position", "Position", "integer"), Column("symbol", "Symbol")]
     section.tables.append(
         Table(
-            key="position_betas", title="Style factor betas per position",
-            columns=[*head, Column("r_squared", "R squared", "number"),
-                     *(Column(name, name, "number") for name in style)],
-            rows=[[pid, p["symbol"], p["r2"], *(p["beta"].get(n) for n in style)]
-                  for pid, p in positions.items()],
+            key="position_betas",
+            title="Style factor betas per position",
+            columns=[
+                *head,
+                Column("r_squared", "R squared", "number"),
+                *(Column(name, name, "number") for name in style),
+            ],
+            rows=[
+                [pid, p["symbol"], p["r2"], *(p["beta"].get(n) for n in style)]
+                for pid, p in positions.items()
+            ],
         )
-    )  # fmt: skip
+    )
     section.tables.append(
         Table(
-            key="position_betas_all", title="Factor betas per position",
-            columns=[*head, Column("observations", "Observations", "integer"),
-                     *(Column(name, name, "number") for name in factors)],
-            rows=[[pid, p["symbol"], p["obs"], *(p["beta"].get(n) for n in factors)]
-                  for pid, p in positions.items()],
+            key="position_betas_all",
+            title="Factor betas per position",
+            columns=[
+                *head,
+                Column("observations", "Observations", "integer"),
+                *(Column(name, name, "number") for name in factors),
+            ],
+            rows=[
+                [pid, p["symbol"], p["obs"], *(p["beta"].get(n) for n in factors)]
+                for pid, p in positions.items()
+            ],
             printed=False,
         )
-    )  # fmt: skip
+    )
     section.tables.append(
         Table(
-            key="position_dollar_exposures", title="Dollar factor exposure per position",
+            key="position_dollar_exposures",
+            title="Dollar factor exposure per position",
             columns=[*head, *(Column(name, name, "money") for name in factors)],
-            rows=[[pid, p["symbol"], *(p["dollar"].get(n) for n in factors)]
-                  for pid, p in positions.items()],
+            rows=[
+                [pid, p["symbol"], *(p["dollar"].get(n) for n in factors)]
+                for pid, p in positions.items()
+            ],
             printed=False,
         )
-    )  # fmt: skip
-    capped = sum(1 for p in positions.values() if p["capped"])
+    )
+    capped_count = sum(1 for p in positions.values() if p["capped"])
     section.notes.append(
         "The CSV and the workbook hold every factor's beta and dollar exposure per position."
     )
-    if capped:
-        section.notes.append(f"{capped} positions have a beta capped at the configured limit.")
+    if capped_count:
+        section.notes.append(
+            f"{capped_count} positions have a beta capped at the configured limit."
+        )
     return section
-
-
-def _stress_rows(portfolio: Portfolio, as_of: date) -> tuple[date | None, list[StressTestResult]]:
-    stored = StressTestResult.objects.filter(portfolio=portfolio)
-    day = _latest(stored, as_of)
-    if day is None:
-        return None, []
-    rows = stored.filter(date=day).select_related("scenario")
-    return day, list(rows.order_by("total_pnl", "scenario__name", "scenario_id"))
-
-
-def stress_section(day: date | None, results: list[StressTestResult]) -> Section:
-    section = Section("stress", "Stress test results", as_of=day)
-    if not results:
-        section.empty = "No stress results are stored yet: the stress job writes them."
-        return section
-    names = [r.scenario.name for r in results]
-    section.charts.append(
-        Chart(
-            "Stress P&L by scenario",
-            partial(charts.bars, names, [r.total_pnl for r in results], "Total P&L"),
-        )
-    )
-    section.tables.append(
-        Table(
-            key="stress_results", title="Stress P&L by scenario (worst first)",
-            columns=[
-                Column("scenario", "Scenario"), Column("category", "Category"),
-                Column("direct_pnl", "Direct P&L", "money"),
-                Column("total_pnl", "Total P&L", "money"), Column("pnl_pct", "P&L %", "percent"),
-            ],
-            rows=[
-                [r.scenario.name, r.scenario.get_category_display(), r.direct_pnl, r.total_pnl,
-                 r.pnl_pct]
-                for r in results
-            ],
-        )
-    )  # fmt: skip
-    section.notes.append(
-        "Direct P&L moves only the shocked factors; total P&L adds the other factors' moves "
-        "implied by the EWMA correlation. Options are revalued in full. P&L % is of equity."
-    )
-    return section
-
-
-def stress_detail_sections(day: date | None, results: list[StressTestResult]) -> list[Section]:
-    """The worst scenario's factor and position attribution, and every scenario by factor."""
-    if not results:
-        return []
-    worst = results[0]
-    by_factor = worst.breakdown.get("by_factor", {})
-    moves = worst.breakdown.get("factor_moves", {})
-    factors = list(by_factor)
-    section = Section("stress_worst", f"Worst scenario: {worst.scenario.name}", as_of=day)
-    if worst.scenario.description:
-        section.notes.append(worst.scenario.description)
-    section.charts.append(
-        Chart(
-            "P&L by factor in the worst scenario",
-            partial(charts.bars, factors, [by_factor[f] for f in factors], "P&L by factor"),
-        )
-    )
-    section.tables.append(
-        Table(
-            key="stress_worst_factors", title="P&L by factor",
-            columns=[
-                Column("factor", "Factor"), Column("move", "Factor move", "percent"),
-                Column("pnl", "P&L", "money"),
-            ],
-            rows=[[f, moves.get(f), by_factor[f]] for f in factors],
-        )
-    )  # fmt: skip
-    section.tables.append(
-        Table(
-            key="stress_worst_positions", title="Worst positions",
-            columns=[
-                Column("position", "Position", "integer"), Column("symbol", "Symbol"),
-                Column("pnl", "P&L", "money"),
-            ],
-            rows=[
-                [p["position"], p["symbol"], p["pnl"]]
-                for p in worst.breakdown.get("worst_positions", [])
-            ],
-        )
-    )  # fmt: skip
-    matrix = Section("stress_by_factor", "Stress P&L by factor", as_of=day)
-    matrix.tables.append(
-        Table(
-            key="stress_by_factor", title="Stress P&L by scenario and factor",
-            columns=[Column("scenario", "Scenario")] + [Column(f, f, "money") for f in factors],
-            rows=[
-                [r.scenario.name, *(r.breakdown.get("by_factor", {}).get(f) for f in factors)]
-                for r in results
-            ],
-            printed=False,
-        )
-    )  # fmt: skip
-    return [section, matrix]
-
-
-# Documents --------------------------------------------------------------------------------------
-def _risk_summary(portfolio: Portfolio, as_of: date) -> list[Section]:
-    return [
-        performance_section(portfolio, as_of),
-        exposures_section(portfolio, as_of),
-        greeks_section(portfolio, as_of),
-        risk_metrics_section(portfolio, as_of),
-        scenarios_section(portfolio, as_of),
-        factor_betas_section(portfolio, as_of),
-        stress_section(*_stress_rows(portfolio, as_of)),
-    ]
-
-
-def _stress(portfolio: Portfolio, as_of: date) -> list[Section]:
-    day, results = _stress_rows(portfolio, as_of)
-    return [stress_section(day, results), *stress_detail_sections(day, results)]
-
-
-def _factor(portfolio: Portfolio, as_of: date) -> list[Section]:
-    return [
-        factor_betas_section(portfolio, as_of),
-        factor_history_section(portfolio, as_of),
-        position_betas_section(portfolio, as_of),
-    ]
-
-
-BUILDERS = {"risk_summary": _risk_summary, "stress": _stress, "factor": _factor}
-
-
-def document_build(*, kind: str, portfolio: Portfolio, now: datetime | None = None) -> Document:
-    """The report of `kind` for the portfolio's latest stored session."""
-    as_of = report_as_of(portfolio)
-    summary, quality = summary_section(portfolio, as_of)
-    return Document(
-        kind=kind, title=TITLES[kind], portfolio_id=portfolio.pk, portfolio_name=portfolio.name,
-        currency=portfolio.base_currency, as_of=as_of, generated_at=now or timezone.now(),
-        sections=[summary, *BUILDERS[kind](portfolio, as_of)], data_quality=quality,
-    )  # fmt: skip

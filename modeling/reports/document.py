@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 # How a value is shown: money 2 dp with separators, number up to 4 dp (Greeks, betas), percent
 # a decimal shown x 100 (0.05 -> 5.00%), integer, date, text.
@@ -39,7 +40,7 @@ class Table:
     key: str
     title: str
     columns: list[Column]
-    rows: list[list[object]]
+    rows: list[list[Any]]  # cells of any kind: numbers, text, dates, None
     row_kinds: list[str] | None = None
     printed: bool = True
 

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -51,7 +51,7 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
-def display(value: object, kind: str) -> str:
+def display(value: Any, kind: str) -> str:
     """A value as the HTML and PDF show it."""
     if _missing(value):
         return "n/a"
@@ -139,9 +139,13 @@ def _context(document: Document, *, pdf: bool) -> dict:
             if table.printed:
                 rows = _cells(table)
                 tables.append(
-                    {"title": table.title, "headers": _headers(table, rows), "rows": rows,
-                     "key_value": table.row_kinds is not None}
-                )  # fmt: skip
+                    {
+                        "title": table.title,
+                        "headers": _headers(table, rows),
+                        "rows": rows,
+                        "key_value": table.row_kinds is not None,
+                    }
+                )
         sections.append({"section": section, "charts": charts, "tables": tables})
     quality = document.data_quality
     return {

@@ -9,9 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from modeling.models import Report
-from modeling.reports.data import document_build
+from modeling.reports.build import document_build
 from modeling.reports.renderers import render
 from portfolios.models import Portfolio
+from sigmasight.celery import app
+from sigmasight.outbox.services import outbox_send
 
 logger = logging.getLogger("sigmasight.reports")
 
@@ -19,13 +21,11 @@ ERROR_LIMIT = 2000
 
 
 def report_queue(*, owner, portfolio: Portfolio, kind: str, fmt: str) -> Report:
-    """A queued report; its task is enqueued once the row is committed."""
-    from modeling.tasks import generate_report
-    from sigmasight.outbox.services import outbox_send
-
+    """A queued report; its task (modeling.tasks.generate_report, named: the tasks module imports
+    this one) is enqueued once the row is committed."""
     with transaction.atomic():
         report = Report.objects.create(owner=owner, portfolio=portfolio, kind=kind, format=fmt)
-        outbox_send(generate_report.s(report.pk))
+        outbox_send(app.signature("modeling.generate_report", args=(report.pk,)))
     return report
 
 
@@ -61,8 +61,12 @@ def report_run(*, report_id: int) -> Report | None:
         )
         logger.info(
             "report done",
-            extra={"report_id": report_id, "kind": report.kind, "format": report.format,
-                   "bytes": len(content)},
-        )  # fmt: skip
+            extra={
+                "report_id": report_id,
+                "kind": report.kind,
+                "format": report.format,
+                "bytes": len(content),
+            },
+        )
     report.refresh_from_db()
     return report

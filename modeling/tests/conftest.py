@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import io
-from datetime import date
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 
-from marketdata.calendar import sessions_back
-from marketdata.providers.synthetic import SyntheticProvider
-from marketdata.services import prices_fetch_and_cache
+from analytics.tests.helpers import SERIES
+from modeling.tests.helpers import EXPIRY, STOCKS, fetch
 from portfolios.tests.factories import PortfolioFactory, option, stock
-
-AS_OF = date(2026, 11, 20)
-EXPIRY = date(2027, 1, 15)
-SERIES = ["SPY", "VTV", "VUG", "MTUM", "QUAL", "SIZE", "USMV", "US10Y", "US3M", "USO", "GLD", "EWG",
-          "EEM", "FXI", "VIXY", "HYG", "JETS", "XLK"]  # fmt: skip
-STOCKS = ["AAPL", "MSFT", "JPM", "XOM", "NVDA"]
-
-
-def fetch(symbols: list[str], sessions: int = 270) -> None:
-    prices_fetch_and_cache(
-        symbols=symbols,
-        start=sessions_back(AS_OF, sessions)[0],
-        end=AS_OF,
-        providers=[SyntheticProvider()],
-    )
 
 
 @pytest.fixture

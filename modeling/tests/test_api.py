@@ -7,15 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import client_for
 from marketdata.providers import registry
 from marketdata.providers.polygon import PolygonProvider
 from marketdata.tests.replay import HANG, ReplayServer, Reply, recording
 from modeling.models import ModelingSession, ModelingSessionSnapshot, ProFormaTrade
-from modeling.tests.conftest import AS_OF, EXPIRY
-from modeling.tests.test_impacts import SESSIONS, add, calculate, open_session
+from modeling.tests.helpers import AS_OF, EXPIRY, SESSIONS, add, calculate, open_session
 from portfolios.tests.factories import PortfolioFactory
-from sigmasight.accounts.tests.test_auth_api import assert_envelope
+from sigmasight.tests.helpers import assert_envelope, client_for
 
 pytestmark = pytest.mark.django_db
 

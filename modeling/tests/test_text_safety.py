@@ -16,12 +16,11 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from conftest import client_for
 from modeling.models import ModelingSession, ProFormaTrade, Report
 from modeling.reports.services import report_run
-from modeling.tests.test_fix import parse_fix
+from modeling.tests.helpers import parse_fix
 from portfolios.tests.factories import PortfolioFactory
-from sigmasight.accounts.tests.test_auth_api import assert_envelope
+from sigmasight.tests.helpers import assert_envelope, client_for
 from stress.models import StressScenario, StressTestResult
 
 pytestmark = pytest.mark.django_db
@@ -65,8 +64,9 @@ def stressed(user):
 
 
 def report_file(user, portfolio, fmt: str) -> bytes:
-    report = Report.objects.create(owner=user, portfolio=portfolio, kind="stress", format=fmt)
-    report = report_run(report_id=report.pk)
+    queued = Report.objects.create(owner=user, portfolio=portfolio, kind="stress", format=fmt)
+    report = report_run(report_id=queued.pk)
+    assert report is not None
     assert report.status == "done", report.error
     with report.file.open("rb") as handle:
         return handle.read()

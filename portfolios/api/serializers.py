@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, cast
 
 from rest_framework import serializers
 
@@ -73,11 +74,13 @@ class PositionCreateSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True)
     tag_ids = serializers.ListField(child=id_field(), required=False)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
         if request is not None:
-            self.fields["portfolio"].queryset = Portfolio.objects.filter(owner=request.user)
+            portfolio = cast(serializers.PrimaryKeyRelatedField, self.fields["portfolio"])
+            # django-stubs types Manager as a descriptor, which mypy applies to this assignment.
+            portfolio.queryset = Portfolio.objects.filter(owner=request.user)  # type: ignore[arg-type]
 
 
 class PositionUpdateSerializer(serializers.Serializer):
@@ -137,7 +140,7 @@ def totals(positions: list[Position], greeks: dict[int, dict] | None = None) -> 
     complete = bool(rows) and all(r is not None and r.get("dollar_delta") is not None for r in rows)
     summed = (
         {
-            name: sum(r[name] for r in rows)
+            name: sum(r[name] for r in rows if r is not None)
             for name in ("delta", "gamma", "theta", "vega", "rho", "dollar_delta")
         }
         if complete
@@ -174,11 +177,13 @@ class StrategyCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[Strategy.Kind.PAIRS, Strategy.Kind.CUSTOM])
     position_ids = serializers.ListField(child=id_field(), min_length=1)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
         if request is not None:
-            self.fields["portfolio"].queryset = Portfolio.objects.filter(owner=request.user)
+            portfolio = cast(serializers.PrimaryKeyRelatedField, self.fields["portfolio"])
+            # django-stubs types Manager as a descriptor, which mypy applies to this assignment.
+            portfolio.queryset = Portfolio.objects.filter(owner=request.user)  # type: ignore[arg-type]
 
 
 class StrategyUpdateSerializer(serializers.Serializer):

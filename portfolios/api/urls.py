@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from portfolios.api import views
-from portfolios.api.demo import DemoResetView
 
 router = SimpleRouter()
 router.register("portfolios", views.PortfolioViewSet, basename="portfolio")
@@ -12,7 +10,4 @@ router.register("positions", views.PositionViewSet, basename="position")
 router.register("tags", views.TagViewSet, basename="tag")
 router.register("strategies", views.StrategyViewSet, basename="strategy")
 
-urlpatterns = [
-    *router.urls,
-    path("admin/demo/reset/", DemoResetView.as_view(), name="demo-reset"),
-]
+urlpatterns = router.urls

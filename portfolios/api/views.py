@@ -16,15 +16,17 @@ from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from marketdata.models import Security
 from portfolios import position_csv, selectors, services
 from portfolios.api import serializers as s
 from portfolios.filters import PositionFilter, StrategyFilter
 from portfolios.models import Portfolio, Position, Strategy, Tag
-from sigmasight.api.caching import book_changed, cached_response, owner_changed, query_params
+from sigmasight.api.caching import book_changed, cached_response, query_params
 from sigmasight.api.fields import MAX_ID
 from sigmasight.api.uploads import limit_uploads
+from sigmasight.api.users import request_user
 from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import ValidationFailed
 
@@ -38,14 +40,15 @@ class PortfolioViewSet(viewsets.ModelViewSet):
     filterset_fields = ["base_currency"]
 
     def get_queryset(self):
-        return selectors.portfolios_of(self.request.user)
+        return selectors.portfolios_of(request_user(self.request))
 
-    def perform_create(self, serializer: s.PortfolioSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Portfolio]) -> None:
         with transaction.atomic():
             serializer.save(owner=self.request.user)
             audit_record("portfolio.create", request=self.request, obj=serializer.instance)
 
-    def perform_update(self, serializer: s.PortfolioSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[Portfolio]) -> None:
+        assert serializer.instance is not None  # an update has its object
         with transaction.atomic():
             before = {k: getattr(serializer.instance, k) for k in serializer.validated_data}
             super().perform_update(serializer)
@@ -126,7 +129,7 @@ class PositionViewSet(
     search_fields = ["symbol", "underlying_symbol", "notes"]
 
     def get_queryset(self):
-        return selectors.positions_of(self.request.user)
+        return selectors.positions_of(request_user(self.request))
 
     def _serialize(self, positions: list[Position], *, many: bool = True) -> object:
         # Greeks come from the analytics app through a settings hook: portfolios sits below
@@ -144,7 +147,7 @@ class PositionViewSet(
         value = values[0]
         if not (value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID):
             return None
-        owned = Portfolio.objects.filter(owner=self.request.user, pk=int(value)).exists()
+        owned = Portfolio.objects.filter(owner=request_user(self.request), pk=int(value)).exists()
         return int(value) if owned else None
 
     def _cached(self, view: str, compute: Callable[[], Response]) -> Response:
@@ -156,6 +159,7 @@ class PositionViewSet(
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         def compute() -> Response:
             page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+            assert page is not None  # the API always paginates (DEFAULT_PAGINATION_CLASS)
             return self.get_paginated_response(self._serialize(list(page)))
 
         return self._cached("positions", compute)
@@ -258,7 +262,7 @@ class TagViewSet(viewsets.ModelViewSet):
     search_fields = ["name", "description"]
 
     def get_queryset(self):
-        return selectors.tags_of(self.request.user)
+        return selectors.tags_of(request_user(self.request))
 
     def create(self, request: Request) -> Response:
         body = s.TagSerializer(data=request.data)
@@ -281,7 +285,7 @@ class TagViewSet(viewsets.ModelViewSet):
         with transaction.atomic():
             audit_record("tag.delete", request=self.request, obj=instance)
             instance.delete()
-            owner_changed(instance.owner_id)
+            services.owner_changed(instance.owner_id)
 
 
 class StrategyViewSet(
@@ -299,7 +303,7 @@ class StrategyViewSet(
     ordering_fields = ["id", "name", "kind"]
 
     def get_queryset(self):
-        return selectors.strategies_of(self.request.user)
+        return selectors.strategies_of(request_user(self.request))
 
     @extend_schema(request=s.StrategyCreateSerializer, responses={201: s.StrategySerializer})
     def create(self, request: Request) -> Response:

@@ -50,6 +50,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 CONTRACT_MULTIPLIER = Decimal(100)
 
@@ -107,22 +108,32 @@ def detect_strategies(legs: Sequence[Leg]) -> list[DetectedStrategy]:
         seen.add(leg.id)
         by_underlying[leg.underlying].append(leg)
 
-    found: list[tuple[str, tuple[Leg, ...]]] = []
+    found: list[_Match] = []
     for group in by_underlying.values():
         found.extend(_detect_one_underlying(group))
 
-    rows = []
-    for kind, members in found:
-        ids = tuple(sorted(leg.id for leg in members))
-        rows.append((_KIND_RANK[kind], members[0].underlying, ids, kind, _name(kind, members)))
-    rows.sort(key=lambda row: row[:3])
+    found.sort(key=lambda match: (_KIND_RANK[match.kind], match.legs[0].underlying, match.ids))
     return [
-        DetectedStrategy(kind=kind, position_ids=ids, name=name) for *_, ids, kind, name in rows
+        DetectedStrategy(
+            kind=match.kind, position_ids=match.ids, name=_name(match.kind, match.legs)
+        )
+        for match in found
     ]
 
 
-def _detect_one_underlying(legs: list[Leg]) -> list[tuple[str, tuple[Leg, ...]]]:
-    found: list[tuple[str, tuple[Leg, ...]]] = []
+class _Match(NamedTuple):
+    """Legs of one underlying that make a strategy of `kind`."""
+
+    kind: str
+    legs: tuple[Leg, ...]
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return tuple(sorted(leg.id for leg in self.legs))
+
+
+def _detect_one_underlying(legs: list[Leg]) -> list[_Match]:
+    found: list[_Match] = []
     singles: list[Leg] = []
     stocks: list[Leg] = []
     long_puts: list[Leg] = []
@@ -141,11 +152,11 @@ def _detect_one_underlying(legs: list[Leg]) -> list[tuple[str, tuple[Leg, ...]]]
             other_options.append(leg)
 
     matched, stocks, (long_puts, short_calls) = _hedge_stock(stocks, [long_puts, short_calls])
-    found.extend(("collar", members) for members in matched)
+    found.extend(_Match(kind="collar", legs=members) for members in matched)
     matched, stocks, (short_calls,) = _hedge_stock(stocks, [short_calls])
-    found.extend(("covered_call", members) for members in matched)
+    found.extend(_Match(kind="covered_call", legs=members) for members in matched)
     matched, stocks, (long_puts,) = _hedge_stock(stocks, [long_puts])
-    found.extend(("protective_put", members) for members in matched)
+    found.extend(_Match(kind="protective_put", legs=members) for members in matched)
     singles.extend(stocks)
 
     options = other_options + long_puts + short_calls
@@ -155,10 +166,10 @@ def _detect_one_underlying(legs: list[Leg]) -> list[tuple[str, tuple[Leg, ...]]]
         ("vertical_spread", _pair_verticals),
     ):
         pairs, options = pair_group(options)
-        found.extend((kind, pair) for pair in pairs)
+        found.extend(_Match(kind=kind, legs=pair) for pair in pairs)
     singles.extend(options)
 
-    found.extend(("single", (leg,)) for leg in singles)
+    found.extend(_Match(kind="single", legs=(leg,)) for leg in singles)
     return found
 
 

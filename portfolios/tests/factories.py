@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import factory
 
 from marketdata.services import securities_ensure
 from portfolios.models import Portfolio, Position, Tag
-from sigmasight.accounts.tests.factories import UserFactory
+from sigmasight.accounts.tests.factories import ModelFactory, UserFactory
 
 
-class PortfolioFactory(factory.django.DjangoModelFactory):
+class PortfolioFactory(ModelFactory[Portfolio]):
     class Meta:
         model = Portfolio
 
@@ -19,7 +20,7 @@ class PortfolioFactory(factory.django.DjangoModelFactory):
     cash = Decimal("100000.00")
 
 
-class TagFactory(factory.django.DjangoModelFactory):
+class TagFactory(ModelFactory[Tag]):
     class Meta:
         model = Tag
 
@@ -27,7 +28,9 @@ class TagFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"tag-{n}")
 
 
-def stock(portfolio: Portfolio, symbol: str, quantity: str, **extra: object) -> Position:
+def stock(
+    portfolio: Portfolio, symbol: str, quantity: str | int | Decimal, **extra: Any
+) -> Position:
     """A stock lot stored the way the services store it."""
     security_id = securities_ensure([symbol])[symbol]
     quantity = Decimal(quantity)
@@ -45,8 +48,8 @@ def option(
     expiration: date,
     option_type: str,
     strike: str,
-    contracts: str,
-    **extra: object,
+    contracts: str | int | Decimal,
+    **extra: Any,
 ) -> Position:
     from marketdata.symbols import build_occ
 

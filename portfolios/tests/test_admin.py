@@ -13,13 +13,12 @@ import io
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import openpyxl
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.http import HttpResponse
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -29,12 +28,14 @@ from portfolios.models import Portfolio, Position, PositionTag, Strategy, Tag
 from portfolios.position_csv import COLUMNS
 from portfolios.services import strategies_refresh
 from portfolios.tests.factories import PortfolioFactory, TagFactory, option, stock
+from portfolios.tests.helpers import ADMIN, IMPORT_HEADER, as_file, confirm, preview
 from sigmasight.accounts.tests.factories import UserFactory
+
+if TYPE_CHECKING:
+    from portfolios.tests.helpers import TestResponse
 
 pytestmark = pytest.mark.django_db
 
-ADMIN = "/admin/portfolios"
-HEADER = ["portfolio", *COLUMNS]
 EXP = date(2027, 1, 15)
 CALL = build_occ("AAPL", EXP, "C", Decimal("200"))
 
@@ -81,85 +82,88 @@ def snapshot() -> dict[str, object]:
     }
 
 
-def as_file(kind: str, rows: list[list[object]], header: list[str] = HEADER) -> SimpleUploadedFile:
-    """`rows` as a CSV (cells as text) or an XLSX (numbers and dates as spreadsheet values)."""
-    if kind == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows([["" if c is None else str(c) for c in row] for row in rows])
-        return SimpleUploadedFile("positions.csv", out.getvalue().encode(), "text/csv")
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.append(header)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    workbook.save(out)
-    return SimpleUploadedFile("positions.xlsx", out.getvalue(), "application/octet-stream")
-
-
-def format_value(client, model: str, kind: str) -> str:
-    """The `format` choice the import page offers for `kind` (csv, xlsx)."""
-    page = client.get(f"{ADMIN}/{model}/import/").content.decode()
-    match = re.search(rf'<option value="(\d+)">{kind}</option>', page)
-    assert match, f"no {kind} format on the {model} import page"
-    return match[1]
-
-
-def preview(client, model: str, upload: SimpleUploadedFile, kind: str = "csv") -> HttpResponse:
-    form = {"resource": "0", "format": format_value(client, model, kind), "import_file": upload}
-    return client.post(f"{ADMIN}/{model}/import/", form)
-
-
-def confirm(client, model: str, page: HttpResponse) -> HttpResponse:
-    """Post the confirm form of a preview page back, with the hidden fields it rendered."""
-    form = page.content.decode()
-    form = form[form.index("process_import") :]
-    form = form[: form.index("</form>")]
-    fields = {
-        name: html.unescape(value)
-        for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)
-    }
-    assert {"import_file_name", "original_file_name", "format"} <= fields.keys()
-    return client.post(f"{ADMIN}/{model}/process_import/", fields)
-
-
-def problems(page: HttpResponse) -> set[tuple[int, str]]:
+def problems(page: TestResponse) -> set[tuple[int, str]]:
     return {(p["row"], p["column"]) for p in page.context["result"].problems}
 
 
 # Pages and query counts ------------------------------------------------------------------------
 def test_admin_book_pages_load(staff, book):
-    core, aapl = book["core"], book["aapl"]
-    urls = [
-        f"{ADMIN}/portfolio/",
-        f"{ADMIN}/portfolio/?q={book['owner'].email}",
-        f"{ADMIN}/portfolio/{core.pk}/change/",
-        f"{ADMIN}/portfolio/import/",
-        f"{ADMIN}/portfolio/export/",
-        f"{ADMIN}/position/",
-        f"{ADMIN}/position/?q=Core",
-        f"{ADMIN}/position/?position_type__exact=SC",
-        f"{ADMIN}/position/?portfolio__owner__id__exact={book['owner'].pk}",
-        f"{ADMIN}/position/?expiration__isnull=False",
-        f"{ADMIN}/position/{aapl.pk}/change/",
-        f"{ADMIN}/position/import/",
-        f"{ADMIN}/position/export/",
-        f"{ADMIN}/tag/",
-        f"{ADMIN}/tag/?q=tech",
-        f"{ADMIN}/tag/{book['tech'].pk}/change/",
-        f"{ADMIN}/tag/import/",
-        f"{ADMIN}/tag/export/",
-        f"{ADMIN}/strategy/",
-        f"{ADMIN}/strategy/?is_detected__exact=1&kind__exact=covered_call",
-        f"{ADMIN}/strategy/{book['detected'].pk}/change/",
-        f"{ADMIN}/strategy/{book['user_strategy'].pk}/change/",
-        f"{ADMIN}/strategy/add/",
-        f"{ADMIN}/strategy/export/",
-    ]
-    for url in urls:
-        assert staff.get(url).status_code == 200, url
+    """Every page of the book's admin loads and shows what it is about: a changelist (searched or
+    filtered) exactly the rows it should list, with their count and columns; a change page its
+    object; an import or export page its formats. Staff see every owner's book, a second user's
+    too."""
+    core, aapl, owner = book["core"], book["aapl"], book["owner"]
+    lots = [book[key] for key in ("aapl", "call", "msft", "closed")]
+    theirs = PortfolioFactory(name="Theirs")  # a second user's book
+    their_lot = stock(theirs, "KO", "5")
+    their_tag = TagFactory(owner=theirs.owner, name="Staples")
+    strategies = list(Strategy.objects.order_by("id"))
+    # The rows each changelist lists, in the admin's order, and text its page shows.
+    lists = {
+        f"{ADMIN}/portfolio/": (
+            [core, book["hedge"], theirs],
+            ["3 portfolios", ">Core</a>", ">Theirs</a>", owner.email, theirs.owner.email,
+             "column-position_count", '<td class="field-position_count">3</td>'],
+        ),
+        f"{ADMIN}/portfolio/?q={owner.email}": ([core, book["hedge"]], ["2 portfolios"]),
+        f"{ADMIN}/position/": (
+            [*lots, their_lot], ["5 positions", ">AAPL</a>", f">{book['call'].symbol}</a>", ">KO</a>",
+                                 "column-owner_email", theirs.owner.email],
+        ),
+        f"{ADMIN}/position/?q=Core": (lots, ["4 positions", owner.email]),
+        f"{ADMIN}/position/?position_type__exact=SC": ([book["call"]], ["1 position", "Short call"]),
+        f"{ADMIN}/position/?portfolio__owner__id__exact={owner.pk}": (lots, ["4 positions"]),
+        f"{ADMIN}/position/?expiration__isnull=False": ([book["call"]], ["Jan. 15, 2027"]),
+        f"{ADMIN}/tag/": ([book["tech"], their_tag], ["2 tags", ">Tech</a>", ">Staples</a>"]),
+        f"{ADMIN}/tag/?q=tech": ([book["tech"]], ["1 tag", owner.email]),
+        f"{ADMIN}/strategy/": (strategies, [f"{len(strategies)} strategies", ">Mine</a>"]),
+        f"{ADMIN}/strategy/?is_detected__exact=1&kind__exact=covered_call": (
+            [book["detected"]], [f">{book['detected'].name}</a>"],
+        ),
+    }  # fmt: skip
+    formats = ['<option value="0">csv</option>', '<option value="1">xlsx</option>']
+    pages = {
+        f"{ADMIN}/portfolio/{core.pk}/change/": ["<title>Core | Change portfolio", 'value="Core"'],
+        f"{ADMIN}/position/{aapl.pk}/change/": ["<title>AAPL 300.000000 | View position"],
+        f"{ADMIN}/tag/{book['tech'].pk}/change/": ['value="Tech"'],
+        f"{ADMIN}/strategy/{book['detected'].pk}/change/": [f"<title>{book['detected']} | View"],
+        f"{ADMIN}/strategy/{book['user_strategy'].pk}/change/": ['value="Mine"'],
+        f"{ADMIN}/strategy/add/": ["<title>Add strategy", 'name="name"'],
+        **{f"{ADMIN}/{model}/import/": [*formats, 'name="import_file"']
+           for model in ("portfolio", "position", "tag")},
+        **{f"{ADMIN}/{model}/export/": ["<title>Export |", *formats]
+           for model in ("portfolio", "position", "tag", "strategy")},
+    }  # fmt: skip
+    assert len(lists) + len(pages) == 24
+    for url, (rows, shown) in lists.items():
+        page = staff.get(url)
+        assert page.status_code == 200, url
+        assert list(page.context["cl"].result_list) == rows, url
+        for text in shown:
+            assert text in page.content.decode(), (url, text)
+    for url, shown in pages.items():
+        page = staff.get(url)
+        assert page.status_code == 200, url
+        for text in shown:
+            assert text in page.content.decode(), (url, text)
+
+
+def test_admin_portfolio_changelist(client, user, other_user):
+    """Staff see every user's portfolios; their owners, who are not staff, see the admin login."""
+    mine = PortfolioFactory(owner=user, name="Mine")
+    yours = PortfolioFactory(owner=other_user, name="Yours")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get(f"{ADMIN}/portfolio/")
+    assert page.status_code == 200
+    assert list(page.context["cl"].result_list) == [mine, yours]
+    html = page.content.decode()
+    assert ">Mine</a>" in html and ">Yours</a>" in html
+    assert user.email in html and other_user.email in html
+    for owner in (user, other_user):
+        client.force_login(owner)
+        refused = client.get(f"{ADMIN}/portfolio/")
+        assert refused.status_code == 302
+        assert refused["Location"].startswith("/admin/login/")
 
 
 def test_admin_portfolio_page_shows_open_positions_inline(staff, book):
@@ -347,7 +351,7 @@ def test_admin_position_export_is_the_upload_layout(staff, book):
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     core = book["core"].pk
-    assert rows[0] == HEADER
+    assert rows[0] == IMPORT_HEADER
     assert rows[1:] == [
         [str(core), "AAPL", "300", "100", "2023-06-01", "", "", "", "", "Tech", "custom:Mine", ""],
         [str(core), book["call"].symbol, "-2", "5", "2023-06-01", "AAPL", "C", "250", "2027-01-15", "", "", ""],
@@ -358,7 +362,9 @@ def test_admin_position_export_is_the_upload_layout(staff, book):
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
 def test_admin_position_export_imports_back_unchanged(staff, book, kind):
     page = staff.get(f"{ADMIN}/position/export/").content.decode()
-    value = re.search(rf'<option value="(\d+)">{kind}</option>', page)[1]
+    match = re.search(rf'<option value="(\d+)">{kind}</option>', page)
+    assert match is not None
+    value = match[1]
     response = staff.post(f"{ADMIN}/position/export/", {"format": value, "resource": "0"})
     assert response.status_code == 200
     before = snapshot()

@@ -8,7 +8,7 @@ from django.test import override_settings
 from portfolios.models import Portfolio, Position, PositionTag, Strategy, Tag
 from portfolios.services import strategies_refresh
 from portfolios.tests.factories import PortfolioFactory, TagFactory, option, stock
-from sigmasight.accounts.tests.test_auth_api import assert_envelope
+from sigmasight.tests.helpers import assert_envelope
 
 pytestmark = pytest.mark.django_db
 
@@ -354,7 +354,7 @@ def test_second_user_sees_none_of_the_first_users_book(other_client, book):
     p = book["portfolio"].pk
     for url in [
         f"{API}/portfolios/{p}/", f"{API}/portfolios/{p}/export/", f"{API}/positions/{book['aapl'].pk}/",
-        f"{API}/tags/{book['growth'].pk}/", f"{API}/strategies/{Strategy.objects.filter(portfolio_id=p).first().pk}/",
+        f"{API}/tags/{book['growth'].pk}/", f"{API}/strategies/{Strategy.objects.filter(portfolio_id=p).earliest('pk').pk}/",
     ]:  # fmt: skip
         assert_envelope(other_client.get(url), 404, "not_found")
     for url in [

@@ -21,14 +21,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from portfolios.models import Portfolio, Position, PositionTag, Strategy, Tag
 from portfolios.position_csv import COLUMNS
 from portfolios.tests.factories import PortfolioFactory, TagFactory, stock
-from portfolios.tests.test_admin import confirm, preview
+from portfolios.tests.helpers import ADMIN, confirm, preview
 from sigmasight.accounts.tests.factories import UserFactory
-from sigmasight.accounts.tests.test_auth_api import assert_envelope
+from sigmasight.tests.helpers import assert_envelope
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
-ADMIN = "/admin/portfolios"
 CONTROL = "bad\x1a\x06name"
 DANGEROUS = [
     '=HYPERLINK("http://evil.example","open")',

@@ -1,4 +1,4 @@
-"""Account writes: registration and token issuance."""
+"""Account writes: users and token issuance."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from portfolios.models import Portfolio
 from sigmasight.accounts.models import User, normalize_email
 from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import DomainError, ValidationFailed
@@ -27,8 +26,9 @@ class InvalidCredentials(DomainError):
     default_code = "invalid_credentials"
 
 
-def user_register(*, email: str, password: str, full_name: str) -> tuple[User, Portfolio]:
-    """Create a user and their first portfolio, or raise ValidationFailed with field messages."""
+def user_create(*, email: str, password: str, full_name: str) -> User:
+    """Create a user, or raise ValidationFailed with field messages (a password the rules refuse,
+    an email in use). Registration (portfolios.services.user_register) adds their portfolio."""
     email = normalize_email(email)
     candidate = User(email=email, full_name=full_name)
     try:
@@ -42,11 +42,10 @@ def user_register(*, email: str, password: str, full_name: str) -> tuple[User, P
     try:
         with transaction.atomic():
             user = User.objects.create_user(email, password, full_name=full_name)
-            portfolio = Portfolio.objects.create(owner=user, name="Main portfolio")
     except IntegrityError as exc:  # a concurrent registration of the same email won the race
         raise ValidationFailed(DUPLICATE_EMAIL, fields={"email": [DUPLICATE_EMAIL]}) from exc
     logger.info("user registered", extra={"user_id": user.pk})
-    return user, portfolio
+    return user
 
 
 def tokens_issue(*, email: str, password: str, request=None) -> dict[str, object]:
@@ -57,7 +56,7 @@ def tokens_issue(*, email: str, password: str, request=None) -> dict[str, object
         audit_record("auth.login_failed", request=request, actor_email=normalize_email(email))
         raise InvalidCredentials("Email or password is incorrect.")
     refresh = RefreshToken.for_user(user)
-    update_last_login(None, user)
+    update_last_login(type(user), user)
     logger.info("login succeeded", extra={"user_id": user.pk})
     audit_record("auth.login", request=request, actor=user)
     return {
@@ -72,7 +71,8 @@ def token_revoke(*, user: User, refresh: str) -> None:
     """Blacklist the caller's own refresh token (logout)."""
     message = "Token is invalid, expired or already revoked."
     try:
-        token = RefreshToken(refresh)
+        # simplejwt annotates this argument as its Token class; it takes the encoded token.
+        token = RefreshToken(refresh)  # type: ignore[arg-type]
     except TokenError as exc:
         raise ValidationFailed(
             message, code="token_not_valid", fields={"refresh": [message]}

@@ -18,7 +18,8 @@ bounds how long a write that bypasses the services and the admin stays unseen; 0
 cache off; admin writes drop everything: `AdminInvalidatesCache`).
 `results_changed(portfolio_ids)` bumps the portfolios' counters (the batch after each chunk
 commits; on-demand computations); `book_changed` the same for writes to the book;
-`owner_changed(owner_id)` every portfolio of a user (tags, their stress scenarios);
+`results_changed` of every portfolio of a user for what all of them show (tags, the user's
+stress scenarios: `portfolios.services.owner_changed`);
 `everything_changed()` the global counter (new closes, which any portfolio may hold; the demo
 rebuilt). A bump happens at once and again after the transaction commits, so a reader that cached
 the old rows in between is dropped too. Counters start at a nanosecond clock reading, so one
@@ -38,7 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -48,6 +49,13 @@ from rest_framework.response import Response
 
 from sigmasight.cachesafe import safe_cache_call, warn_limited
 from sigmasight.metrics import api_cache_outcome
+
+if TYPE_CHECKING:
+    # The admin mixin's base for the type checker: a ModelAdmin, with django-import-export's
+    # ImportMixin on import admins (no stubs, so Any: every super() call below is known).
+    from import_export.admin import ImportMixin as _AdminBase
+else:
+    _AdminBase = object
 
 logger = logging.getLogger("sigmasight.api")
 
@@ -160,13 +168,6 @@ def results_changed(portfolio_ids: Iterable[int]) -> None:
 book_changed = results_changed  # positions, tags, strategies, the portfolio row itself
 
 
-def owner_changed(owner_id: int) -> None:
-    """Something shown in every portfolio of one user changed (a tag's name, their scenario)."""
-    from portfolios.models import Portfolio  # portfolios imports this module
-
-    results_changed(Portfolio.objects.filter(owner_id=owner_id).values_list("pk", flat=True))
-
-
 def everything_changed() -> None:
     """Something every portfolio reads changed (closes, the stress library, factors)."""
     _bump([GLOBAL_GENERATION])
@@ -223,7 +224,7 @@ def _tagged(response: Response, view: str, outcome: str) -> Response:
     return response
 
 
-class AdminInvalidatesCache:
+class AdminInvalidatesCache(_AdminBase):
     """For ModelAdmins of what cached reads show (portfolios, positions, tags, strategies,
     securities, factor definitions, stress scenarios): admin forms, deletes and imports write
     around the services, so each drops every cached read (the global counter; admin edits are

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from rest_framework import serializers
 
@@ -12,7 +14,7 @@ from sigmasight.validators import NoControlCharacters
 MAX_ID = 2**63 - 1
 
 
-def id_field(**kwargs: object) -> serializers.IntegerField:
+def id_field(**kwargs: Any) -> serializers.IntegerField:
     """An integer that can be a primary key (a list of ids: `ListField(child=id_field())`)."""
     return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
 
@@ -22,7 +24,7 @@ class CheckedCharField(serializers.CharField):
     the surrounding whitespace: Python's whitespace includes U+001C-U+001F and U+0085, which
     trimmed first would pass unseen (and the schema says they are refused)."""
 
-    def to_internal_value(self, data: object) -> str:
+    def to_internal_value(self, data: Any) -> str:
         if isinstance(data, str):
             for validator in self.validators:
                 if isinstance(validator, NoControlCharacters):

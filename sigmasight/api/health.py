@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
@@ -62,11 +63,18 @@ def check_broker() -> str:
     return "ok"
 
 
-def last_batch() -> dict | None:
-    """The most recently finished batch job run."""
-    from analytics.batch import last_finished
+# The batch runner registers where its last finished run is read (analytics, in its AppConfig):
+# the ground reports it without importing the app above it.
+_last_batch: list[Callable[[], dict | None]] = []
 
-    return last_finished()
+
+def last_batch_from(reader: Callable[[], dict | None]) -> None:
+    _last_batch[:] = [reader]
+
+
+def last_batch() -> dict | None:
+    """The most recently finished batch job run (None when no batch runner is installed)."""
+    return _last_batch[0]() if _last_batch else None
 
 
 class HealthView(APIView):

@@ -27,7 +27,7 @@ class StandardPagination(PageNumberPagination):
         query.is_valid(raise_exception=True)
         return query.validated_data
 
-    def get_page_size(self, request) -> int:
+    def get_page_size(self, request) -> int | None:
         return self._query(request).get("page_size", self.page_size)
 
     def get_page_number(self, request, paginator) -> int:

@@ -12,6 +12,8 @@ import django_filters
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers
 
+from sigmasight.api.fields import id_field
+
 BLANK = "This parameter may not be blank."
 # What django-filter's BooleanFilter reads; anything else it would silently ignore.
 BOOLEANS = {"true", "false", "True", "False", "1", "0"}
@@ -63,3 +65,25 @@ class StrictFilterBackend(DjangoFilterBackend):
             if errors:
                 raise serializers.ValidationError(errors)
         return filterset
+
+
+# The query parameters of the endpoints that read stored results, one definition each.
+
+
+class AsOfQuery(QuerySerializer):
+    as_of = serializers.DateField(required=False, help_text="default: the latest session")
+
+
+class PortfolioQuery(AsOfQuery):
+    portfolio = id_field(required=False, help_text="default: your first portfolio")
+
+
+class DateRangeQuery(QuerySerializer):
+    start = serializers.DateField(required=False, help_text="first session (inclusive)")
+    end = serializers.DateField(required=False, help_text="last session (inclusive)")
+
+    def validate(self, attrs: dict) -> dict:
+        start, end = attrs.get("start"), attrs.get("end")
+        if start is not None and end is not None and start > end:
+            raise serializers.ValidationError({"start": ["start must be on or before end."]})
+        return attrs

@@ -158,7 +158,7 @@ CONTROL_FREE = {
 }
 
 
-def _decimal_pattern(whole: int, places: int) -> str:
+def _decimal_pattern(whole: int, places: int | None) -> str:
     """A decimal string DRF's DecimalField reads: at least one digit (drf-spectacular's own
     pattern also matches "-" and ".")."""
     if not places:

@@ -13,7 +13,7 @@ limits, login's included, still apply, per process, rather than failing open or 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
@@ -22,22 +22,25 @@ from sigmasight.accounts.models import normalize_email
 from sigmasight.cachesafe import FallbackCache
 
 if TYPE_CHECKING:  # rest_framework.views imports this module through its settings
+    from django.core.cache.backends.base import BaseCache
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
 # One per process, shared by every throttle: the local counts survive from request to request.
 throttle_cache = FallbackCache("default")
+# DRF types a throttle's cache as a BaseCache; FallbackCache has the get and set it calls.
+_cache = cast("BaseCache", throttle_cache)
 
 
 class UserThrottle(UserRateThrottle):
-    cache = throttle_cache
+    cache = _cache
 
     def get_rate(self) -> str:
         return settings.SIGMASIGHT_THROTTLE_USER
 
 
 class AnonThrottle(AnonRateThrottle):
-    cache = throttle_cache
+    cache = _cache
 
     def get_rate(self) -> str:
         return settings.SIGMASIGHT_THROTTLE_ANON
@@ -45,7 +48,7 @@ class AnonThrottle(AnonRateThrottle):
 
 class LoginIPThrottle(SimpleRateThrottle):
     scope = "login_ip"
-    cache = throttle_cache
+    cache = _cache
 
     def get_rate(self) -> str:
         return settings.SIGMASIGHT_THROTTLE_LOGIN_IP
@@ -56,7 +59,7 @@ class LoginIPThrottle(SimpleRateThrottle):
 
 class LoginEmailThrottle(SimpleRateThrottle):
     scope = "login_email"
-    cache = throttle_cache
+    cache = _cache
 
     def get_rate(self) -> str:
         return settings.SIGMASIGHT_THROTTLE_LOGIN_EMAIL

@@ -75,8 +75,8 @@ def _object_fields(obj: models.Model | None) -> dict:
     }
     if obj._meta.label_lower == "portfolios.portfolio":
         fields["portfolio_id"] = obj.pk
-    elif getattr(obj, "portfolio_id", None) is not None:
-        fields["portfolio_id"] = obj.portfolio_id
+    elif (portfolio_id := getattr(obj, "portfolio_id", None)) is not None:
+        fields["portfolio_id"] = portfolio_id
     return fields
 
 

@@ -86,6 +86,7 @@ def outbox_send(signature: Signature) -> str:
     unknown = set(signature.options) - {*OPTIONS, "task_id", "reply_to"}
     if unknown or signature.subtask_type:
         raise ValueError(f"outbox_send takes a plain task signature; unsupported: {unknown}")
+    assert signature.task is not None  # a task's signature names it
     with transaction.atomic():
         row = OutboxTask.objects.create(
             task=signature.task,

@@ -11,6 +11,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from corsheaders.defaults import default_headers as cors_default_headers
@@ -205,7 +206,7 @@ SIGMASIGHT_OPEN_REGISTRATION = env_bool("SIGMASIGHT_OPEN_REGISTRATION", False)
 # another one before seeding a server others can reach.
 SIGMASIGHT_DEMO_PASSWORD = env_str("SIGMASIGHT_DEMO_PASSWORD", "open-risk-demo")
 
-SIMPLE_JWT = {
+SIMPLE_JWT: dict[str, Any] = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 30, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7, minimum=1)),
     "ROTATE_REFRESH_TOKENS": True,
@@ -378,7 +379,7 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
 LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")
 if LOG_FORMAT not in {"text", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be 'text' or 'json'.")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
@@ -410,18 +411,20 @@ SIGMASIGHT_MONTE_CARLO_DRAWS = env_int("SIGMASIGHT_MONTE_CARLO_DRAWS", 10_000, m
 SIGMASIGHT_EWMA_LAMBDA = env_float("SIGMASIGHT_EWMA_LAMBDA", 0.94)
 SIGMASIGHT_SNAPSHOT_RETENTION_DAYS = env_int("SIGMASIGHT_SNAPSHOT_RETENTION_DAYS", 365, minimum=1)
 SIGMASIGHT_BATCH_CHUNK_POSITIONS = env_int("SIGMASIGHT_BATCH_CHUNK_POSITIONS", 1000, minimum=1)
-# Each job's chunks run as a Celery chord; a chunk gets its job's soft time limit in seconds (the
-# plan's 5, 10, 15, 5, 5 and 10 minutes; SIGMASIGHT_BATCH_TIME_LIMIT_<JOB> overrides) and is
-# killed SIGMASIGHT_BATCH_HARD_GRACE_S later. Provider errors are retried with exponential backoff
-# (full jitter, capped); nothing else is retried. A running job whose runner is gone (dead pid,
-# no heartbeat) is taken over by the next run (README); SIGMASIGHT_BATCH_STALE_HOURS is the last
-# resort for a runner on this host that is alive but has not beaten for that long (hung).
+# Each job's chunks run as a Celery chord; a chunk gets its job's soft time limit in seconds (each
+# app declares its jobs' limits: the plan's 5, 10, 15, 5, 5 and 10 minutes for market_data, greeks,
+# factors, market_risk, snapshots and stress; SIGMASIGHT_BATCH_TIME_LIMIT_<JOB> overrides, a job
+# that is not declared fails `manage.py check`) and is killed SIGMASIGHT_BATCH_HARD_GRACE_S later.
+# Provider errors are retried with exponential backoff (full jitter, capped); nothing else is
+# retried. A running job whose runner is gone (dead pid, no heartbeat) is taken over by the next
+# run (README); SIGMASIGHT_BATCH_STALE_HOURS is the last resort for a runner on this host that is
+# alive but has not beaten for that long (hung).
+_TIME_LIMIT = "SIGMASIGHT_BATCH_TIME_LIMIT_"
 SIGMASIGHT_BATCH_TIME_LIMITS = {
-    job: env_int(f"SIGMASIGHT_BATCH_TIME_LIMIT_{job.upper()}", minutes * 60, minimum=1)
-    for job, minutes in {
-        "market_data": 5, "greeks": 10, "factors": 15, "market_risk": 5, "snapshots": 5, "stress": 10,
-    }.items()
-}  # fmt: skip
+    name.removeprefix(_TIME_LIMIT).lower(): env_int(name, 1, minimum=1)
+    for name in sorted(os.environ)
+    if name.startswith(_TIME_LIMIT)
+}
 SIGMASIGHT_BATCH_HARD_GRACE_S = env_int("SIGMASIGHT_BATCH_HARD_GRACE_S", 60, minimum=1)
 SIGMASIGHT_BATCH_RETRIES = env_int("SIGMASIGHT_BATCH_RETRIES", 3, minimum=0)
 SIGMASIGHT_BATCH_RETRY_BACKOFF_S = env_float("SIGMASIGHT_BATCH_RETRY_BACKOFF_S", 30.0)

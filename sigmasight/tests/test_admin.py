@@ -45,7 +45,3 @@ def test_admin_add_user_form_uses_email(admin_client_logged_in):
     from sigmasight.accounts.models import User
 
     assert User.objects.get(email="added@example.com").check_password("a-long-unusual-passphrase")
-
-
-def test_admin_portfolio_changelist(admin_client_logged_in):
-    assert admin_client_logged_in.get("/admin/portfolios/portfolio/").status_code == 200

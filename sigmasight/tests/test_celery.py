@@ -48,7 +48,7 @@ def test_worker_round_trip_through_redis():
         text=True,
     )
     try:
-        reply = ping.apply_async(args=["round-trip"], queue=queue).get(timeout=60)
+        reply = ping.apply_async(args=("round-trip",), queue=queue).get(timeout=60)
         assert reply["reply"] == "pong"
         assert reply["payload"] == "round-trip"
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,8 @@ def request_log(
     return caplog
 
 
-def _lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+def _lines(caplog: pytest.LogCaptureFixture) -> list[Any]:
+    """The request log's records (Any: they carry the middleware's extra attributes)."""
     return [r for r in caplog.records if r.name == "sigmasight.request"]
 
 

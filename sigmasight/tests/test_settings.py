@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -16,37 +12,7 @@ from django.core.management import call_command
 from sigmasight.env import env_bool, env_int, env_list, env_rate
 from sigmasight.logging import JsonFormatter
 from sigmasight.settings import base
-
-ROOT = Path(__file__).resolve().parents[2]
-
-PRODUCTION_ENV = {
-    "DEBUG": "false",
-    "SECRET_KEY": "prod-like-" + "k3y-" * 16,
-    "ALLOWED_HOSTS": "sigmasight.example.com",
-    "SECURE_SSL_REDIRECT": "true",
-    "SESSION_COOKIE_SECURE": "true",
-    "CSRF_COOKIE_SECURE": "true",
-    "SECURE_HSTS_SECONDS": "31536000",
-    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
-    "SECURE_HSTS_PRELOAD": "true",
-}
-
-
-def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in PRODUCTION_ENV and k != "DJANGO_SETTINGS_MODULE"
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**clean, "DJANGO_SETTINGS_MODULE": "sigmasight.settings.base", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from sigmasight.tests.helpers import PRODUCTION_ENV, manage
 
 
 @pytest.mark.parametrize(
@@ -88,26 +54,26 @@ def test_env_int_list_and_rate(monkeypatch):
 
 
 def test_junk_debug_value_stops_start_up():
-    result = _manage("check", env={"DEBUG": "sometimes", "SECRET_KEY": "x" * 60})
+    result = manage("check", env={"DEBUG": "sometimes", "SECRET_KEY": "x" * 60})
     assert result.returncode != 0
     assert "DEBUG='sometimes' is not a boolean" in result.stderr
 
 
 def test_secret_key_required_when_debug_is_off():
-    result = _manage("check", env={"DEBUG": "false", "SECRET_KEY": ""})
+    result = manage("check", env={"DEBUG": "false", "SECRET_KEY": ""})
     assert result.returncode != 0
     assert "SECRET_KEY is required when DEBUG is off" in result.stderr
 
 
 def test_check_deploy_passes_with_production_environment():
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_check_deploy_flags_insecure_production_settings():
     insecure = {**PRODUCTION_ENV, "SECURE_SSL_REDIRECT": "false", "SECURE_HSTS_SECONDS": "0"}
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=insecure)
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=insecure)
     assert result.returncode != 0
     assert "security.W004" in result.stderr + result.stdout
     assert "security.W008" in result.stderr + result.stdout

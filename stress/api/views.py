@@ -1,23 +1,31 @@
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from analytics.api.views import portfolio_for
-from analytics.services import session_for
-from sigmasight.api.caching import cached_response, owner_changed, results_changed
-from sigmasight.api.fields import id_field
-from sigmasight.api.query import QuerySerializer
+from marketdata.calendar import session_for
+from portfolios.api.results import ResultView
+from portfolios.models import Portfolio
+from portfolios.selectors import portfolio_for
+from portfolios.services import owner_changed
+from sigmasight.api.caching import results_changed
+from sigmasight.api.query import AsOfQuery, DateRangeQuery
+from sigmasight.api.users import request_user
 from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import NotFoundError, ValidationFailed
 from stress import services
+from stress.api import serializers as s
 from stress.models import FactorCorrelation, StressScenario, StressTestResult
 
 CRISES = {
@@ -27,50 +35,11 @@ CRISES = {
 }
 
 
-class ScenarioSerializer(serializers.ModelSerializer):
-    shocks = serializers.DictField(child=serializers.FloatField(), allow_empty=False)
-    is_library = serializers.SerializerMethodField()
-
-    class Meta:
-        model = StressScenario
-        fields = [
-            "id",
-            "name",
-            "category",
-            "description",
-            "shocks",
-            "is_active",
-            "is_historical",
-            "is_library",
-        ]
-        read_only_fields = ["id", "is_library"]
-
-    def get_is_library(self, scenario: StressScenario) -> bool:
-        return scenario.owner_id is None
-
-    def validate_shocks(self, value: dict) -> dict:
-        from stress.library import validate_shocks
-
-        try:
-            return validate_shocks(value)
-        except ValidationFailed as exc:
-            raise serializers.ValidationError(exc.fields.get("shocks", [exc.message])) from exc
-
-    def validate_name(self, value: str) -> str:
-        owner = self.context["request"].user
-        clash = StressScenario.objects.filter(owner=owner, name=value)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise serializers.ValidationError(f"You already have a scenario named '{value}'.")
-        return value
-
-
 class StressScenarioViewSet(viewsets.ModelViewSet):
     """The shared library (read-only) and the user's own scenarios."""
 
     queryset = StressScenario.objects.none()
-    serializer_class = ScenarioSerializer
+    serializer_class = s.ScenarioSerializer
     http_method_names = ["get", "post", "patch", "delete"]
     filterset_fields = ["category", "is_active", "is_historical"]
     search_fields = ["name", "description"]
@@ -84,14 +53,14 @@ class StressScenarioViewSet(viewsets.ModelViewSet):
             "category", "name", "id"
         )
 
-    def perform_create(self, serializer: ScenarioSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[StressScenario]) -> None:
         scenario = serializer.save(owner=self.request.user)
         audit_record("scenario.create", request=self.request, obj=scenario)
 
-    def perform_update(self, serializer: ScenarioSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[StressScenario]) -> None:
         fields = sorted(serializer.validated_data)
         audit_record("scenario.update", request=self.request, obj=serializer.save(), fields=fields)
-        owner_changed(self.request.user.pk)  # stored results show the scenario's name
+        owner_changed(request_user(self.request).pk)  # stored results show the scenario's name
 
     def _own(self) -> StressScenario:
         scenario = self.get_object()
@@ -108,13 +77,8 @@ class StressScenarioViewSet(viewsets.ModelViewSet):
         with transaction.atomic():  # recorded before the delete, undone with it if it fails
             audit_record("scenario.delete", request=request, obj=scenario)
             scenario.delete()
-            owner_changed(request.user.pk)
+            owner_changed(request_user(request).pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class StressTestBody(serializers.Serializer):
-    scenario_ids = serializers.ListField(child=id_field(), required=False, allow_empty=False)
-    as_of = serializers.DateField(required=False)
 
 
 def result_row(r: StressTestResult) -> dict:
@@ -134,7 +98,7 @@ def _scenarios_for(request: Request, ids: list[int] | None) -> list[StressScenar
     visible = StressScenario.objects.filter(
         Q(owner__isnull=True) | Q(owner=request.user), pk__in=ids
     )
-    found = {s.pk: s for s in visible}
+    found = {scenario.pk: scenario for scenario in visible}
     unknown = [i for i in ids if i not in found]
     if unknown:
         raise ValidationFailed(
@@ -144,10 +108,10 @@ def _scenarios_for(request: Request, ids: list[int] | None) -> list[StressScenar
 
 
 class StressTestView(APIView):
-    @extend_schema(request=StressTestBody, responses={200: dict}, tags=["stress"])
+    @extend_schema(request=s.StressTestBody, responses={200: dict}, tags=["stress"])
     def post(self, request: Request, portfolio_id: int) -> Response:
         portfolio = portfolio_for(request, portfolio_id)
-        body = StressTestBody(data=request.data)
+        body = s.StressTestBody(data=request.data)
         body.is_valid(raise_exception=True)
         scenarios = _scenarios_for(request, body.validated_data.get("scenario_ids"))
         as_of = session_for(body.validated_data.get("as_of"))
@@ -158,32 +122,20 @@ class StressTestView(APIView):
         return Response({"as_of": as_of, "results": [result_row(r) for r in results]})
 
 
-class RangeQuery(QuerySerializer):
-    start = serializers.DateField(required=False)
-    end = serializers.DateField(required=False)
+@extend_schema(responses={200: list[dict]}, tags=["stress"])
+class StressResultsView(ResultView):
+    query_serializer = DateRangeQuery
+    cache_view = "stress-results"
+    portfolio_kwarg = "portfolio_id"
+    takes_session = False
 
-
-class StressResultsView(APIView):
-    @extend_schema(parameters=[RangeQuery], responses={200: list[dict]}, tags=["stress"])
-    def get(self, request: Request, portfolio_id: int) -> Response:
-        portfolio = portfolio_for(request, portfolio_id)
-        query = RangeQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        dates = query.validated_data
-
-        def compute() -> Response:
-            rows = StressTestResult.objects.filter(portfolio=portfolio).select_related("scenario")
-            if dates.get("start"):
-                rows = rows.filter(date__gte=dates["start"])
-            if dates.get("end"):
-                rows = rows.filter(date__lte=dates["end"])
-            return Response([result_row(r) for r in rows.order_by("date", "scenario__name")[:5000]])
-
-        return cached_response("stress-results", portfolio.pk, dates, compute)
-
-
-class AsOfQuery(QuerySerializer):
-    as_of = serializers.DateField(required=False)
+    def compute(self, *, portfolio: Portfolio, as_of: date | None, query: dict) -> Any:
+        rows = StressTestResult.objects.filter(portfolio=portfolio).select_related("scenario")
+        if query.get("start"):
+            rows = rows.filter(date__gte=query["start"])
+        if query.get("end"):
+            rows = rows.filter(date__lte=query["end"])
+        return [result_row(r) for r in rows.order_by("date", "scenario__name")[:5000]]
 
 
 class StressCorrelationsView(APIView):
@@ -201,15 +153,11 @@ class StressCorrelationsView(APIView):
                          "factors": stored.factors, "matrix": stored.matrix})  # fmt: skip
 
 
-class HistoricalQuery(QuerySerializer):
-    portfolio = id_field(required=False, help_text="also replay the crisis on this portfolio")
-
-
 class HistoricalView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("crisis", str, OpenApiParameter.PATH, enum=list(CRISES)),
-            HistoricalQuery,
+            s.HistoricalQuery,
         ],
         responses={200: dict},
         tags=["stress"],
@@ -217,17 +165,18 @@ class HistoricalView(APIView):
     def get(self, request: Request, crisis: str) -> Response:
         if crisis not in CRISES:
             raise NotFoundError(f"Unknown crisis '{crisis}'; use one of {', '.join(CRISES)}.")
-        query = HistoricalQuery(data=request.query_params)
+        query = s.HistoricalQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         scenario = StressScenario.objects.filter(
             owner__isnull=True, is_historical=True, name=CRISES[crisis]
         ).first()
         if scenario is None:
             raise NotFoundError("That replay is not loaded; run manage.py load_stress_scenarios.")
-        body: dict = {"scenario": ScenarioSerializer(scenario, context={"request": request}).data}
+        body: dict = {"scenario": s.ScenarioSerializer(scenario, context={"request": request}).data}
         if "portfolio" in query.validated_data:
             portfolio = portfolio_for(request, query.validated_data["portfolio"])
-            results = services.stress_run(portfolio_ids=[portfolio.pk], scenarios=[scenario])
-            results_changed([portfolio.pk])
-            body["result"] = result_row(results[0]) if results else None
+            result, written = services.stress_replay(portfolio_id=portfolio.pk, scenario=scenario)
+            if written:
+                results_changed([portfolio.pk])
+            body["result"] = result_row(result) if result else None
         return Response(body)

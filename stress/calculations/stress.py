@@ -9,26 +9,27 @@ adds every other factor's conditional move E[f_o | f_s = s] = Sigma_os Sigma_ss^
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+import numpy.typing as npt
 
-from marketdata.calculations import black_scholes as bs
-
-SPOT_FLOOR = 1e-6
+from analytics.calculations.revaluation import OptionLegs, revalue
 
 
-def nearest_psd(matrix: np.ndarray) -> np.ndarray:
+def nearest_psd(matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """The nearest symmetric positive semi-definite matrix (negative eigenvalues clipped to 0)."""
-    sym = (np.asarray(matrix, dtype=float) + np.asarray(matrix, dtype=float).T) / 2.0
+    sym: npt.NDArray[np.float64] = (
+        np.asarray(matrix, dtype=float) + np.asarray(matrix, dtype=float).T
+    ) / 2.0
     values, vectors = np.linalg.eigh(sym)
     if values.min() >= 0:
         return sym
-    repaired = (vectors * np.clip(values, 0.0, None)) @ vectors.T
+    repaired: npt.NDArray[np.float64] = (vectors * np.clip(values, 0.0, None)) @ vectors.T
     return (repaired + repaired.T) / 2.0
 
 
-def conditional_moves(cov: np.ndarray, shocked: np.ndarray, shocks: np.ndarray) -> np.ndarray:
+def conditional_moves(
+    cov: npt.NDArray[np.float64], shocked: npt.NDArray[np.intp], shocks: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """All K factor moves given the shocked ones: the shocks themselves, and for every other
     factor Sigma_os Sigma_ss^+ s (pseudo-inverse, so perfectly correlated shocks still work)."""
     cov = np.asarray(cov, dtype=float)
@@ -39,33 +40,18 @@ def conditional_moves(cov: np.ndarray, shocked: np.ndarray, shocks: np.ndarray) 
     return moves
 
 
-@dataclass(frozen=True)
-class OptionLegs:
-    """Option positions of the book: `rows` index them among all positions."""
-
-    rows: np.ndarray
-    spot: np.ndarray
-    strike: np.ndarray
-    years: np.ndarray
-    rate: np.ndarray
-    volatility: np.ndarray
-    is_call: np.ndarray
-    units: np.ndarray  # signed contracts x multiplier
-
-
 def position_pnl(
-    moves: np.ndarray, *, dollar: np.ndarray, betas: np.ndarray, options: OptionLegs
-) -> np.ndarray:
-    """(S, K) scenario moves -> (S, P) P&L per position; option rows fully revalued."""
+    moves: npt.NDArray[np.float64],
+    *,
+    dollar: npt.NDArray[np.float64],
+    betas: npt.NDArray[np.float64],
+    options: OptionLegs,
+) -> npt.NDArray[np.float64]:
+    """(S, K) scenario moves -> (S, P) P&L per position (currency); the option legs' rows fully
+    revalued at their underlying moved by betas @ moves (`revaluation.revalue`)."""
     moves = np.atleast_2d(np.asarray(moves, dtype=float))
     pnl = moves @ np.nan_to_num(dollar).T
     if len(options.rows):
         underlying = moves @ np.nan_to_num(betas[options.rows]).T  # (S, options)
-        terms = (options.strike, options.years, options.rate, options.volatility, options.is_call)
-        base = bs.price(options.spot, *terms)
-        # A move of -100% or worse leaves the underlying at (almost) nothing, never below it:
-        # Black-Scholes is undefined at zero, so floor at a millionth of the spot.
-        floor = options.spot * SPOT_FLOOR
-        shocked = bs.price(np.maximum(options.spot * (1.0 + underlying), floor), *terms)
-        pnl[:, options.rows] = (shocked - base) * options.units
+        pnl[:, options.rows] = revalue(options, underlying, by_leg=True)
     return pnl

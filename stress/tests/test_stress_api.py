@@ -12,7 +12,7 @@ from marketdata.calendar import sessions_back
 from marketdata.providers.synthetic import SyntheticProvider
 from marketdata.services import prices_fetch_and_cache
 from portfolios.tests.factories import PortfolioFactory, option, stock
-from sigmasight.accounts.tests.test_auth_api import assert_envelope
+from sigmasight.tests.helpers import assert_envelope
 from stress.models import StressScenario, StressTestResult
 from stress.services import stress_run
 

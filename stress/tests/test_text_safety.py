@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from sigmasight.accounts.tests.factories import UserFactory
-from sigmasight.accounts.tests.test_auth_api import assert_envelope
+from sigmasight.tests.helpers import assert_envelope
 from stress.models import StressScenario
 
 pytestmark = pytest.mark.django_db

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from analytics.batch import DAILY, portfolio_chunks, run_daily_batch
+from analytics.batch import portfolio_chunks, run_daily_batch
+from analytics.jobs import daily
 
 
 class Command(BaseCommand):
@@ -15,14 +17,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD")
         parser.add_argument(
-            "--job", action="append", choices=DAILY, help="run only these jobs (repeatable)"
+            "--job", action="append", choices=daily(), help="run only these jobs (repeatable)"
         )
         parser.add_argument(
             "--portfolio", type=int, action="append", help="only these portfolios (repeatable)"
         )
 
-    def handle(self, *args: object, **options: object) -> None:
-        jobs = options["job"] or DAILY
+    def handle(self, *args: Any, **options: Any) -> None:
+        jobs = options["job"] or daily()
         chunks = portfolio_chunks(options["portfolio"], settings.SIGMASIGHT_BATCH_CHUNK_POSITIONS)
         total = len(jobs) * sum(len(c) for c in chunks)
         with tqdm(

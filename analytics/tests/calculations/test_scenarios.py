@@ -3,17 +3,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytics.calculations.scenarios import OptionBook, accuracy, market_scenarios, rate_scenarios
+from analytics.calculations.revaluation import OptionLegs
+from analytics.calculations.scenarios import accuracy, market_scenarios, rate_scenarios
 from marketdata.calculations import black_scholes as bs
 
-NO_STOCKS = {"stock_exposure": np.zeros(0), "stock_beta": np.zeros(0)}
+# No stocks, and the straddle's two legs on an underlying with market beta 1.
+NO_STOCKS = {"stock_exposure": np.zeros(0), "stock_beta": np.zeros(0), "option_beta": np.ones(2)}
 
 
-def straddle(units: float) -> OptionBook:
-    return OptionBook(
+def straddle(units: float) -> OptionLegs:
+    return OptionLegs(
+        rows=np.array([0, 1]),
         spot=np.array([100.0, 100.0]), strike=np.array([100.0, 100.0]), years=np.array([0.25, 0.25]),
         rate=np.array([0.04, 0.04]), volatility=np.array([0.3, 0.3]), is_call=np.array([True, False]),
-        units=np.array([units, units]), market_beta=np.array([1.0, 1.0]),
+        units=np.array([units, units]),
     )  # fmt: skip
 
 
@@ -33,10 +36,13 @@ def test_long_straddle_convexity_has_the_opposite_sign():
 
 
 def test_stocks_move_by_exposure_times_beta():
-    empty = OptionBook(*(np.zeros(0) for _ in range(6)), units=np.zeros(0), market_beta=np.zeros(0))
+    none = np.zeros(0)
+    empty = OptionLegs(
+        np.zeros(0, dtype=int), none, none, none, none, none, np.zeros(0, dtype=bool), none
+    )
     result = market_scenarios(
         np.array([-0.01, 0.01]), stock_exposure=np.array([100_000.0, -50_000.0]),
-        stock_beta=np.array([1.2, np.nan]), options=empty,
+        stock_beta=np.array([1.2, np.nan]), options=empty, option_beta=np.zeros(0),
     )  # fmt: skip
     np.testing.assert_allclose(result.full, [-1200.0, 1200.0])
     np.testing.assert_allclose(result.delta_only, result.full)

@@ -42,9 +42,15 @@ class Command(BaseCommand):
         parser.add_argument("--chunk", type=int, default=settings.SIGMASIGHT_BACKFILL_CHUNK)
 
     def handle(
-        self, *args: object, symbols: list[str] | None, days: int | None, start: date | None,
-        end: date | None, chunk: int, **opts: object,
-    ) -> None:  # fmt: skip
+        self,
+        *args: object,
+        symbols: list[str] | None,
+        days: int | None,
+        start: date | None,
+        end: date | None,
+        chunk: int,
+        **opts: object,
+    ) -> None:
         self._check(days=days, start=start, end=end, chunk=chunk)
         try:
             first, last = backfill_range(days=days, start=start, end=end)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--end", type=date.fromisoformat)
         parser.add_argument("--output", type=Path, help="file to write (default: standard output)")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         kwargs = {"symbols": options["symbols"], "start": options["start"], "end": options["end"]}
         output: Path | None = options["output"]
         if output is None:

@@ -166,12 +166,13 @@ def test_results_do_not_depend_on_how_a_book_is_sliced():
     book = random_book(40_000, seed=17)
     grid = [np.reshape(a, (200, 200)) for a in _args(book)]
     whole = bs.greeks(*grid)
-    solved = bs.implied_volatility(whole.price, *grid[:4], grid[5], grid[6])
+    S, K, T, r, _, is_call, q = grid
+    solved = bs.implied_volatility(whole.price, S, K, T, r, is_call, q)
     for i in (0, 81, 199):
         row = bs.greeks(*(a[i] for a in grid))
         for name in ("price", "delta", "gamma", "theta", "vega", "rho", "reason"):
             np.testing.assert_array_equal(getattr(whole, name)[i], getattr(row, name), name)
-        alone = bs.implied_volatility(row.price, *(a[i] for a in grid[:4]), grid[5][i], grid[6][i])
+        alone = bs.implied_volatility(row.price, S[i], K[i], T[i], r[i], is_call[i], q[i])
         np.testing.assert_array_equal(solved.sigma[i], alone.sigma)
         np.testing.assert_array_equal(solved.reason[i], alone.reason)
 

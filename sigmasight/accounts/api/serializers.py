@@ -5,9 +5,6 @@ from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
-from portfolios.models import Portfolio
-from sigmasight.accounts.models import User
-
 
 class LoginSerializer(serializers.Serializer):
     email = serializers.EmailField()
@@ -54,17 +51,3 @@ class RegisteredSerializer(serializers.Serializer):
     email = serializers.EmailField()
     full_name = serializers.CharField()
     portfolio_id = serializers.IntegerField()
-
-
-class PortfolioBriefSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Portfolio
-        fields = ["id", "name", "description", "base_currency", "cash", "created_at"]
-
-
-class MeSerializer(serializers.ModelSerializer):
-    portfolios = PortfolioBriefSerializer(many=True, read_only=True)
-
-    class Meta:
-        model = User
-        fields = ["id", "email", "full_name", "is_staff", "portfolios"]

@@ -5,11 +5,10 @@ from django.urls import path
 from sigmasight.accounts.api import views
 
 app_name = "auth"
+# register/ and me/ (they read and write portfolios) are portfolios.api.account_urls.
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("refresh/", views.RefreshView.as_view(), name="refresh"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
-    path("register/", views.RegisterView.as_view(), name="register"),
-    path("me/", views.MeView.as_view(), name="me"),
 ]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
@@ -9,11 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-from portfolios.models import Portfolio
 from sigmasight.accounts.api import serializers as s
-from sigmasight.accounts.models import User
-from sigmasight.accounts.services import token_revoke, tokens_issue, user_register
+from sigmasight.accounts.services import token_revoke, tokens_issue
 from sigmasight.api.throttling import AnonThrottle, LoginEmailThrottle, LoginIPThrottle
+from sigmasight.api.users import request_user
 
 
 class RegistrationPermission(permissions.BasePermission):
@@ -73,33 +71,5 @@ class LogoutView(APIView):
     def post(self, request: Request) -> Response:
         body = s.RefreshSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        token_revoke(user=request.user, refresh=body.validated_data["refresh"])
+        token_revoke(user=request_user(request), refresh=body.validated_data["refresh"])
         return Response(status=status.HTTP_205_RESET_CONTENT)
-
-
-class RegisterView(APIView):
-    permission_classes = [RegistrationPermission]
-
-    @extend_schema(
-        request=s.RegisterSerializer, responses={201: s.RegisteredSerializer}, tags=["auth"]
-    )
-    def post(self, request: Request) -> Response:
-        body = s.RegisterSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        user, portfolio = user_register(**body.validated_data)
-        payload = {
-            "id": user.pk,
-            "email": user.email,
-            "full_name": user.full_name,
-            "portfolio_id": portfolio.pk,
-        }
-        return Response(s.RegisteredSerializer(payload).data, status=status.HTTP_201_CREATED)
-
-
-class MeView(APIView):
-    @extend_schema(responses={200: s.MeSerializer}, tags=["auth"])
-    def get(self, request: Request) -> Response:
-        user = User.objects.prefetch_related(
-            Prefetch("portfolios", queryset=Portfolio.objects.order_by("id"))
-        ).get(pk=request.user.pk)
-        return Response(s.MeSerializer(user).data)

@@ -1,13 +1,28 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import factory
+from factory.django import DjangoModelFactory
 
 from sigmasight.accounts.models import User
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+
+    class ModelFactory(DjangoModelFactory[T]):
+        # factory_boy's metaclass __call__ is untyped, so mypy would type `SomeFactory()` as the
+        # factory itself: this says what calling a factory returns, its model.
+        def __new__(cls, *args: Any, **kwargs: Any) -> T: ...  # type: ignore[misc]
+
+else:
+    ModelFactory = DjangoModelFactory
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(ModelFactory[User]):
     class Meta:
         model = User
 
@@ -15,6 +30,6 @@ class UserFactory(factory.django.DjangoModelFactory):
     full_name = factory.Faker("name")
 
     @classmethod
-    def _create(cls, model_class: type[User], *args: object, **kwargs: object) -> User:
-        password = kwargs.pop("password", DEFAULT_PASSWORD)
-        return model_class.objects.create_user(*args, password=password, **kwargs)
+    def _create(cls, model_class: type[User], *args: Any, **kwargs: Any) -> User:
+        kwargs.setdefault("password", DEFAULT_PASSWORD)
+        return model_class.objects.create_user(*args, **kwargs)

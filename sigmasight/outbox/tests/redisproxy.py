@@ -59,8 +59,9 @@ def _drop_producer_pool() -> None:
     """Celery builds its producer pool once, from the broker URL of the moment: forgotten (not
     closed: kombu's registry may hand the same pool out again), the next send (a worker's too)
     connects to the URL set now, not to a proxy gone with its test."""
-    app._pool = None
-    app.amqp._producer_pool = None
+    # Private attributes (celery-types does not declare them), reset on purpose.
+    app._pool = None  # type: ignore[attr-defined]
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]
 
 
 @contextmanager

@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from analytics.calculations.revaluation import OptionLegs
 from analytics.calculations.risk import ewma_covariance
-from stress.calculations.stress import OptionLegs, conditional_moves, nearest_psd, position_pnl
+from stress.calculations.stress import conditional_moves, nearest_psd, position_pnl
 
 NO_OPTIONS = OptionLegs(
     *(np.zeros(0, dtype=int) for _ in range(1)), *(np.zeros(0) for _ in range(7))
@@ -46,7 +47,9 @@ def test_perfectly_correlated_factor_moves_by_the_same_z_score():
 def test_conditional_moves_keep_the_shocks_and_match_the_closed_form():
     cov = np.array([[4.0, 2.0, 1.0], [2.0, 9.0, 3.0], [1.0, 3.0, 16.0]]) * 1e-4
     moves = conditional_moves(cov, np.array([0, 2]), np.array([-0.1, 0.05]))
-    expected_other = cov[1, [0, 2]] @ np.linalg.solve(cov[np.ix_([0, 2], [0, 2])], [-0.1, 0.05])
+    expected_other = float(
+        cov[1, [0, 2]] @ np.linalg.solve(cov[np.ix_([0, 2], [0, 2])], [-0.1, 0.05])
+    )
     np.testing.assert_allclose(moves, [-0.1, expected_other, 0.05], rtol=1e-12)
 
 
