@@ -202,9 +202,10 @@ class SharedDatabase:
         self.sqlite = connection.vendor == "sqlite"
         self.path = tmp_path / "shared.sqlite3"
         self.url = (
-            f"sqlite:///{self.path}" if self.sqlite
+            f"sqlite:///{self.path}"
+            if self.sqlite
             else f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )  # fmt: skip
+        )
 
     def export(self) -> None:
         if self.sqlite:

@@ -63,7 +63,8 @@ def active_factors(factor_type: str = "style") -> list[FactorDefinition]:
 def factor_returns(as_of: date, window: int, *, reads: ReadCache | None = None) -> pd.DataFrame:
     """Daily returns of the active factors that have history in the window (columns = factor
     names), styles residual to Market; see `factor_model_returns`."""
-    return factor_model_returns(as_of, window, reads=reads)[0]
+    returns, _ = factor_model_returns(as_of, window, reads=reads)
+    return returns
 
 
 def factors_left_out(

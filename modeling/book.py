@@ -185,7 +185,11 @@ def base_build(portfolio_id: int, ctx: Context) -> tuple[Book, dict]:
     )
     if len(stored):
         pivot = stored.pivot(index="id", columns="factor", values="beta")
-        betas = pivot.reindex(index=ids, columns=ctx.factors).fillna(0.0).to_numpy()
+        betas = (
+            pivot.reindex(index=ids, columns=ctx.factors)
+            .fillna(0.0)
+            .to_numpy(dtype=float, copy=True)
+        )
     has_stored = frame["id"].isin(set(stored["id"])).to_numpy()
     ir = (
         frame["id"]

@@ -3,6 +3,11 @@
 `bulk_create` prepares every value through its model field (Decimal quantisation, timezone
 handling), which dominated a 10,000-position import. Here rows carry values the drivers adapt
 themselves (str, int, Decimal, date, None); timestamps are prepared once through the field.
+
+Callers write named rows: NamedTuples whose fields are the model's columns by attname
+(`insert_records`, `update_records`, `upsert_records`; `records` builds them column-wise). A
+NamedTuple is a tuple, so the rows go to the driver as they are; the `*_rows` forms underneath
+take plain tuples in the order of the columns they are given.
 """
 
 from __future__ import annotations

@@ -361,7 +361,8 @@ def stress_replay(
     lookback = settings.SIGMASIGHT_FACTOR_WINDOW
     model = factor_model(as_of, lookback)
     written = _correlation_store_changed(as_of, model, lookback)
-    written = bool(_betas_ensure(as_of, [portfolio_id], None)[1]) or written
+    _, betas_written = _betas_ensure(as_of, [portfolio_id], None)
+    written = bool(betas_written) or written
     rows = _result_rows(as_of, [portfolio_id], [scenario], model, None)
     if not rows:
         return None, written

@@ -97,8 +97,15 @@ def test_no_event_holds_a_password_or_a_token(api_client, user, other_user):
     # What credentials() set: private in DRF, so the stubs do not declare it.
     bearer = client._credentials["HTTP_AUTHORIZATION"].split()[1]  # type: ignore[attr-defined]
     assert client.post(f"{API}/tags/", {"name": "Growth"}).status_code == 201
-    secrets = [DEFAULT_PASSWORD, bad, tokens["access"], tokens["refresh"], bearer,
-               refreshed["access"], refreshed["refresh"]]  # fmt: skip
+    secrets = [
+        DEFAULT_PASSWORD,
+        bad,
+        tokens["access"],
+        tokens["refresh"],
+        bearer,
+        refreshed["access"],
+        refreshed["refresh"],
+    ]
     rows = [str(row) for row in AuditEvent.objects.values()]
     assert len(rows) == 3
     assert [secret for secret in secrets for row in rows if secret in row] == []
@@ -110,8 +117,12 @@ def test_position_upload_is_one_event_on_the_portfolio(auth_client, user, portfo
     event = only_event("positions.upload")
     assert_object(event, portfolio, actor=user, portfolio_id=portfolio.pk)
     assert event.details == {
-        "file": "book.csv", "mode": "append", "created": 2, "updated": 0, "total": 2,
-    }  # fmt: skip
+        "file": "book.csv",
+        "mode": "append",
+        "created": 2,
+        "updated": 0,
+        "total": 2,
+    }
 
 
 def test_a_refused_upload_records_nothing(auth_client, portfolio):
@@ -137,13 +148,19 @@ def test_admin_position_import_is_recorded_when_confirmed_not_on_preview(client,
     assert confirm(client, "position", page).status_code == 302
     event = only_event("positions.upload")
     assert (event.actor, event.details) == (
-        admin, {"via": "admin import", "portfolios": [portfolio.pk], "created": 1, "updated": 0},
-    )  # fmt: skip
+        admin,
+        {"via": "admin import", "portfolios": [portfolio.pk], "created": 1, "updated": 0},
+    )
 
 
 def test_position_create_update_tags_and_delete(auth_client, user, portfolio):
-    body = {"portfolio": portfolio.pk, "symbol": "NVDA", "quantity": "-10",
-            "entry_price": "400.25", "entry_date": "2024-03-01"}  # fmt: skip
+    body = {
+        "portfolio": portfolio.pk,
+        "symbol": "NVDA",
+        "quantity": "-10",
+        "entry_price": "400.25",
+        "entry_date": "2024-03-01",
+    }
     response = auth_client.post(f"{API}/positions/", body)
     assert response.status_code == 201, response.content
     position = Position.objects.get(pk=response.json()["id"])
@@ -165,8 +182,10 @@ def test_position_create_update_tags_and_delete(auth_client, user, portfolio):
     assert auth_client.delete(url).status_code == 204
     event = only_event("position.delete")
     assert (event.object_id, event.portfolio_id, event.actor) == (
-        str(position.pk), portfolio.pk, user,
-    )  # fmt: skip
+        str(position.pk),
+        portfolio.pk,
+        user,
+    )
     assert event.object_repr.startswith("NVDA")
 
 
@@ -293,9 +312,11 @@ def test_trade_export_and_its_download_are_recorded(
 ):
     stock(portfolio, "AAPL", "100")
     prices_fetch_and_cache(
-        symbols=["AAPL"], start=sessions_back(AS_OF, 5)[0], end=AS_OF,
+        symbols=["AAPL"],
+        start=sessions_back(AS_OF, 5)[0],
+        end=AS_OF,
         providers=[SyntheticProvider()],
-    )  # fmt: skip
+    )
     sessions = f"{API}/modeling/sessions/"
     body = {"portfolio": portfolio.pk, "name": "what if", "as_of": AS_OF.isoformat()}
     session = auth_client.post(sessions, body, format="json").json()["id"]
@@ -308,8 +329,10 @@ def test_trade_export_and_its_download_are_recorded(
     export_id = response["X-Export-Id"]
     event = only_event("export.create")
     assert (event.actor, event.object_type, event.object_id) == (
-        user, "modeling.exporthistory", export_id,
-    )  # fmt: skip
+        user,
+        "modeling.exporthistory",
+        export_id,
+    )
     assert event.portfolio_id == portfolio.pk
     assert event.details == {"session": session, "format": "csv", "trades": 1}
 

@@ -167,13 +167,34 @@ def test_trigger_runs_on_a_real_celery_worker(books, shared_database):
     queue = f"batch-{uuid.uuid4().hex[:8]}"
     umbrella = BatchJob.objects.create(name="trigger:all", run_date=AS_OF)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "sigmasight", "worker", "--pool=prefork", "--concurrency=2", "-Q", queue,
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "sigmasight",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=2",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=WARNING",
+        ],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test", "DATABASE_URL": shared_database.url,
-             "CELERY_TASK_DEFAULT_QUEUE": queue, "SIGMASIGHT_BATCH_CHUNK_POSITIONS": "2"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test",
+            "DATABASE_URL": shared_database.url,
+            "CELERY_TASK_DEFAULT_QUEUE": queue,
+            "SIGMASIGHT_BATCH_CHUNK_POSITIONS": "2",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         reply = run_trigger.apply_async(args=(umbrella.pk, None), queue=queue).get(timeout=240)
     finally:
@@ -346,9 +367,11 @@ def test_a_job_left_running_by_a_dead_worker_is_failed_when_it_runs_again(books)
     from django.utils import timezone
 
     dead = BatchJob.objects.create(
-        name="greeks", run_date=AS_OF, status="running",
+        name="greeks",
+        run_date=AS_OF,
+        status="running",
         started_at=timezone.now() - timedelta(hours=7),
-    )  # fmt: skip
+    )
     job = batch.job_run("greeks", AS_OF)
     dead.refresh_from_db()
     assert dead.status == "failed" and dead.error.startswith("abandoned")
@@ -399,8 +422,11 @@ def test_admin_rerun_queues_the_job_itself(
 def test_every_trigger_of_api_md_is_served(
     staff_client, books, eager_celery, django_capture_on_commit_callbacks
 ):
-    for trigger, jobs in [("market-data", ["market_data"]), ("snapshots", ["snapshots"]),
-                          ("stress", ["stress"])]:  # fmt: skip
+    for trigger, jobs in [
+        ("market-data", ["market_data"]),
+        ("snapshots", ["snapshots"]),
+        ("stress", ["stress"]),
+    ]:
         with django_capture_on_commit_callbacks(execute=True):
             response = staff_client.post(
                 f"/api/v1/admin/batch/{trigger}/", {"date": AS_OF.isoformat()}

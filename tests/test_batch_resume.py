@@ -152,8 +152,13 @@ def test_a_resumed_job_computes_only_what_the_killed_run_did_not_finish(
     assert computed == [[second.pk]]
     assert progress == [1, 1]
     assert job.status == "succeeded"
-    assert job.counts == {"resumed_from": killed.pk, "portfolios_already_done": 1,
-                          "portfolios_ok": 2, "options": 1, "source_realized": 1}  # fmt: skip
+    assert job.counts == {
+        "resumed_from": killed.pk,
+        "portfolios_already_done": 1,
+        "portfolios_ok": 2,
+        "options": 1,
+        "source_realized": 1,
+    }
     assert sorted(job.chunk_records.values_list("portfolio_ids", "carried")) == [
         ([first.pk], True),
         ([second.pk], False),
@@ -209,11 +214,18 @@ def stored(session) -> dict[str, list[tuple]]:
         PositionFactorExposure: ("position_id", "factor_id", "beta", "dollar_exposure"),
         PortfolioFactorExposure: ("portfolio_id", "factor_id", "beta", "dollar_exposure"),
         MarketRiskScenario: ("portfolio_id", "kind", "move", "predicted_pnl"),
-        RiskMetricSnapshot: ("portfolio_id", "confidence", "horizon_days", "var_historical",
-                             "var_parametric", "var_monte_carlo", "expected_shortfall"),
+        RiskMetricSnapshot: (
+            "portfolio_id",
+            "confidence",
+            "horizon_days",
+            "var_historical",
+            "var_parametric",
+            "var_monte_carlo",
+            "expected_shortfall",
+        ),
         PortfolioSnapshot: ("portfolio_id", "equity", "daily_pnl", "gross_exposure"),
         StressTestResult: ("portfolio_id", "scenario_id", "direct_pnl", "correlated_pnl"),
-    }  # fmt: skip
+    }
     rows = {}
     for model, fields in tables.items():
         queryset = model.objects.all() if model is Position else model.objects.filter(date=session)
@@ -237,11 +249,18 @@ def test_a_batch_killed_halfway_resumes_with_nothing_duplicated_or_lost(
     runner = subprocess.Popen(
         [sys.executable, "-c", DRIVER, batch_session.isoformat()],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test",
-             "DATABASE_URL": shared_database.url, "SIGMASIGHT_BATCH_CHUNK_POSITIONS": "2",
-             "SIGMASIGHT_MARKET_DATA_SOURCE": "synthetic", "HANG_IN_JOB": "factors"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test",
+            "DATABASE_URL": shared_database.url,
+            "SIGMASIGHT_BATCH_CHUNK_POSITIONS": "2",
+            "SIGMASIGHT_MARKET_DATA_SOURCE": "synthetic",
+            "HANG_IN_JOB": "factors",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while not BatchJobChunk.objects.filter(job__name="factors").exists():
@@ -287,5 +306,7 @@ def test_a_batch_killed_halfway_resumes_with_nothing_duplicated_or_lost(
     }
     for table, rows in uninterrupted.items():
         for resumed_row, row in zip(after_resume[table], rows, strict=True):
-            assert [a == pytest.approx(b, rel=1e-12) if isinstance(b, float) else a == b
-                    for a, b in zip(resumed_row, row, strict=True)] == [True] * len(row), table  # fmt: skip
+            assert [
+                a == pytest.approx(b, rel=1e-12) if isinstance(b, float) else a == b
+                for a, b in zip(resumed_row, row, strict=True)
+            ] == [True] * len(row), table

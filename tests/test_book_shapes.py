@@ -60,9 +60,13 @@ def _five_closes() -> None:
     days = sessions_back(AS_OF, 5)
     ids = securities_ensure(["NEWCO"])
     frame = pd.DataFrame(
-        {"symbol": "NEWCO", "date": days, "close": [20.0, 20.5, 21.0, 20.8, 21.2],
-         "security_id": ids["NEWCO"]}
-    )  # fmt: skip
+        {
+            "symbol": "NEWCO",
+            "date": days,
+            "close": [20.0, 20.5, 21.0, 20.8, 21.2],
+            "security_id": ids["NEWCO"],
+        }
+    )
     prices_upsert(frame, source="csv", fetched_at=timezone.now())
 
 
@@ -91,9 +95,12 @@ def world(user, settings):
         trade = add(client, session, symbol="JPM", quantity="10")
         position = portfolio.positions.order_by("pk").first()
         ids[name] = {
-            "portfolio": portfolio.pk, "session": session, "trade": trade["id"], "tag": tag.pk,
+            "portfolio": portfolio.pk,
+            "session": session,
+            "trade": trade["id"],
+            "tag": tag.pk,
             "position": position.pk if position else None,
-        }  # fmt: skip
+        }
     return ids
 
 

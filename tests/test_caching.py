@@ -78,10 +78,15 @@ def get(client, url: str, outcome: str, **extra):
 def buy_msft(client, pk: int):
     created = client.post(
         f"{API}/positions/",
-        {"portfolio": pk, "symbol": "MSFT", "quantity": "10", "entry_price": "400",
-         "entry_date": "2024-03-01"},
+        {
+            "portfolio": pk,
+            "symbol": "MSFT",
+            "quantity": "10",
+            "entry_price": "400",
+            "entry_date": "2024-03-01",
+        },
         format="json",
-    )  # fmt: skip
+    )
     assert created.status_code == 201, created.content
     return created
 
@@ -161,9 +166,10 @@ def test_book_changes_invalidate(auth_client, computed):
     assert get(auth_client, positions, "miss")["count"] == count
 
     upload = SimpleUploadedFile(
-        "positions.csv", b"symbol,quantity,entry_price,entry_date\nNVDA,5,120,2024-02-01\n",
+        "positions.csv",
+        b"symbol,quantity,entry_price,entry_date\nNVDA,5,120,2024-02-01\n",
         "text/csv",
-    )  # fmt: skip
+    )
     response = auth_client.post(
         f"{API}/portfolios/{pk}/upload/", {"file": upload, "mode": "append"}, format="multipart"
     )

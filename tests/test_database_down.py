@@ -29,9 +29,13 @@ from sigmasight.tests.faultproxy import FaultProxy
 
 
 def _call(
-    port: int, method: str, path: str, body: dict | None = None, token: str | None = None,
+    port: int,
+    method: str,
+    path: str,
+    body: dict | None = None,
+    token: str | None = None,
     cookie: str | None = None,
-):  # fmt: skip
+):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         headers = {"Content-Type": "application/json"}

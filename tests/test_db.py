@@ -14,8 +14,16 @@ from sigmasight.db import COPY_FROM_ROWS, fetch_frame, fetch_rows, upsert_rows
 pytestmark = pytest.mark.django_db
 
 COLUMNS = [
-    "security_id", "date", "open", "high", "low", "close", "adjusted_close", "source", "fetched_at",
-]  # fmt: skip
+    "security_id",
+    "date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adjusted_close",
+    "source",
+    "fetched_at",
+]
 NOW = datetime(2026, 11, 20, 22, 0, tzinfo=UTC)
 
 

@@ -88,9 +88,14 @@ def test_seed_demo_refuses_a_weak_demo_password_before_writing(settings):
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/nope/", "/api/nope", "/api/v1/portfolios/1/nope/", "/api/v2/portfolios/",
-     "/api/v1/portfolios"],
-)  # fmt: skip
+    [
+        "/api/v1/nope/",
+        "/api/nope",
+        "/api/v1/portfolios/1/nope/",
+        "/api/v2/portfolios/",
+        "/api/v1/portfolios",
+    ],
+)
 @pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete", "options"])
 def test_every_unknown_api_path_is_a_json_404_for_every_method(client, auth_client, path, method):
     for caller in (client, auth_client):  # a browser session (CSRF applies) and a JWT client
@@ -147,9 +152,14 @@ def test_strategy_create_update_and_delete_are_audited(user, auth_client, other_
     )
     created = auth_client.post(
         "/api/v1/strategies/",
-        {"portfolio": portfolio.pk, "name": "KO/PEP", "kind": "pairs", "position_ids": [long.pk, short.pk]},
+        {
+            "portfolio": portfolio.pk,
+            "name": "KO/PEP",
+            "kind": "pairs",
+            "position_ids": [long.pk, short.pk],
+        },
         format="json",
-    )  # fmt: skip
+    )
     assert created.status_code == 201, created.content
     pk = created.json()["id"]
     [event] = _events("strategy.create")
@@ -201,13 +211,18 @@ def _wsgi_upload(
     ).encode()
     token = str(RefreshToken.for_user(user).access_token)
     environ = {
-        "REQUEST_METHOD": "POST", "PATH_INFO": f"/api/v1/portfolios/{portfolio_id}/upload/",
-        "SERVER_NAME": "testserver", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": f"/api/v1/portfolios/{portfolio_id}/upload/",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
         "CONTENT_TYPE": f"multipart/form-data; boundary={boundary}",
         "CONTENT_LENGTH": str(declared if declared is not None else size),
-        "HTTP_AUTHORIZATION": f"Bearer {token}", "wsgi.input": _Zeros(head, size),
-        "wsgi.errors": io.StringIO(), "REMOTE_ADDR": "127.0.0.1",
-    }  # fmt: skip
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+        "wsgi.input": _Zeros(head, size),
+        "wsgi.errors": io.StringIO(),
+        "REMOTE_ADDR": "127.0.0.1",
+    }
     status: list[str] = []
     # The request runs inside the test's transaction, as with Django's test client: the handler
     # must not close the connection when it finishes.

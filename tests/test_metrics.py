@@ -156,9 +156,11 @@ def test_metrics_scrape_reports_requests_batch_providers_outbox_and_cache(
     closed = batch.job_close(job, [{"failed": {"7": "boom"}, "counts": {"portfolios_ok": 2}}])
     assert closed.status == "partial"
     umbrella = BatchJob.objects.create(
-        name="trigger:stress", run_date=SESSION, status=BatchJob.Status.RUNNING,
+        name="trigger:stress",
+        run_date=SESSION,
+        status=BatchJob.Status.RUNNING,
         started_at=timezone.now() - timedelta(seconds=3),
-    )  # fmt: skip
+    )
     assert batch.trigger_close(umbrella.pk).status == "failed"
 
     # Providers: the real Polygon client against the replay server, one answer and one 502.

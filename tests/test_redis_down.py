@@ -152,9 +152,10 @@ def test_with_the_broker_down_a_price_refresh_keeps_the_job_id_it_answered(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = timed(
-            staff_client.post, "/api/v1/market-data/refresh/",
+            staff_client.post,
+            "/api/v1/market-data/refresh/",
             {"symbols": ["AAPL"], "start": "2026-11-02", "end": "2026-11-20"},
-        )  # fmt: skip
+        )
     assert response.status_code == 202, response.content
     job_id = response.json()["job_id"]
     assert OutboxTask.objects.get().task_id == job_id

@@ -81,11 +81,14 @@ def test_schema_states_the_text_rule_and_non_empty_bodies(openapi):
     assert schemas["ScenarioCalculateBodyRequest"]["required"] == ["portfolio"]
 
 
-@pytest.mark.parametrize(("query", "content_type"), [
-    ("?format=json", "application/vnd.oai.openapi+json"),
-    ("?format=yaml", "application/vnd.oai.openapi"),
-    ("", "application/vnd.oai.openapi"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("query", "content_type"),
+    [
+        ("?format=json", "application/vnd.oai.openapi+json"),
+        ("?format=yaml", "application/vnd.oai.openapi"),
+        ("", "application/vnd.oai.openapi"),
+    ],
+)
 def test_schema_view_honours_format(api_client, query, content_type):
     response = api_client.get(f"/api/schema/{query}")
     assert response.status_code == 200
@@ -103,12 +106,15 @@ def _refused(response, field: str) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", [
-    f"{API}/risk/greeks/?as_of=",
-    f"{API}/stress/correlations/?as_of=",
-    f"{API}/factors/exposures/?level=",
-    f"{API}/stress/historical/2008/?portfolio=",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{API}/risk/greeks/?as_of=",
+        f"{API}/stress/correlations/?as_of=",
+        f"{API}/factors/exposures/?level=",
+        f"{API}/stress/historical/2008/?portfolio=",
+    ],
+)
 def test_empty_query_parameter_is_refused_naming_it(auth_client, user, url):
     PortfolioFactory(owner=user)
     _refused(auth_client.get(url), url.rsplit("?", 1)[1].split("=")[0])

@@ -90,10 +90,16 @@ def _world(user) -> dict[str, int]:
     )
     assert report.status_code == 202, report.content
     return {
-        "portfolio": portfolio.pk, "position": aapl.pk, "tag": tag.pk, "strategy": pair.pk,
-        "scenario": scenario.json()["id"], "session": session, "trade": trade["id"],
-        "export": int(export["X-Export-Id"]), "report": report.json()["id"],
-    }  # fmt: skip
+        "portfolio": portfolio.pk,
+        "position": aapl.pk,
+        "tag": tag.pk,
+        "strategy": pair.pk,
+        "scenario": scenario.json()["id"],
+        "session": session,
+        "trade": trade["id"],
+        "export": int(export["X-Export-Id"]),
+        "report": report.json()["id"],
+    }
 
 
 @pytest.fixture
@@ -131,12 +137,14 @@ def _state(user) -> dict[str, list]:
     ]
     return {
         qs.model.__name__: [
-            {key: bytes(value) if isinstance(value, memoryview) else value
-             for key, value in row.items()}
+            {
+                key: bytes(value) if isinstance(value, memoryview) else value
+                for key, value in row.items()
+            }
             for row in qs.order_by("pk").values(*_concrete(qs.model))
         ]
         for qs in owned
-    }  # fmt: skip
+    }
 
 
 # --- the walk ---------------------------------------------------------------------------------
@@ -250,17 +258,34 @@ def test_creating_with_another_users_portfolio_is_refused_and_writes_nothing(the
         m: m.objects.count() for m in (Position, Strategy, ModelingSession, Report, StressScenario)
     }
     attempts = [
-        ("/api/v1/positions/", {"portfolio": portfolio, "symbol": "IBM", "quantity": "1",
-                                "entry_price": "100", "entry_date": "2024-01-02"}),
-        ("/api/v1/strategies/", {"portfolio": portfolio, "name": "x", "kind": "custom",
-                                 "position_ids": [theirs["position"]]}),
+        (
+            "/api/v1/positions/",
+            {
+                "portfolio": portfolio,
+                "symbol": "IBM",
+                "quantity": "1",
+                "entry_price": "100",
+                "entry_date": "2024-01-02",
+            },
+        ),
+        (
+            "/api/v1/strategies/",
+            {
+                "portfolio": portfolio,
+                "name": "x",
+                "kind": "custom",
+                "position_ids": [theirs["position"]],
+            },
+        ),
         ("/api/v1/modeling/sessions/", {"portfolio": portfolio, "name": "x"}),
-        ("/api/v1/reports/generate/", {"portfolio": portfolio, "kind": "risk_summary",
-                                       "format": "csv"}),
+        (
+            "/api/v1/reports/generate/",
+            {"portfolio": portfolio, "kind": "risk_summary", "format": "csv"},
+        ),
         ("/api/v1/risk/scenarios/calculate/", {"portfolio": portfolio}),
         ("/api/v1/export/trades/", {"session": theirs["session"], "format": "csv"}),
         (f"/api/v1/stress/test/{portfolio}/", {"scenario_ids": [theirs["scenario"]]}),
-    ]  # fmt: skip
+    ]
     for url, body in attempts:
         response = auth_client.post(url, body, format="json")
         assert response.status_code in (400, 404), (url, response.content)
@@ -272,10 +297,14 @@ def test_own_objects_cannot_reference_another_users(mine, theirs, auth_client):
     """My strategy over your position, your tag on my position, your scenario in my stress run."""
     response = auth_client.post(
         "/api/v1/strategies/",
-        {"portfolio": mine["portfolio"], "name": "x", "kind": "custom",
-         "position_ids": [mine["position"], theirs["position"]]},
+        {
+            "portfolio": mine["portfolio"],
+            "name": "x",
+            "kind": "custom",
+            "position_ids": [mine["position"], theirs["position"]],
+        },
         format="json",
-    )  # fmt: skip
+    )
     assert_envelope(response, 400, "validation_error")
     response = auth_client.put(
         f"/api/v1/positions/{mine['position']}/tags/", {"tag_ids": [theirs["tag"]]}, format="json"

@@ -39,9 +39,13 @@ class TriggerView(APIView):
             user=request.user,
         )
         audit_record(
-            "batch.trigger", request=request, obj=job, trigger=trigger, run_date=run_date,
+            "batch.trigger",
+            request=request,
+            obj=job,
+            trigger=trigger,
+            run_date=run_date,
             portfolios=body.validated_data.get("portfolios"),
-        )  # fmt: skip
+        )
         return Response({"job_id": job.pk}, status=status.HTTP_202_ACCEPTED)
 
 

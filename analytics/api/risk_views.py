@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from analytics import risk_metrics as rm
 from analytics import risk_services as rs
 from analytics.api import serializers as s
+from analytics.calculations import factors as fx
 from analytics.calculations import risk
 from analytics.models import FactorDefinition, PortfolioFactorExposure, PositionFactorExposure
 from analytics.provenance import data_quality_sources
@@ -103,8 +104,9 @@ class RiskFactorsView(ResultView):
 def portfolio_factor_rows(portfolio: Portfolio, as_of: date) -> dict:
     stored = list(
         PortfolioFactorExposure.objects.filter(portfolio=portfolio, date=as_of)
-        .select_related("factor").order_by("factor__display_order")
-    )  # fmt: skip
+        .select_related("factor")
+        .order_by("factor__display_order")
+    )
     positions = PositionFactorExposure.objects.filter(position__portfolio=portfolio, date=as_of)
     stats: dict[int, dict] = {}
     for factor_id, r2, weight, observations, capped in positions.values_list(
@@ -118,11 +120,17 @@ def portfolio_factor_rows(portfolio: Portfolio, as_of: date) -> dict:
     rows = []
     for row in stored:
         stat = stats.get(row.factor_id, {"w": 0.0, "wr2": 0.0, "obs": 0, "capped": 0})
-        rows.append({
-            "factor": row.factor.name, "etf_proxy": row.factor.etf_proxy, "beta": row.beta,
-            "dollar_exposure": row.dollar_exposure, "r_squared": stat["wr2"] / stat["w"] if stat["w"] else None,
-            "observations": stat["obs"], "capped": stat["capped"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "factor": row.factor.name,
+                "etf_proxy": row.factor.etf_proxy,
+                "beta": row.beta,
+                "dollar_exposure": row.dollar_exposure,
+                "r_squared": stat["wr2"] / stat["w"] if stat["w"] else None,
+                "observations": stat["obs"],
+                "capped": stat["capped"],
+            }
+        )
     normalized = stored[0].normalized_by if stored else "equity"
     return {"as_of": as_of, "portfolio": portfolio.pk, "normalized_by": normalized, "factors": rows}
 
@@ -148,14 +156,23 @@ class FactorExposuresView(ResultView):
             return portfolio_factor_rows(portfolio, as_of)
         rows = (
             PositionFactorExposure.objects.filter(position__portfolio=portfolio, date=as_of)
-            .select_related("factor", "position").order_by("position_id", "factor__display_order")
-        )  # fmt: skip
+            .select_related("factor", "position")
+            .order_by("position_id", "factor__display_order")
+        )
         positions: dict[int, dict] = {}
         for r in rows:
-            entry = positions.setdefault(r.position_id, {
-                "position": r.position_id, "symbol": r.position.symbol, "r_squared": r.r_squared,
-                "observations": r.observations, "betas": {}, "dollar_exposures": {}, "capped": [],
-            })  # fmt: skip
+            entry = positions.setdefault(
+                r.position_id,
+                {
+                    "position": r.position_id,
+                    "symbol": r.position.symbol,
+                    "r_squared": r.r_squared,
+                    "observations": r.observations,
+                    "betas": {},
+                    "dollar_exposures": {},
+                    "capped": [],
+                },
+            )
             entry["betas"][r.factor.name] = r.beta
             entry["dollar_exposures"][r.factor.name] = r.dollar_exposure
             if r.capped:
@@ -271,8 +288,6 @@ class FactorDiagnosticsView(APIView):
         import statsmodels.api as sm
         from statsmodels.stats.stattools import durbin_watson
 
-        from analytics.calculations import factors as fx
-
         query = s.CorrelationQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         position = generics.get_object_or_404(
@@ -292,12 +307,23 @@ class FactorDiagnosticsView(APIView):
                 fields={"sessions": len(data), "required": needed},
             )
         fit = sm.OLS(data["y"], sm.add_constant(data[list(X.columns)])).fit()
-        return Response({
-            "position": position.pk, "symbol": position.symbol, "return_symbol": position.underlying_symbol,
-            "as_of": as_of, "observations": int(fit.nobs),
-            "params": fit.params.to_dict(), "std_errors": fit.bse.to_dict(), "t_values": fit.tvalues.to_dict(),
-            "p_values": fit.pvalues.to_dict(), "r_squared": float(fit.rsquared), "adj_r_squared": float(fit.rsquared_adj),
-            "f_statistic": float(fit.fvalue), "f_p_value": float(fit.f_pvalue),
-            "durbin_watson": float(durbin_watson(fit.resid)), "condition_number": float(fit.condition_number),
-            "residual_vol": float(fit.resid.std(ddof=len(X.columns) + 1)),
-        })  # fmt: skip
+        return Response(
+            {
+                "position": position.pk,
+                "symbol": position.symbol,
+                "return_symbol": position.underlying_symbol,
+                "as_of": as_of,
+                "observations": int(fit.nobs),
+                "params": fit.params.to_dict(),
+                "std_errors": fit.bse.to_dict(),
+                "t_values": fit.tvalues.to_dict(),
+                "p_values": fit.pvalues.to_dict(),
+                "r_squared": float(fit.rsquared),
+                "adj_r_squared": float(fit.rsquared_adj),
+                "f_statistic": float(fit.fvalue),
+                "f_p_value": float(fit.f_pvalue),
+                "durbin_watson": float(durbin_watson(fit.resid)),
+                "condition_number": float(fit.condition_number),
+                "residual_vol": float(fit.resid.std(ddof=len(X.columns) + 1)),
+            }
+        )

@@ -201,17 +201,27 @@ class FactorDefinitionSerializer(serializers.ModelSerializer):
 FACTOR_ROW = inline_serializer(
     "PortfolioFactorRow",
     {
-        "factor": serializers.CharField(), "etf_proxy": serializers.CharField(),
-        "beta": serializers.FloatField(), "dollar_exposure": serializers.FloatField(),
-        "r_squared": serializers.FloatField(allow_null=True), "observations": serializers.IntegerField(),
-        "capped": serializers.IntegerField(help_text="positions whose beta to this factor was capped"),
+        "factor": serializers.CharField(),
+        "etf_proxy": serializers.CharField(),
+        "beta": serializers.FloatField(),
+        "dollar_exposure": serializers.FloatField(),
+        "r_squared": serializers.FloatField(allow_null=True),
+        "observations": serializers.IntegerField(),
+        "capped": serializers.IntegerField(
+            help_text="positions whose beta to this factor was capped"
+        ),
     },
-)  # fmt: skip
+)
 
-RISK_FACTORS = inline_serializer("RiskFactors", {
-    "as_of": serializers.DateField(), "portfolio": serializers.IntegerField(),
-    "normalized_by": serializers.CharField(), "factors": FACTOR_ROW.__class__(many=True),
-})  # fmt: skip
+RISK_FACTORS = inline_serializer(
+    "RiskFactors",
+    {
+        "as_of": serializers.DateField(),
+        "portfolio": serializers.IntegerField(),
+        "normalized_by": serializers.CharField(),
+        "factors": FACTOR_ROW.__class__(many=True),
+    },
+)
 
 SCENARIO_ROWS = inline_serializer(
     "RiskScenarioRow",
@@ -275,6 +285,19 @@ class JobIdSerializer(serializers.Serializer):
 class BatchJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = BatchJob
-        fields = ["id", "name", "run_date", "status", "started_at", "finished_at", "duration_s",
-                  "counts", "error", "failed_portfolios", "warnings", "triggered_by", "owner",
-                  "heartbeat_at"]  # fmt: skip
+        fields = [
+            "id",
+            "name",
+            "run_date",
+            "status",
+            "started_at",
+            "finished_at",
+            "duration_s",
+            "counts",
+            "error",
+            "failed_portfolios",
+            "warnings",
+            "triggered_by",
+            "owner",
+            "heartbeat_at",
+        ]

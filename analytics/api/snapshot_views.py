@@ -23,9 +23,10 @@ class SnapshotResultView(ResultView):
 
 
 @extend_schema(
-    responses={200: s.SnapshotExposureSerializer(many=True)}, tags=["portfolios"],
+    responses={200: s.SnapshotExposureSerializer(many=True)},
+    tags=["portfolios"],
     description="Exposures per session from the portfolio's snapshots.",
-)  # fmt: skip
+)
 class ExposuresView(SnapshotResultView):
     cache_view = "exposures"
 
@@ -35,10 +36,11 @@ class ExposuresView(SnapshotResultView):
 
 
 @extend_schema(
-    responses={200: s.PerformanceSerializer}, tags=["portfolios"],
+    responses={200: s.PerformanceSerializer},
+    tags=["portfolios"],
     description="Equity and returns per session from the portfolio's snapshots, with return "
     "statistics (null when there are too few points).",
-)  # fmt: skip
+)
 class PerformanceView(SnapshotResultView):
     cache_view = "performance"
 

@@ -72,10 +72,12 @@ class RiskGreeksView(GreeksResultView):
 
 class GreeksCalculateView(APIView):
     @extend_schema(
-        request=s.CalculateSerializer, responses={200: s.CalculatedListSerializer}, tags=["risk"],
+        request=s.CalculateSerializer,
+        responses={200: s.CalculatedListSerializer},
+        tags=["risk"],
         description="Black-Scholes price and Greeks (mibian's units) for up to 10,000 options at once. "
         "Per share, or position-level with `quantity` (x quantity x 100).",
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         body = s.CalculateSerializer(data=request.data)
         body.is_valid(raise_exception=True)

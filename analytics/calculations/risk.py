@@ -86,7 +86,8 @@ def historical_var(pnl: npt.NDArray[np.float64], confidence: float) -> float:
     input's units: -x_(k) with k = ceil(n (1 - confidence)) over the sorted outcomes (the
     inverted-CDF quantile, see the module docstring). NaN dropped; at least
     MIN_VAR_OBSERVATIONS (60) finite outcomes or `InsufficientHistory`."""
-    return _var_es(_tail_outcomes(pnl, confidence, "historical VaR"), confidence)[0]
+    var, _ = _var_es(_tail_outcomes(pnl, confidence, "historical VaR"), confidence)
+    return var
 
 
 def expected_shortfall(pnl: npt.NDArray[np.float64], confidence: float) -> float:
@@ -94,7 +95,8 @@ def expected_shortfall(pnl: npt.NDArray[np.float64], confidence: float) -> float
     outcomes at or below the VaR quantile x_(k) (k = ceil(n (1 - confidence))), the VaR
     observation and any ties with it included, so ES >= VaR. NaN dropped; at least
     MIN_VAR_OBSERVATIONS (60) finite outcomes or `InsufficientHistory`."""
-    return _var_es(_tail_outcomes(pnl, confidence, "expected shortfall"), confidence)[1]
+    _, shortfall = _var_es(_tail_outcomes(pnl, confidence, "expected shortfall"), confidence)
+    return shortfall
 
 
 def scale_to_horizon(

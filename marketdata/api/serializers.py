@@ -82,9 +82,11 @@ class ChainRowSerializer(serializers.Serializer):
 
 class PriceRefreshSerializer(serializers.Serializer):
     symbols = serializers.ListField(
-        child=serializers.CharField(max_length=32), required=False, allow_empty=False,
+        child=serializers.CharField(max_length=32),
+        required=False,
+        allow_empty=False,
         max_length=settings.SIGMASIGHT_REFRESH_MAX_SYMBOLS,
-    )  # fmt: skip
+    )
     start = serializers.DateField(required=False)
     end = serializers.DateField(required=False)
 

@@ -334,7 +334,8 @@ class SyntheticProvider(MarketDataProvider):
         )
         if not len(window):
             return empty_bars()
-        spot = _paths([root], _last_year(end))[0][window, 0]
+        underlying_close, _, _ = _paths([root], _last_year(end))
+        spot = underlying_close[window, 0]
         dates = pd.Series(sessions[window]).dt.date.to_numpy()
         atm = annual_volatility(root)
         rows = []

@@ -16,9 +16,11 @@ pytestmark = pytest.mark.django_db
 def staff(client):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     prices_fetch_and_cache(
-        symbols=["AAPL", "US10Y"], start=date(2026, 11, 2), end=date(2026, 11, 6),
+        symbols=["AAPL", "US10Y"],
+        start=date(2026, 11, 2),
+        end=date(2026, 11, 6),
         providers=[SyntheticProvider()],
-    )  # fmt: skip
+    )
     return client
 
 
@@ -38,7 +40,8 @@ def test_admin_market_data_pages_load(staff):
     # the page shows.
     pages = {
         "/admin/marketdata/security/": (
-            ["AAPL", "US10Y"], ["2 securities", ">AAPL</a>", ">US10Y</a>", "column-asset_type"],
+            ["AAPL", "US10Y"],
+            ["2 securities", ">AAPL</a>", ">US10Y</a>", "column-asset_type"],
         ),
         "/admin/marketdata/security/?q=AAPL": (["AAPL"], ["1 security"]),
         "/admin/marketdata/dailyprice/": (
@@ -46,11 +49,12 @@ def test_admin_market_data_pages_load(staff):
             ["column-close", "column-source", f"{aapl_close}", "synthetic", "Nov. 6, 2026"],
         ),
         "/admin/marketdata/backfillprogress/": (
-            [progress], ["1 backfill progress", ">MSFT</a>", "Done", "polygon"],
+            [progress],
+            ["1 backfill progress", ">MSFT</a>", "Done", "polygon"],
         ),
         "/admin/marketdata/security/import/": (None, [*formats, 'name="import_file"']),
         "/admin/marketdata/dailyprice/export/": (None, ["<title>Export |", *formats]),
-    }  # fmt: skip
+    }
     for url, (rows, shown) in pages.items():
         page = staff.get(url)
         assert page.status_code == 200, url

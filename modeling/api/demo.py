@@ -53,7 +53,8 @@ class DemoResetView(APIView):
     permission_classes = [permissions.IsAdminUser]
 
     @extend_schema(
-        request=None, responses={200: DemoResetSerializer, 202: DemoQueuedSerializer},
+        request=None,
+        responses={200: DemoResetSerializer, 202: DemoQueuedSerializer},
         tags=["operations"],
         description="Staff only: delete the demo users and everything they own, then rebuild "
         "the demo (accounts, books, missing prices, the daily batch for the last session and "
@@ -61,7 +62,7 @@ class DemoResetView(APIView):
         "synthetic market data (nothing on the network) it runs in the request (200 with the "
         "report); with Polygon or yfinance it is queued for a worker (202), since fetching "
         "prices must never hold a web request.",
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         if current_source() != "synthetic":
             job_id = outbox_send(demo_reset.signature(()))

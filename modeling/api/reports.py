@@ -30,17 +30,21 @@ def _own(request: Request, pk: int) -> Report:
 
 class ReportGenerateView(APIView):
     @extend_schema(
-        request=s.ReportGenerateSerializer, responses={202: s.ReportQueuedSerializer}, tags=["reports"],
+        request=s.ReportGenerateSerializer,
+        responses={202: s.ReportQueuedSerializer},
+        tags=["reports"],
         description="Queue a report of one of your portfolios; poll `status/`, then fetch "
         "`download/`. Built from the latest session with stored results.",
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         body = s.ReportGenerateSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
         report = report_queue(
-            owner=request.user, portfolio=body.validated_data["portfolio"],
-            kind=body.validated_data["kind"], fmt=body.validated_data["format"],
-        )  # fmt: skip
+            owner=request.user,
+            portfolio=body.validated_data["portfolio"],
+            kind=body.validated_data["kind"],
+            fmt=body.validated_data["format"],
+        )
         return Response(
             {"id": report.pk, "status": report.status},
             status=status.HTTP_202_ACCEPTED,

@@ -114,9 +114,19 @@ class TradeSerializer(serializers.ModelSerializer):
     class Meta:
         model = ProFormaTrade
         fields = [
-            "id", "symbol", "underlying_symbol", "option_type", "strike", "expiration",
-            "quantity", "price", "multiplier", "side", "note", "created_at",
-        ]  # fmt: skip
+            "id",
+            "symbol",
+            "underlying_symbol",
+            "option_type",
+            "strike",
+            "expiration",
+            "quantity",
+            "price",
+            "multiplier",
+            "side",
+            "note",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_side(self, trade: ProFormaTrade) -> str | None:
@@ -130,17 +140,22 @@ class TradeCreateSerializer(serializers.Serializer):
     symbol = serializers.CharField(max_length=32, help_text="ticker or OCC option symbol")
     quantity = serializers.CharField(max_length=40, help_text="signed; options in contracts")
     price = serializers.CharField(
-        max_length=40, required=False, allow_blank=True, allow_null=True,
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
         help_text="default: the current price (options without a close: the model price)",
-    )  # fmt: skip
+    )
     underlying = serializers.CharField(max_length=16, required=False, allow_blank=True)
     option_type = serializers.CharField(max_length=4, required=False, allow_blank=True)
     strike = serializers.CharField(max_length=40, required=False, allow_blank=True)
     expiration = serializers.CharField(max_length=10, required=False, allow_blank=True)
     note = CheckedCharField(
-        max_length=200, required=False, allow_blank=True,
+        max_length=200,
+        required=False,
+        allow_blank=True,
         validators=[no_control_characters_multiline],
-    )  # fmt: skip
+    )
 
 
 class SessionListSerializer(serializers.ModelSerializer):
@@ -150,9 +165,16 @@ class SessionListSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelingSession
         fields = [
-            "id", "portfolio", "name", "status", "as_of", "trade_count", "calculated_at",
-            "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "portfolio",
+            "name",
+            "status",
+            "as_of",
+            "trade_count",
+            "calculated_at",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -169,9 +191,20 @@ class SessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelingSession
         fields = [
-            "id", "portfolio", "name", "status", "as_of", "cash", "base_position_count",
-            "data_quality", "trades", "last_impacts", "calculated_at", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "portfolio",
+            "name",
+            "status",
+            "as_of",
+            "cash",
+            "base_position_count",
+            "data_quality",
+            "trades",
+            "last_impacts",
+            "calculated_at",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.DecimalField(max_digits=20, decimal_places=2))
@@ -230,9 +263,16 @@ class SnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelingSessionSnapshot
         fields = [
-            "id", "session", "portfolio", "name", "as_of", "trade_count", "trades", "impacts",
+            "id",
+            "session",
+            "portfolio",
+            "name",
+            "as_of",
+            "trade_count",
+            "trades",
+            "impacts",
             "created_at",
-        ]  # fmt: skip
+        ]
         read_only_fields = fields
 
     def get_trade_count(self, snapshot: ModelingSessionSnapshot) -> int:
@@ -253,10 +293,12 @@ class SuggestionQuery(QuerySerializer):
         required=False, max_length=50, help_text="reduce_factor: the factor's name"
     )
     instrument = serializers.CharField(
-        required=False, max_length=16, default=services.HEDGE_INSTRUMENT,
+        required=False,
+        max_length=16,
+        default=services.HEDGE_INSTRUMENT,
         help_text="delta_neutral: SPY (default), another ticker, or 'underlying'",
         validators=[RegexValidator(rf"^{TICKER}$", "A ticker or 'underlying'.")],
-    )  # fmt: skip
+    )
 
 
 class SuggestedTradeSerializer(serializers.Serializer):
@@ -340,8 +382,18 @@ class ReportSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Report
-        fields = ["id", "portfolio", "kind", "format", "status", "error", "created_at",
-                  "started_at", "finished_at", "download_url"]  # fmt: skip
+        fields = [
+            "id",
+            "portfolio",
+            "kind",
+            "format",
+            "status",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "download_url",
+        ]
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_download_url(self, report: Report) -> str | None:

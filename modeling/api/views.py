@@ -71,10 +71,11 @@ class SessionViewSet(
         return self._detail(session)
 
     @extend_schema(
-        request=s.TradeCreateSerializer, responses={201: s.TradeSerializer},
+        request=s.TradeCreateSerializer,
+        responses={201: s.TradeSerializer},
         description="Add a pro-forma trade. Bad symbols, quantities or option fields: 400, "
         "nothing changed. The session's last impacts are cleared.",
-    )  # fmt: skip
+    )
     @action(detail=True, methods=["post"])
     def trades(self, request: Request, pk: str | None = None) -> Response:
         session = self.get_object()
@@ -88,8 +89,9 @@ class SessionViewSet(
 
     @extend_schema(
         parameters=[OpenApiParameter("trade_id", int, OpenApiParameter.PATH)],
-        request=None, responses={204: None},
-    )  # fmt: skip
+        request=None,
+        responses={204: None},
+    )
     @action(detail=True, methods=["delete"], url_path=r"trades/(?P<trade_id>[0-9]+)")
     def remove_trade(self, request: Request, pk: str | None = None, trade_id: str = "") -> Response:
         session = self.get_object()
@@ -145,11 +147,12 @@ def _file_response(export: ExportHistory) -> HttpResponse:
 
 class TradeExportView(APIView):
     @extend_schema(
-        request=s.ExportRequestSerializer, responses=FILE_RESPONSES,
+        request=s.ExportRequestSerializer,
+        responses=FILE_RESPONSES,
         tags=["export"],
         description="The session's trades as a CSV blotter or FIX 4.4 NewOrderSingle messages "
         "(SOH-delimited, one per line); recorded in the export history (X-Export-Id).",
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> HttpResponse:
         body = s.ExportRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -161,9 +164,14 @@ class TradeExportView(APIView):
         )
         response = _file_response(export)
         audit_record(
-            "export.create", request=request, obj=export, portfolio_id=session.portfolio_id,
-            session=session.pk, format=export.format, trades=export.trade_count,
-        )  # fmt: skip
+            "export.create",
+            request=request,
+            obj=export,
+            portfolio_id=session.portfolio_id,
+            session=session.pk,
+            format=export.format,
+            trades=export.trade_count,
+        )
         return response
 
 

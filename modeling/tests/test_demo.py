@@ -198,8 +198,11 @@ def test_each_book_has_its_style(books):
 def test_the_batch_stored_every_result_for_every_book(seeded, books):
     for _, portfolio in books.values():
         for model in (
-            PortfolioFactorExposure, MarketRiskScenario, RiskMetricSnapshot, StressTestResult,
-        ):  # fmt: skip
+            PortfolioFactorExposure,
+            MarketRiskScenario,
+            RiskMetricSnapshot,
+            StressTestResult,
+        ):
             assert model.objects.filter(portfolio=portfolio, date=seeded.as_of).exists(), model
 
 
@@ -328,9 +331,14 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
 
 
 def test_demo_reset_with_a_network_source_is_queued_not_run_in_the_request(
-    seeded, books, staff_user, api_client, settings, django_capture_on_commit_callbacks,
+    seeded,
+    books,
+    staff_user,
+    api_client,
+    settings,
+    django_capture_on_commit_callbacks,
     monkeypatch,
-):  # fmt: skip
+):
     """Polygon or yfinance configured: the reset would fetch prices and run the batch, which a
     web request must not wait for; it is queued for a worker (202) and nothing changes here."""
     from modeling.api import demo as demo_api
@@ -372,17 +380,23 @@ def test_the_day_again_on_eager_workers_changes_nothing(seeded, books, eager_cel
 
     def numbers() -> list:
         return sorted(
-            [*StressTestResult.objects.values_list("portfolio_id", "scenario_id", "correlated_pnl"),
-             *RiskMetricSnapshot.objects.values_list("portfolio_id", "confidence", "var_monte_carlo"),
-             *PositionGreeks.objects.values_list("position_id", "date", "delta")]
-        )  # fmt: skip
+            [
+                *StressTestResult.objects.values_list(
+                    "portfolio_id", "scenario_id", "correlated_pnl"
+                ),
+                *RiskMetricSnapshot.objects.values_list(
+                    "portfolio_id", "confidence", "var_monte_carlo"
+                ),
+                *PositionGreeks.objects.values_list("position_id", "date", "delta"),
+            ]
+        )
 
     before, values = row_counts(), numbers()
     replies = run_day.apply(args=(seeded.as_of.isoformat(),)).get()
     assert [(r["job"], r["status"]) for r in replies] == [
-        (name, "succeeded") for name in ("market_data", "greeks", "factors", "market_risk",
-                                         "snapshots", "stress")
-    ]  # fmt: skip
+        (name, "succeeded")
+        for name in ("market_data", "greeks", "factors", "market_risk", "snapshots", "stress")
+    ]
     after = row_counts()
     assert after.pop("analytics.BatchJob") == before.pop("analytics.BatchJob") + 6
     assert after.pop("analytics.BatchJobChunk") == before.pop("analytics.BatchJobChunk") + 6

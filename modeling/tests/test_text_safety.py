@@ -54,12 +54,19 @@ def stressed(user):
             owner=user, name=name, category="market", shocks={"Market": -0.1}
         )
         StressTestResult.objects.create(
-            portfolio=portfolio, scenario=scenario, date=DAY, direct_pnl=-1000.5 * (n + 1),
-            correlated_pnl=0.0, total_pnl=-1000.5 * (n + 1), pnl_pct=-0.01 * (n + 1),
-            breakdown={"by_factor": {"@Factor": -10.0, "Market": -5.0},
-                       "factor_moves": {"@Factor": -0.1, "Market": -0.05},
-                       "worst_positions": [{"position": 1, "symbol": "-AAPL", "pnl": -3.5}]},
-        )  # fmt: skip
+            portfolio=portfolio,
+            scenario=scenario,
+            date=DAY,
+            direct_pnl=-1000.5 * (n + 1),
+            correlated_pnl=0.0,
+            total_pnl=-1000.5 * (n + 1),
+            pnl_pct=-0.01 * (n + 1),
+            breakdown={
+                "by_factor": {"@Factor": -10.0, "Market": -5.0},
+                "factor_moves": {"@Factor": -0.1, "Market": -0.05},
+                "worst_positions": [{"position": 1, "symbol": "-AAPL", "pnl": -3.5}],
+            },
+        )
     return portfolio
 
 
@@ -113,9 +120,12 @@ def session(user) -> ModelingSession:
     session = ModelingSession.objects.create(owner=user, portfolio=portfolio, name="s", as_of=DAY)
     for symbol in DANGEROUS:
         ProFormaTrade.objects.create(
-            session=session, symbol=symbol, underlying_symbol="X", quantity=Decimal("-5"),
+            session=session,
+            symbol=symbol,
+            underlying_symbol="X",
+            quantity=Decimal("-5"),
             price=Decimal("10"),
-        )  # fmt: skip
+        )
     return session
 
 

@@ -48,11 +48,28 @@ class PositionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Position
         fields = [
-            "id", "portfolio", "symbol", "underlying_symbol", "position_type", "quantity",
-            "entry_price", "entry_date", "strike", "expiration", "option_type", "multiplier",
-            "last_price", "market_value", "exposure", "unrealized_pnl", "daily_pnl",
-            "valued_as_of", "notes", "tags", "greeks",
-        ]  # fmt: skip
+            "id",
+            "portfolio",
+            "symbol",
+            "underlying_symbol",
+            "position_type",
+            "quantity",
+            "entry_price",
+            "entry_date",
+            "strike",
+            "expiration",
+            "option_type",
+            "multiplier",
+            "last_price",
+            "market_value",
+            "exposure",
+            "unrealized_pnl",
+            "daily_pnl",
+            "valued_as_of",
+            "notes",
+            "tags",
+            "greeks",
+        ]
         read_only_fields = fields
 
     def get_greeks(self, position: Position) -> dict | None:
@@ -123,9 +140,11 @@ class TotalsSerializer(serializers.Serializer):
     market_value = serializers.DecimalField(max_digits=24, decimal_places=2, allow_null=True)
     exposure = serializers.DecimalField(max_digits=24, decimal_places=2, allow_null=True)
     delta_adjusted_exposure = serializers.DecimalField(
-        max_digits=24, decimal_places=2, allow_null=True,
+        max_digits=24,
+        decimal_places=2,
+        allow_null=True,
         help_text="Sum of position dollar deltas; null while a member has no Greeks or price.",
-    )  # fmt: skip
+    )
     greeks = serializers.DictField(allow_null=True)
 
 

@@ -53,19 +53,23 @@ class PortfolioViewSet(viewsets.ModelViewSet):
             before = {k: getattr(serializer.instance, k) for k in serializer.validated_data}
             super().perform_update(serializer)
             audit_record(
-                "portfolio.update", request=self.request, obj=serializer.instance,
+                "portfolio.update",
+                request=self.request,
+                obj=serializer.instance,
                 fields=sorted(serializer.validated_data),
                 changes={k: [before[k], getattr(serializer.instance, k)] for k in sorted(before)},
-            )  # fmt: skip
+            )
         book_changed([serializer.instance.pk])  # the summary shows its cash
 
     def perform_destroy(self, instance: Portfolio) -> None:
         pk = instance.pk
         with transaction.atomic():
             audit_record(
-                "portfolio.delete", request=self.request, obj=instance,
+                "portfolio.delete",
+                request=self.request,
+                obj=instance,
                 positions_deleted=instance.positions.count(),
-            )  # fmt: skip
+            )
             super().perform_destroy(instance)
         book_changed([pk])
 
@@ -88,10 +92,15 @@ class PortfolioViewSet(viewsets.ModelViewSet):
             portfolio=portfolio, raw=raw, mode=body.validated_data["mode"]
         )
         audit_record(
-            "positions.upload", request=request, obj=portfolio, file=upload.name,
-            mode=body.validated_data["mode"], created=result.created, updated=result.updated,
+            "positions.upload",
+            request=request,
+            obj=portfolio,
+            file=upload.name,
+            mode=body.validated_data["mode"],
+            created=result.created,
+            updated=result.updated,
             total=result.total,
-        )  # fmt: skip
+        )
         return Response(s.UploadResultSerializer(result).data)
 
     @extend_schema(
@@ -123,9 +132,16 @@ class PositionViewSet(
     serializer_class = s.PositionSerializer
     filterset_class = PositionFilter
     ordering_fields = [
-        "id", "symbol", "quantity", "entry_date", "expiration", "market_value", "exposure",
-        "unrealized_pnl", "daily_pnl",
-    ]  # fmt: skip
+        "id",
+        "symbol",
+        "quantity",
+        "entry_date",
+        "expiration",
+        "market_value",
+        "exposure",
+        "unrealized_pnl",
+        "daily_pnl",
+    ]
     search_fields = ["symbol", "underlying_symbol", "notes"]
 
     def get_queryset(self):
@@ -204,9 +220,11 @@ class PositionViewSet(
         body.is_valid(raise_exception=True)
         services.position_set_tags(position=position, tag_ids=body.validated_data["tag_ids"])
         audit_record(
-            "position.update", request=request, obj=position,
+            "position.update",
+            request=request,
+            obj=position,
             tag_ids=body.validated_data["tag_ids"],
-        )  # fmt: skip
+        )
         return Response(self._serialize([self.get_queryset().get(pk=position.pk)], many=False))
 
     @extend_schema(parameters=[s.GroupQuery], responses={200: s.GroupSerializer(many=True)})
@@ -312,9 +330,12 @@ class StrategyViewSet(
         with transaction.atomic():
             strategy = services.strategy_create(**body.validated_data)
             audit_record(
-                "strategy.create", request=request, obj=strategy,
-                kind=strategy.kind, position_ids=sorted(set(body.validated_data["position_ids"])),
-            )  # fmt: skip
+                "strategy.create",
+                request=request,
+                obj=strategy,
+                kind=strategy.kind,
+                position_ids=sorted(set(body.validated_data["position_ids"])),
+            )
         return Response(
             s.StrategySerializer(self.get_queryset().get(pk=strategy.pk)).data,
             status=status.HTTP_201_CREATED,
@@ -328,9 +349,11 @@ class StrategyViewSet(
         with transaction.atomic():
             services.strategy_update(strategy=strategy, **body.validated_data)
             audit_record(
-                "strategy.update", request=request, obj=strategy,
+                "strategy.update",
+                request=request,
+                obj=strategy,
                 fields=sorted(body.validated_data),
-            )  # fmt: skip
+            )
         return Response(s.StrategySerializer(self.get_queryset().get(pk=strategy.pk)).data)
 
     def perform_destroy(self, instance: Strategy) -> None:

@@ -35,11 +35,16 @@ def stock(
     security_id = securities_ensure([symbol])[symbol]
     quantity = Decimal(quantity)
     return Position.objects.create(
-        portfolio=portfolio, security_id=security_id, symbol=symbol, underlying_symbol=symbol,
-        position_type="LONG" if quantity > 0 else "SHORT", quantity=quantity,
+        portfolio=portfolio,
+        security_id=security_id,
+        symbol=symbol,
+        underlying_symbol=symbol,
+        position_type="LONG" if quantity > 0 else "SHORT",
+        quantity=quantity,
         entry_price=Decimal(str(extra.pop("entry_price", "100"))),
-        entry_date=extra.pop("entry_date", date(2024, 1, 2)), **extra,
-    )  # fmt: skip
+        entry_date=extra.pop("entry_date", date(2024, 1, 2)),
+        **extra,
+    )
 
 
 def option(
@@ -57,9 +62,17 @@ def option(
     security_id = securities_ensure([symbol])[symbol]
     contracts = Decimal(contracts)
     return Position.objects.create(
-        portfolio=portfolio, security_id=security_id, symbol=symbol, underlying_symbol=root,
-        position_type=("L" if contracts > 0 else "S") + option_type, quantity=contracts,
+        portfolio=portfolio,
+        security_id=security_id,
+        symbol=symbol,
+        underlying_symbol=root,
+        position_type=("L" if contracts > 0 else "S") + option_type,
+        quantity=contracts,
         entry_price=Decimal(str(extra.pop("entry_price", "5"))),
-        entry_date=extra.pop("entry_date", date(2024, 1, 2)), option_type=option_type,
-        strike=Decimal(strike), expiration=expiration, multiplier=100, **extra,
-    )  # fmt: skip
+        entry_date=extra.pop("entry_date", date(2024, 1, 2)),
+        option_type=option_type,
+        strike=Decimal(strike),
+        expiration=expiration,
+        multiplier=100,
+        **extra,
+    )

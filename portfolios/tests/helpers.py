@@ -115,3 +115,20 @@ def problem_cells(error: dict) -> list[tuple[int, str]]:
         assert set(problem) == {"row", "column", "message"}
         assert problem["message"]
     return [(p["row"], p["column"]) for p in rows]
+
+
+def admin_snapshot() -> dict[str, object]:
+    """What an import may write: compared before and after a refused or previewed file."""
+    return {
+        "positions": sorted(
+            Position.objects.values_list("portfolio_id", "symbol", "entry_date", "quantity")
+        ),
+        "tags": sorted(Tag.objects.values_list("owner_id", "name")),
+        "position_tags": PositionTag.objects.count(),
+        "strategies": sorted(Strategy.objects.values_list("portfolio_id", "name", "is_detected")),
+        "securities": Security.objects.count(),
+    }
+
+
+def problems(page: TestResponse) -> set[tuple[int, str]]:
+    return {(p["row"], p["column"]) for p in page.context["result"].problems}

@@ -42,9 +42,18 @@ def row(
     notes: str = "",
 ) -> str:
     cells = [
-        symbol, quantity, entry_price, entry_date, underlying, option_type, strike, expiration,
-        tags, strategy, notes,
-    ]  # fmt: skip
+        symbol,
+        quantity,
+        entry_price,
+        entry_date,
+        underlying,
+        option_type,
+        strike,
+        expiration,
+        tags,
+        strategy,
+        notes,
+    ]
     return ",".join(cells)
 
 

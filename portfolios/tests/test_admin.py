@@ -11,7 +11,7 @@ import csv
 import html
 import io
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -22,68 +22,29 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from marketdata.models import Security
 from marketdata.symbols import build_occ
 from portfolios.models import Portfolio, Position, PositionTag, Strategy, Tag
 from portfolios.position_csv import COLUMNS
 from portfolios.services import strategies_refresh
-from portfolios.tests.factories import PortfolioFactory, TagFactory, option, stock
-from portfolios.tests.helpers import ADMIN, IMPORT_HEADER, as_file, confirm, preview
+from portfolios.tests.factories import PortfolioFactory, TagFactory, stock
+from portfolios.tests.helpers import (
+    ADMIN,
+    IMPORT_HEADER,
+    admin_snapshot,
+    as_file,
+    confirm,
+    preview,
+    problems,
+)
 from sigmasight.accounts.tests.factories import UserFactory
 
 if TYPE_CHECKING:
-    from portfolios.tests.helpers import TestResponse
+    pass
 
 pytestmark = pytest.mark.django_db
 
 EXP = date(2027, 1, 15)
 CALL = build_occ("AAPL", EXP, "C", Decimal("200"))
-
-
-@pytest.fixture
-def staff(client):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
-
-
-@pytest.fixture
-def book() -> dict:
-    owner = UserFactory()
-    core = PortfolioFactory(owner=owner, name="Core")
-    hedge = PortfolioFactory(owner=owner, name="Hedge")
-    tech = TagFactory(owner=owner, name="Tech")
-    aapl = stock(core, "AAPL", "300", entry_date=date(2023, 6, 1))
-    call = option(core, "AAPL", EXP, "C", "250", "-2", entry_date=date(2023, 6, 1))
-    msft = stock(core, "MSFT", "10", entry_date=date(2024, 2, 1))
-    closed = stock(core, "IBM", "5", closed_at=datetime(2024, 3, 1, tzinfo=UTC))
-    PositionTag.objects.create(position=aapl, tag=tech)
-    strategies_refresh(portfolio=core)
-    mine = Strategy.objects.create(
-        portfolio=core, name="Mine", kind=Strategy.Kind.CUSTOM, is_detected=False
-    )
-    mine.positions.set([aapl, msft])
-    return {
-        "owner": owner, "core": core, "hedge": hedge, "tech": tech, "aapl": aapl, "call": call,
-        "msft": msft, "closed": closed, "user_strategy": mine,
-        "detected": Strategy.objects.get(portfolio=core, kind="covered_call"),
-    }  # fmt: skip
-
-
-def snapshot() -> dict[str, object]:
-    """What an import may write: compared before and after a refused or previewed file."""
-    return {
-        "positions": sorted(
-            Position.objects.values_list("portfolio_id", "symbol", "entry_date", "quantity")
-        ),
-        "tags": sorted(Tag.objects.values_list("owner_id", "name")),
-        "position_tags": PositionTag.objects.count(),
-        "strategies": sorted(Strategy.objects.values_list("portfolio_id", "name", "is_detected")),
-        "securities": Security.objects.count(),
-    }
-
-
-def problems(page: TestResponse) -> set[tuple[int, str]]:
-    return {(p["row"], p["column"]) for p in page.context["result"].problems}
 
 
 # Pages and query counts ------------------------------------------------------------------------
@@ -102,25 +63,43 @@ def test_admin_book_pages_load(staff, book):
     lists = {
         f"{ADMIN}/portfolio/": (
             [core, book["hedge"], theirs],
-            ["3 portfolios", ">Core</a>", ">Theirs</a>", owner.email, theirs.owner.email,
-             "column-position_count", '<td class="field-position_count">3</td>'],
+            [
+                "3 portfolios",
+                ">Core</a>",
+                ">Theirs</a>",
+                owner.email,
+                theirs.owner.email,
+                "column-position_count",
+                '<td class="field-position_count">3</td>',
+            ],
         ),
         f"{ADMIN}/portfolio/?q={owner.email}": ([core, book["hedge"]], ["2 portfolios"]),
         f"{ADMIN}/position/": (
-            [*lots, their_lot], ["5 positions", ">AAPL</a>", f">{book['call'].symbol}</a>", ">KO</a>",
-                                 "column-owner_email", theirs.owner.email],
+            [*lots, their_lot],
+            [
+                "5 positions",
+                ">AAPL</a>",
+                f">{book['call'].symbol}</a>",
+                ">KO</a>",
+                "column-owner_email",
+                theirs.owner.email,
+            ],
         ),
         f"{ADMIN}/position/?q=Core": (lots, ["4 positions", owner.email]),
-        f"{ADMIN}/position/?position_type__exact=SC": ([book["call"]], ["1 position", "Short call"]),
+        f"{ADMIN}/position/?position_type__exact=SC": (
+            [book["call"]],
+            ["1 position", "Short call"],
+        ),
         f"{ADMIN}/position/?portfolio__owner__id__exact={owner.pk}": (lots, ["4 positions"]),
         f"{ADMIN}/position/?expiration__isnull=False": ([book["call"]], ["Jan. 15, 2027"]),
         f"{ADMIN}/tag/": ([book["tech"], their_tag], ["2 tags", ">Tech</a>", ">Staples</a>"]),
         f"{ADMIN}/tag/?q=tech": ([book["tech"]], ["1 tag", owner.email]),
         f"{ADMIN}/strategy/": (strategies, [f"{len(strategies)} strategies", ">Mine</a>"]),
         f"{ADMIN}/strategy/?is_detected__exact=1&kind__exact=covered_call": (
-            [book["detected"]], [f">{book['detected'].name}</a>"],
+            [book["detected"]],
+            [f">{book['detected'].name}</a>"],
         ),
-    }  # fmt: skip
+    }
     formats = ['<option value="0">csv</option>', '<option value="1">xlsx</option>']
     pages = {
         f"{ADMIN}/portfolio/{core.pk}/change/": ["<title>Core | Change portfolio", 'value="Core"'],
@@ -129,11 +108,15 @@ def test_admin_book_pages_load(staff, book):
         f"{ADMIN}/strategy/{book['detected'].pk}/change/": [f"<title>{book['detected']} | View"],
         f"{ADMIN}/strategy/{book['user_strategy'].pk}/change/": ['value="Mine"'],
         f"{ADMIN}/strategy/add/": ["<title>Add strategy", 'name="name"'],
-        **{f"{ADMIN}/{model}/import/": [*formats, 'name="import_file"']
-           for model in ("portfolio", "position", "tag")},
-        **{f"{ADMIN}/{model}/export/": ["<title>Export |", *formats]
-           for model in ("portfolio", "position", "tag", "strategy")},
-    }  # fmt: skip
+        **{
+            f"{ADMIN}/{model}/import/": [*formats, 'name="import_file"']
+            for model in ("portfolio", "position", "tag")
+        },
+        **{
+            f"{ADMIN}/{model}/export/": ["<title>Export |", *formats]
+            for model in ("portfolio", "position", "tag", "strategy")
+        },
+    }
     assert len(lists) + len(pages) == 24
     for url, (rows, shown) in lists.items():
         page = staff.get(url)
@@ -224,16 +207,42 @@ def good_rows(book: dict, kind: str) -> list[list[object]]:
         return date.fromisoformat(text) if kind == "xlsx" else text
 
     return [
-        [core, "aapl", 100, 150.5, day("2024-01-02"), None, None, None, None, "tech;Core", "custom:Income", "first lot"],
+        [
+            core,
+            "aapl",
+            100,
+            150.5,
+            day("2024-01-02"),
+            None,
+            None,
+            None,
+            None,
+            "tech;Core",
+            "custom:Income",
+            "first lot",
+        ],
         [core, CALL, -1, 5.25, day("2024-01-03"), None, None, None, None, None, "Income", None],
         [core, "MSFT", -50, 310, day("2024-02-01"), None, None, None, None, None, None, None],
-        [hedge, "SPY", 2, 7.5, day("2024-01-04"), None, "P", 400, day("2027-01-15"), "Core", None, "+hedge"],
-    ]  # fmt: skip
+        [
+            hedge,
+            "SPY",
+            2,
+            7.5,
+            day("2024-01-04"),
+            None,
+            "P",
+            400,
+            day("2027-01-15"),
+            "Core",
+            None,
+            "+hedge",
+        ],
+    ]
 
 
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
 def test_admin_position_import_previews_then_stores_through_the_service(staff, book, kind):
-    before = snapshot()
+    before = admin_snapshot()
     page = preview(staff, "position", as_file(kind, good_rows(book, kind)), kind)
 
     assert page.status_code == 200
@@ -244,7 +253,7 @@ def test_admin_position_import_previews_then_stores_through_the_service(staff, b
     assert content.count('<tr class="new">') == 3 and content.count('<tr class="update">') == 1
     assert CALL in content and build_occ("SPY", EXP, "P", Decimal(400)) in content
     assert 'name="import_file_name"' in content
-    assert snapshot() == before, "the preview wrote something"
+    assert admin_snapshot() == before, "the preview wrote something"
 
     logged = LogEntry.objects.count()
     response = confirm(staff, "position", page)
@@ -266,8 +275,10 @@ def test_admin_position_import_previews_then_stores_through_the_service(staff, b
     assert msft.pk == book["msft"].pk and (msft.quantity, msft.position_type) == (-50, "SHORT")
     put = hedge.positions.get()
     assert (put.symbol, put.position_type, put.multiplier) == (
-        build_occ("SPY", EXP, "P", Decimal(400)), "LP", 100,
-    )  # fmt: skip
+        build_occ("SPY", EXP, "P", Decimal(400)),
+        "LP",
+        100,
+    )
     assert put.notes == "+hedge"
     # Tags by name per owner: "tech" is the owner's existing "Tech"; "Core" is created once.
     assert sorted(Tag.objects.filter(owner=owner).values_list("name", flat=True)) == [
@@ -292,7 +303,7 @@ def test_admin_position_import_refuses_a_bad_file_with_its_row_errors(staff, boo
         ["999999", "TSLA", "5", "200", "2024-01-02", "", "", "", "", "", "", ""],
         [core, "aapl", "3", "150", "2024-01-02", "", "", "", "", "", "", ""],
     ]
-    before = snapshot()
+    before = admin_snapshot()
     page = preview(staff, "position", as_file("csv", rows))
 
     assert page.status_code == 200
@@ -304,7 +315,7 @@ def test_admin_position_import_refuses_a_bad_file_with_its_row_errors(staff, boo
     assert "There is no portfolio 999999." in content
     assert "AAPL entered 2024-01-02 already appears in row 2." in content
     assert 'name="import_file_name"' not in content
-    assert snapshot() == before
+    assert admin_snapshot() == before
 
 
 def test_admin_position_import_refuses_a_file_without_a_portfolio_column(staff, book):
@@ -322,12 +333,12 @@ def test_admin_position_import_reports_what_only_the_service_checks(staff, book)
         [core, "AAPL", "10", "150", "2024-01-02", "", "", "", "", "one", "", ""],
         [hedge, "MSFT", "10", "300", "2024-01-02", "", "", "", "", "two", "", ""],
     ]
-    before = snapshot()
+    before = admin_snapshot()
     with override_settings(SIGMASIGHT_MAX_TAGS_PER_USER=2):
         page = preview(staff, "position", as_file("csv", rows))
     assert problems(page) == {(3, "tags")}
     assert "would exceed the limit of 2 tags per user" in html.unescape(page.content.decode())
-    assert snapshot() == before
+    assert admin_snapshot() == before
 
 
 def test_admin_position_import_confirm_refused_when_the_book_changed(staff, book):
@@ -335,14 +346,14 @@ def test_admin_position_import_confirm_refused_when_the_book_changed(staff, book
     page = preview(staff, "position", as_file("csv", rows))
     assert 'name="import_file_name"' in page.content.decode()
     Portfolio.objects.filter(pk=book["hedge"].pk).delete()
-    before = snapshot()
+    before = admin_snapshot()
 
     response = confirm(staff, "position", page)
 
     assert response.status_code == 200
     assert problems(response) == {(5, "portfolio")}
     assert "Nothing was imported" in response.content.decode()
-    assert snapshot() == before
+    assert admin_snapshot() == before
 
 
 def test_admin_position_export_is_the_upload_layout(staff, book):
@@ -354,9 +365,22 @@ def test_admin_position_export_is_the_upload_layout(staff, book):
     assert rows[0] == IMPORT_HEADER
     assert rows[1:] == [
         [str(core), "AAPL", "300", "100", "2023-06-01", "", "", "", "", "Tech", "custom:Mine", ""],
-        [str(core), book["call"].symbol, "-2", "5", "2023-06-01", "AAPL", "C", "250", "2027-01-15", "", "", ""],
+        [
+            str(core),
+            book["call"].symbol,
+            "-2",
+            "5",
+            "2023-06-01",
+            "AAPL",
+            "C",
+            "250",
+            "2027-01-15",
+            "",
+            "",
+            "",
+        ],
         [str(core), "MSFT", "10", "100", "2024-02-01", "", "", "", "", "", "custom:Mine", ""],
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
@@ -367,13 +391,13 @@ def test_admin_position_export_imports_back_unchanged(staff, book, kind):
     value = match[1]
     response = staff.post(f"{ADMIN}/position/export/", {"format": value, "resource": "0"})
     assert response.status_code == 200
-    before = snapshot()
+    before = admin_snapshot()
 
     upload = SimpleUploadedFile(f"export.{kind}", response.content, "application/octet-stream")
     page = preview(staff, "position", upload, kind)
     assert [r.import_type for r in page.context["result"].rows] == ["update"] * 3
     assert confirm(staff, "position", page).status_code == 302
-    assert snapshot() == before
+    assert admin_snapshot() == before
 
 
 def test_admin_position_delete_refreshes_detected_strategies(staff, book):
@@ -396,134 +420,3 @@ def test_admin_positions_are_written_only_by_import(staff, book):
 
 
 # Tags and portfolios ------------------------------------------------------------------------------
-def tag_file(*rows: str) -> SimpleUploadedFile:
-    raw = "\n".join(["owner_email,name,color,description", *rows]) + "\n"
-    return SimpleUploadedFile("tags.csv", raw.encode(), "text/csv")
-
-
-def test_admin_tag_import_refuses_a_case_insensitive_duplicate(staff, book):
-    email = book["owner"].email.upper()
-    before = snapshot()
-    page = preview(
-        staff,
-        "tag",
-        tag_file(f"{email},tech,#FF0000,", f"{email},Alpha,#00FF00,", f"{email},ALPHA,,"),
-    )
-    assert page.status_code == 200
-    result = page.context["result"]
-    assert [row.number for row in result.invalid_rows] == [1, 3]
-    content = html.unescape(page.content.decode())
-    assert "You already have a tag named 'tech'." in content
-    assert "You already have a tag named 'ALPHA'." in content
-    assert 'name="import_file_name"' not in content
-    assert snapshot() == before
-
-
-def test_admin_tag_import_creates_and_updates(staff, book):
-    email = book["owner"].email
-    page = preview(
-        staff, "tag", tag_file(f"{email},Tech,#FF0000,Technology", f"{email},Value,,Cheap")
-    )
-    assert [r.import_type for r in page.context["result"].rows] == ["update", "new"]
-    assert confirm(staff, "tag", page).status_code == 302
-    tags = {t.name: t for t in Tag.objects.filter(owner=book["owner"])}
-    assert (tags["Tech"].pk, tags["Tech"].color) == (book["tech"].pk, "#FF0000")
-    assert (tags["Value"].color, tags["Value"].description) == ("#4A90D9", "Cheap")
-
-
-def test_admin_tag_import_refuses_an_unknown_owner(staff, book):
-    page = preview(staff, "tag", tag_file("nobody@example.com,Tech,,"))
-    assert page.status_code == 200
-    assert "There is no user with the email nobody@example.com." in page.content.decode()
-    assert not Tag.objects.filter(name="Tech").exclude(pk=book["tech"].pk).exists()
-
-
-def test_admin_portfolio_import_and_export(staff, book):
-    owner = book["owner"]
-    raw = (
-        "id,owner_email,name,description,base_currency,cash\n"
-        f",{owner.email},Income,,EUR,2500.00\n"
-        f"{book['core'].pk},{owner.email},Core,Main book,USD,1000.00\n"
-    )
-    page = preview(staff, "portfolio", SimpleUploadedFile("p.csv", raw.encode(), "text/csv"))
-    assert [r.import_type for r in page.context["result"].rows] == ["new", "update"]
-    assert confirm(staff, "portfolio", page).status_code == 302
-    income = Portfolio.objects.get(owner=owner, name="Income")
-    assert (income.base_currency, income.cash) == ("EUR", Decimal("2500.00"))
-    assert Portfolio.objects.get(pk=book["core"].pk).description == "Main book"
-
-    response = staff.post(
-        f"{ADMIN}/portfolio/export/",
-        {"format": "0", "resource": "0", **{f"portfolioresource_{c}": "on" for c in
-         ["id", "owner_email", "name", "description", "base_currency", "cash"]}},
-    )  # fmt: skip
-    lines = response.content.decode().splitlines()
-    assert lines[0] == "id,owner_email,name,description,base_currency,cash"
-    assert f"{income.pk},{owner.email},Income,,EUR,2500.00" in lines
-
-
-def test_admin_portfolio_import_refuses_a_duplicate_name(staff, book):
-    raw = (
-        f"id,owner_email,name,description,base_currency,cash\n,{book['owner'].email},Core,,USD,0\n"
-    )
-    page = preview(staff, "portfolio", SimpleUploadedFile("p.csv", raw.encode(), "text/csv"))
-    assert page.status_code == 200
-    assert page.context["result"].has_validation_errors()
-    assert Portfolio.objects.filter(name="Core").count() == 1
-
-
-# Strategies -----------------------------------------------------------------------------------------
-def test_admin_detected_strategies_cannot_be_edited(staff, book):
-    detected = book["detected"]
-    name = detected.name
-    url = f"{ADMIN}/strategy/{detected.pk}/change/"
-    page = staff.get(url)
-    assert page.status_code == 200 and b'name="_save"' not in page.content
-    response = staff.post(url, {"name": "Renamed", "kind": "custom"})
-    assert response.status_code == 403
-    assert staff.post(f"{ADMIN}/strategy/{detected.pk}/delete/", {"post": "yes"}).status_code == 403
-    detected.refresh_from_db()
-    assert (detected.name, detected.kind, detected.is_detected) == (name, "covered_call", True)
-
-
-def test_admin_user_strategies_can_be_edited(staff, book):
-    strategy = book["user_strategy"]
-    url = f"{ADMIN}/strategy/{strategy.pk}/change/"
-    assert b'name="_save"' in staff.get(url).content
-    long_aapl, msft = book["aapl"], book["msft"]
-
-    refused = staff.post(
-        url, {"name": "Pair", "kind": "pairs", "positions": [long_aapl.pk, msft.pk]}
-    )
-    assert refused.status_code == 200
-    assert "A pairs trade is one long and one short position." in refused.content.decode()
-
-    other = stock(book["hedge"], "KO", "10")
-    refused = staff.post(url, {"name": "Mixed", "kind": "custom", "positions": [other.pk]})
-    assert "not in the portfolio Core" in refused.content.decode()
-
-    saved = staff.post(url, {"name": "Renamed", "kind": "custom", "positions": [long_aapl.pk]})
-    assert saved.status_code == 302
-    strategy.refresh_from_db()
-    assert strategy.name == "Renamed" and list(strategy.positions.all()) == [long_aapl]
-
-
-def test_admin_user_strategy_can_be_added(staff, book):
-    aapl, call = book["aapl"], book["call"]
-    response = staff.post(
-        f"{ADMIN}/strategy/add/",
-        {"portfolio": book["core"].pk, "name": "Hedged", "kind": "custom", "positions": [aapl.pk, call.pk]},
-    )  # fmt: skip
-    assert response.status_code == 302
-    added = Strategy.objects.get(name="Hedged")
-    assert (added.is_detected, added.kind) == (False, "custom")
-    assert set(added.positions.all()) == {aapl, call}
-
-
-def test_admin_strategy_export_lists_positions(staff, book):
-    columns = ["id", "portfolio", "name", "kind", "is_detected", "positions"]
-    form = {"format": "0", "resource": "0", **{f"strategyresource_{c}": "on" for c in columns}}
-    response = staff.post(f"{ADMIN}/strategy/export/", form)
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    mine = next(r for r in rows if r["name"] == "Mine")
-    assert mine["positions"] == f"{book['aapl'].pk},{book['msft'].pk}"

@@ -64,9 +64,10 @@ def dangerous_book(owner, names: list[str]) -> Portfolio:
 def post_csv(client, portfolio: Portfolio, raw: bytes):
     upload = SimpleUploadedFile("positions.csv", raw, content_type="text/csv")
     return client.post(
-        f"{API}/portfolios/{portfolio.pk}/upload/", {"file": upload, "mode": "append"},
+        f"{API}/portfolios/{portfolio.pk}/upload/",
+        {"file": upload, "mode": "append"},
         format="multipart",
-    )  # fmt: skip
+    )
 
 
 # The position export --------------------------------------------------------------------------
@@ -111,9 +112,14 @@ def csv_rows(*records: dict[str, str]) -> bytes:
 
 @pytest.mark.parametrize(
     ("column", "text"),
-    [("tags", CONTROL), ("tags", "a\tb"), ("strategy", CONTROL), ("notes", CONTROL),
-     ("notes", "nul-free but \x85 C1")],
-)  # fmt: skip
+    [
+        ("tags", CONTROL),
+        ("tags", "a\tb"),
+        ("strategy", CONTROL),
+        ("notes", CONTROL),
+        ("notes", "nul-free but \x85 C1"),
+    ],
+)
 def test_position_upload_refuses_control_characters_in_a_row(auth_client, user, column, text):
     portfolio = PortfolioFactory(owner=user)
     raw = csv_rows({"symbol": "MSFT"}, {column: text})
@@ -148,8 +154,13 @@ def owned(user) -> dict:
 def requests(owned: dict) -> list[tuple[str, str, dict, str]]:
     """(method, url, body, the field named) for every entry point of the book's free text."""
     p, tag, lot = owned["portfolio"].pk, owned["tag"].pk, owned["lot"].pk
-    position = {"portfolio": p, "symbol": "MSFT", "quantity": "-5", "entry_price": "10",
-                "entry_date": "2024-01-02"}  # fmt: skip
+    position = {
+        "portfolio": p,
+        "symbol": "MSFT",
+        "quantity": "-5",
+        "entry_price": "10",
+        "entry_date": "2024-01-02",
+    }
     strategy = {"portfolio": p, "kind": "custom", "position_ids": [lot]}
     return [
         ("post", "/portfolios/", {"name": CONTROL}, "name"),

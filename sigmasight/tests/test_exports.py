@@ -37,9 +37,24 @@ def test_safe_cell_prefixes_text_starting_with_a_formula_character(text):
 
 
 @pytest.mark.parametrize(
-    "value", [-5, -0.25, Decimal("-5.000001"), "-5", "-0.25", "+5", "-1e-05", ".5", "plain", "",
-              "a=b", date(2024, 1, 2), None, True],
-)  # fmt: skip
+    "value",
+    [
+        -5,
+        -0.25,
+        Decimal("-5.000001"),
+        "-5",
+        "-0.25",
+        "+5",
+        "-1e-05",
+        ".5",
+        "plain",
+        "",
+        "a=b",
+        date(2024, 1, 2),
+        None,
+        True,
+    ],
+)
 def test_safe_cell_leaves_numbers_and_harmless_text_alone(value):
     assert safe_cell(value) == value
     assert type(safe_cell(value)) is type(value)

@@ -83,13 +83,18 @@ class StressScenarioViewSet(viewsets.ModelViewSet):
 
 def result_row(r: StressTestResult) -> dict:
     return {
-        "scenario": r.scenario.name, "scenario_id": r.scenario_id, "date": r.date,
-        "direct_pnl": r.direct_pnl, "correlated_pnl": r.correlated_pnl, "total_pnl": r.total_pnl,
-        "pnl_pct": r.pnl_pct, "by_factor": r.breakdown.get("by_factor", {}),
+        "scenario": r.scenario.name,
+        "scenario_id": r.scenario_id,
+        "date": r.date,
+        "direct_pnl": r.direct_pnl,
+        "correlated_pnl": r.correlated_pnl,
+        "total_pnl": r.total_pnl,
+        "pnl_pct": r.pnl_pct,
+        "by_factor": r.breakdown.get("by_factor", {}),
         "factor_moves": r.breakdown.get("factor_moves", {}),
         "worst_positions": r.breakdown.get("worst_positions", []),
         "by_position": r.breakdown.get("by_position", {}),
-    }  # fmt: skip
+    }
 
 
 def _scenarios_for(request: Request, ids: list[int] | None) -> list[StressScenario] | None:
@@ -149,8 +154,15 @@ class StressCorrelationsView(APIView):
             stored = services.correlation_store(
                 as_of, services.factor_model(as_of), settings.SIGMASIGHT_FACTOR_WINDOW
             )
-        return Response({"as_of": stored.date, "lookback": stored.lookback, "lambda": stored.lam,
-                         "factors": stored.factors, "matrix": stored.matrix})  # fmt: skip
+        return Response(
+            {
+                "as_of": stored.date,
+                "lookback": stored.lookback,
+                "lambda": stored.lam,
+                "factors": stored.factors,
+                "matrix": stored.matrix,
+            }
+        )
 
 
 class HistoricalView(APIView):

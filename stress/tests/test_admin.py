@@ -35,30 +35,47 @@ def test_admin_stress_pages_load(staff, user):
     )
     down = StressScenario.objects.get(name="Market Down 10%")
     result = StressTestResult.objects.create(
-        portfolio=PortfolioFactory(owner=user, name="Core"), scenario=down, date=date(2026, 11, 20),
-        direct_pnl=-1000.0, correlated_pnl=-1200.0, total_pnl=-1200.0, pnl_pct=-0.012,
-    )  # fmt: skip
+        portfolio=PortfolioFactory(owner=user, name="Core"),
+        scenario=down,
+        date=date(2026, 11, 20),
+        direct_pnl=-1000.0,
+        correlated_pnl=-1200.0,
+        total_pnl=-1200.0,
+        pnl_pct=-0.012,
+    )
     correlation = FactorCorrelation.objects.create(
-        date=date(2026, 11, 20), lookback=252, lam=0.94, factors=["Market", "Oil"],
-        matrix=[[1.0, 0.3], [0.3, 1.0]], covariance=[[1e-4, 3e-5], [3e-5, 4e-4]],
-    )  # fmt: skip
+        date=date(2026, 11, 20),
+        lookback=252,
+        lam=0.94,
+        factors=["Market", "Oil"],
+        matrix=[[1.0, 0.3], [0.3, 1.0]],
+        covariance=[[1e-4, 3e-5], [3e-5, 4e-4]],
+    )
 
     def names(page) -> list[str]:
         return [scenario.name for scenario in page.context["cl"].result_list]
 
     formats = ['<option value="0">csv</option>', '<option value="1">xlsx</option>']
     shown = {
-        "/admin/stress/stressscenario/": ["28 stress scenarios", ">Market Down 10%</a>",
-                                          ">My Oil Shock</a>", user.email, "column-edited"],
+        "/admin/stress/stressscenario/": [
+            "28 stress scenarios",
+            ">Market Down 10%</a>",
+            ">My Oil Shock</a>",
+            user.email,
+            "column-edited",
+        ],
         "/admin/stress/stressscenario/?q=crisis": [">2008 Financial Crisis</a>"],
         "/admin/stress/stressscenario/?owner__isempty=1": ["27 stress scenarios"],
         "/admin/stress/stressscenario/import/": [*formats, 'name="import_file"'],
         "/admin/stress/stressscenario/export/": ["<title>Export |", *formats],
         "/admin/stress/stresstestresult/": ["Market Down 10%", "Core", "-1200.0", "column-pnl_pct"],
         "/admin/stress/stresstestresult/export/": ["<title>Export |", *formats],
-        "/admin/stress/factorcorrelation/": ["0.94", "column-factor_count",
-                                             '<td class="field-factor_count">2</td>'],
-    }  # fmt: skip
+        "/admin/stress/factorcorrelation/": [
+            "0.94",
+            "column-factor_count",
+            '<td class="field-factor_count">2</td>',
+        ],
+    }
     pages = {}
     for url in shown:
         pages[url] = page = staff.get(url)

@@ -15,9 +15,13 @@ INVERTED = {"start": "2026-11-20", "end": "2026-11-19"}
 
 @pytest.mark.parametrize(
     "path",
-    ["/stress/results/{p}/", "/portfolios/{p}/exposures/", "/portfolios/{p}/performance/",
-     "/market-data/prices/AAPL/"],
-)  # fmt: skip
+    [
+        "/stress/results/{p}/",
+        "/portfolios/{p}/exposures/",
+        "/portfolios/{p}/performance/",
+        "/market-data/prices/AAPL/",
+    ],
+)
 def test_date_range_start_after_end_is_400_with_fields(path: str, auth_client, user) -> None:
     portfolio = Portfolio.objects.create(owner=user, name="Book")
     response = auth_client.get(API + path.format(p=portfolio.pk), INVERTED)

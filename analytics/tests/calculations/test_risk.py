@@ -148,9 +148,13 @@ def test_monte_carlo_var_linear_book_within_two_percent_of_parametric(confidence
     # VaR, so 2% is a real check; the fixed seed makes the outcome deterministic.
     exposures, cov = _two_factor_book()
     var, es = risk.monte_carlo_var(
-        cov, lambda moves: moves @ exposures, n=10_000, seed=20240601, confidence=confidence,
+        cov,
+        lambda moves: moves @ exposures,
+        n=10_000,
+        seed=20240601,
+        confidence=confidence,
         horizon_days=10,
-    )  # fmt: skip
+    )
     parametric = risk.parametric_var(exposures, cov, 0.0, confidence, horizon_days=10)
     np.testing.assert_allclose(var, parametric, rtol=0.02)
     # Normal ES closed form, sigma phi(z) / (1 - c): the tail mean is noisier, 3%.

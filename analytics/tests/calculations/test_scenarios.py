@@ -14,10 +14,14 @@ NO_STOCKS = {"stock_exposure": np.zeros(0), "stock_beta": np.zeros(0), "option_b
 def straddle(units: float) -> OptionLegs:
     return OptionLegs(
         rows=np.array([0, 1]),
-        spot=np.array([100.0, 100.0]), strike=np.array([100.0, 100.0]), years=np.array([0.25, 0.25]),
-        rate=np.array([0.04, 0.04]), volatility=np.array([0.3, 0.3]), is_call=np.array([True, False]),
+        spot=np.array([100.0, 100.0]),
+        strike=np.array([100.0, 100.0]),
+        years=np.array([0.25, 0.25]),
+        rate=np.array([0.04, 0.04]),
+        volatility=np.array([0.3, 0.3]),
+        is_call=np.array([True, False]),
         units=np.array([units, units]),
-    )  # fmt: skip
+    )
 
 
 def test_short_straddle_full_revaluation_loses_more_than_delta_says():
@@ -41,9 +45,12 @@ def test_stocks_move_by_exposure_times_beta():
         np.zeros(0, dtype=int), none, none, none, none, none, np.zeros(0, dtype=bool), none
     )
     result = market_scenarios(
-        np.array([-0.01, 0.01]), stock_exposure=np.array([100_000.0, -50_000.0]),
-        stock_beta=np.array([1.2, np.nan]), options=empty, option_beta=np.zeros(0),
-    )  # fmt: skip
+        np.array([-0.01, 0.01]),
+        stock_exposure=np.array([100_000.0, -50_000.0]),
+        stock_beta=np.array([1.2, np.nan]),
+        options=empty,
+        option_beta=np.zeros(0),
+    )
     np.testing.assert_allclose(result.full, [-1200.0, 1200.0])
     np.testing.assert_allclose(result.delta_only, result.full)
 

@@ -28,9 +28,12 @@ def test_valuation_hand_worked_long_short_and_options():
 
 def test_valuation_missing_price_is_nan_not_zero():
     v = value_positions(
-        quantity=np.array([10.0]), price=np.array([np.nan]), previous_price=np.array([1.0]),
-        entry_price=np.array([1.0]), multiplier=np.array([1]),
-    )  # fmt: skip
+        quantity=np.array([10.0]),
+        price=np.array([np.nan]),
+        previous_price=np.array([1.0]),
+        entry_price=np.array([1.0]),
+        multiplier=np.array([1]),
+    )
     assert np.isnan(v.market_value[0]) and np.isnan(v.exposure[0])
 
 
@@ -55,10 +58,17 @@ def _book() -> pd.DataFrame:
 def test_exposures_hand_worked_with_shorts_options_and_an_unvalued_position():
     e = aggregation.exposures(_book())
     assert e == {
-        "gross": 26760.0, "net": 7040.0, "long": 16900.0, "short": -9860.0, "long_count": 2,
-        "short_count": 2, "options": 1260.0, "stock": 25500.0,
-        "notional": 16000.0 + 9500.0 + 2 * 100 * 160.0 + 3 * 100 * 50.0, "unvalued": 1,
-    }  # fmt: skip
+        "gross": 26760.0,
+        "net": 7040.0,
+        "long": 16900.0,
+        "short": -9860.0,
+        "long_count": 2,
+        "short_count": 2,
+        "options": 1260.0,
+        "stock": 25500.0,
+        "notional": 16000.0 + 9500.0 + 2 * 100 * 160.0 + 3 * 100 * 50.0,
+        "unvalued": 1,
+    }
     assert e["gross"] == e["long"] + abs(e["short"])
     assert e["net"] == e["long"] - abs(e["short"])
 
@@ -66,9 +76,13 @@ def test_exposures_hand_worked_with_shorts_options_and_an_unvalued_position():
 def test_portfolio_greeks_and_dollar_delta_hand_worked():
     g = aggregation.greeks(_book())
     assert g == {
-        "delta": 260.0, "gamma": -2.0, "theta": -4.0, "vega": 12.0, "rho": 8.0,
+        "delta": 260.0,
+        "gamma": -2.0,
+        "theta": -4.0,
+        "vega": 12.0,
+        "rho": 8.0,
         "dollar_delta": 100 * 160.0 - 50 * 190.0 + 120 * 160.0 + 90 * 50.0,
-    }  # fmt: skip
+    }
 
 
 def test_empty_portfolio_aggregates_to_zero():
@@ -100,12 +114,19 @@ def test_10000_position_book_matches_plain_sums():
     price = rng.uniform(1, 500, n)
     frame = pd.DataFrame(
         {
-            "exposure": quantity * price, "market_value": np.abs(quantity) * price,
-            "is_option": rng.random(n) < 0.4, "quantity": quantity, "multiplier": 1.0,
-            "underlying_price": price, "delta": quantity, "gamma": 0.0, "theta": 0.0, "vega": 0.0,
+            "exposure": quantity * price,
+            "market_value": np.abs(quantity) * price,
+            "is_option": rng.random(n) < 0.4,
+            "quantity": quantity,
+            "multiplier": 1.0,
+            "underlying_price": price,
+            "delta": quantity,
+            "gamma": 0.0,
+            "theta": 0.0,
+            "vega": 0.0,
             "rho": 0.0,
         }
-    )  # fmt: skip
+    )
     e = aggregation.exposures(frame)
     exposure = quantity * price
     assert e["gross"] == pytest.approx(np.abs(exposure).sum(), rel=1e-12)

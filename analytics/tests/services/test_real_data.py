@@ -90,9 +90,13 @@ def window_closes(index_closes: pd.DataFrame, as_of: date = AS_OF) -> pd.DataFra
 def metrics(auth_client, portfolio: Portfolio, confidence: float = 0.95, horizon: int = 1) -> dict:
     response = auth_client.get(
         "/api/v1/risk/metrics/",
-        {"portfolio": portfolio.pk, "as_of": AS_OF.isoformat(), "confidence": confidence,
-         "horizon_days": horizon},
-    )  # fmt: skip
+        {
+            "portfolio": portfolio.pk,
+            "as_of": AS_OF.isoformat(),
+            "confidence": confidence,
+            "horizon_days": horizon,
+        },
+    )
     assert response.status_code == 200, response.content
     return response.json()
 

@@ -43,9 +43,10 @@ def test_upsert_is_idempotent_and_keeps_a_staff_edit():
 
 def test_unknown_entries_are_disabled_not_deleted():
     stale = PeriodicTask.objects.create(
-        name="sigmasight:retired-job", task="analytics.run_job",
+        name="sigmasight:retired-job",
+        task="analytics.run_job",
         crontab=CrontabSchedule.objects.create(minute="0", hour="3"),
-    )  # fmt: skip
+    )
     other = PeriodicTask.objects.create(
         name="celery.backend_cleanup", task="celery.backend_cleanup", crontab=stale.crontab
     )

@@ -29,9 +29,17 @@ AS_OF = date(2026, 11, 20)
 EXP = date(2027, 1, 15)
 FLOATS = ["daily_return"]
 MONEY = [
-    "equity", "market_value", "cash", "daily_pnl", "cumulative_pnl", "gross_exposure",
-    "net_exposure", "long_exposure", "short_exposure", "delta_adjusted_exposure",
-]  # fmt: skip
+    "equity",
+    "market_value",
+    "cash",
+    "daily_pnl",
+    "cumulative_pnl",
+    "gross_exposure",
+    "net_exposure",
+    "long_exposure",
+    "short_exposure",
+    "delta_adjusted_exposure",
+]
 FIELDS = ["date", *MONEY, *FLOATS, "greeks", "factor_betas", "position_count", "data_quality"]
 
 
@@ -294,9 +302,14 @@ def test_performance_endpoint_compounds_returns_and_reports_statistics(
     returns = np.array([r.daily_return for r in rows])
     wealth = np.cumprod(1 + returns)
     assert set(body) == {
-        "series", "total_return", "annualized_return", "volatility", "sharpe", "sortino",
+        "series",
+        "total_return",
+        "annualized_return",
+        "volatility",
+        "sharpe",
+        "sortino",
         "max_drawdown",
-    }  # fmt: skip
+    }
     assert [p["date"] for p in body["series"]] == [r.date.isoformat() for r in rows]
     point = body["series"][3]
     assert point == {
@@ -325,9 +338,14 @@ def test_performance_statistics_are_null_with_too_few_points(auth_client, histor
     assert one["max_drawdown"] == pytest.approx(min(one["total_return"], 0.0))
     none = auth_client.get(url, {"end": "2026-01-02"}).json()
     assert none == {
-        "series": [], "total_return": None, "annualized_return": None, "volatility": None,
-        "sharpe": None, "sortino": None, "max_drawdown": None,
-    }  # fmt: skip
+        "series": [],
+        "total_return": None,
+        "annualized_return": None,
+        "volatility": None,
+        "sharpe": None,
+        "sortino": None,
+        "max_drawdown": None,
+    }
 
 
 def test_performance_statistics_are_null_not_nan_without_dispersion(auth_client, user):

@@ -48,9 +48,14 @@ def random_book(n: int, seed: int, *, dividends: bool = True, one_day_share: flo
 
 def _args(book):
     return (
-        book["S"], book["S"] * book["K_ratio"], book["days"] / 365.0, book["r"], book["sigma"],
-        book["is_call"], book["q"],
-    )  # fmt: skip
+        book["S"],
+        book["S"] * book["K_ratio"],
+        book["days"] / 365.0,
+        book["r"],
+        book["sigma"],
+        book["is_call"],
+        book["q"],
+    )
 
 
 def quantlib_greeks(book) -> np.ndarray:
@@ -82,9 +87,13 @@ def quantlib_greeks(book) -> np.ndarray:
         option.setPricingEngine(engine)
         # QuantLib: theta per year, vega and rho per 1.0 of vol and rate.
         out[i] = (
-            option.NPV(), option.delta(), option.gamma(), option.theta() / 365.0,
-            option.vega() / 100.0, option.rho() / 100.0,
-        )  # fmt: skip
+            option.NPV(),
+            option.delta(),
+            option.gamma(),
+            option.theta() / 365.0,
+            option.vega() / 100.0,
+            option.rho() / 100.0,
+        )
     return out
 
 
@@ -117,14 +126,32 @@ def test_greeks_match_mibian():
     for i in range(N):
         m = mibian.BS([S[i], K[i], r[i] * 100, book["days"][i]], volatility=sigma[i] * 100)
         reference[i] = (
-            m.callPrice, m.putPrice, m.callDelta, m.putDelta, m.gamma, m.callTheta, m.putTheta,
-            m.vega, m.callRho, m.putRho,
-        )  # fmt: skip
+            m.callPrice,
+            m.putPrice,
+            m.callDelta,
+            m.putDelta,
+            m.gamma,
+            m.callTheta,
+            m.putTheta,
+            m.vega,
+            m.callRho,
+            m.putRho,
+        )
     call, put = bs.greeks(S, K, T, r, sigma, True), bs.greeks(S, K, T, r, sigma, False)
     mine = np.column_stack(
-        [call.price, put.price, call.delta, put.delta, call.gamma, call.theta, put.theta,
-         call.vega, call.rho, put.rho],
-    )  # fmt: skip
+        [
+            call.price,
+            put.price,
+            call.delta,
+            put.delta,
+            call.gamma,
+            call.theta,
+            put.theta,
+            call.vega,
+            call.rho,
+            put.rho,
+        ],
+    )
     np.testing.assert_allclose(mine, reference, rtol=0, atol=1e-10)
     np.testing.assert_array_equal(put.gamma, call.gamma)
     np.testing.assert_array_equal(put.vega, call.vega)
@@ -242,10 +269,15 @@ def test_implied_volatility_outside_the_bounds_is_nan_with_a_reason():
     expiry = np.array([T] * 6 + [0.0, -1.0])
     solved = bs.implied_volatility(prices, S, K, expiry, r, True, q)
     assert solved.reason.tolist() == [
-        Reason.BELOW_LOWER_BOUND, Reason.BELOW_LOWER_BOUND, Reason.ABOVE_UPPER_BOUND,
-        Reason.ABOVE_UPPER_BOUND, Reason.BELOW_LOWER_BOUND, Reason.NAN_INPUT, Reason.EXPIRED,
+        Reason.BELOW_LOWER_BOUND,
+        Reason.BELOW_LOWER_BOUND,
+        Reason.ABOVE_UPPER_BOUND,
+        Reason.ABOVE_UPPER_BOUND,
+        Reason.BELOW_LOWER_BOUND,
+        Reason.NAN_INPUT,
         Reason.EXPIRED,
-    ]  # fmt: skip
+        Reason.EXPIRED,
+    ]
     assert np.isnan(solved.sigma).all()
     # A put's upper bound is the discounted strike, not the underlying.
     put = bs.implied_volatility([fwd_k, fwd_k - 1e-3], S, K, T, r, False, q)
@@ -328,10 +360,15 @@ def test_validate_reason_codes_in_order():
         q=[0.0] * 7 + [np.nan],
     )
     assert codes.tolist() == [
-        Reason.OK, Reason.NAN_INPUT, Reason.NON_POSITIVE_SPOT, Reason.NON_POSITIVE_STRIKE,
-        Reason.NEGATIVE_VOLATILITY, Reason.NAN_INPUT, Reason.NON_POSITIVE_SPOT,
+        Reason.OK,
         Reason.NAN_INPUT,
-    ]  # fmt: skip
+        Reason.NON_POSITIVE_SPOT,
+        Reason.NON_POSITIVE_STRIKE,
+        Reason.NEGATIVE_VOLATILITY,
+        Reason.NAN_INPUT,
+        Reason.NON_POSITIVE_SPOT,
+        Reason.NAN_INPUT,
+    ]
     assert codes.dtype == np.int8
 
 
@@ -341,9 +378,13 @@ def test_greeks_invalid_rows_are_nan_and_say_why():
     sigma = np.array([0.2, 0.2, 0.2, 0.2, -0.2, np.nan])
     result = bs.greeks(S, K, 1.0, 0.05, sigma, True)
     assert result.reason.tolist() == [
-        Reason.OK, Reason.NAN_INPUT, Reason.NON_POSITIVE_SPOT, Reason.NON_POSITIVE_STRIKE,
-        Reason.NEGATIVE_VOLATILITY, Reason.NAN_INPUT,
-    ]  # fmt: skip
+        Reason.OK,
+        Reason.NAN_INPUT,
+        Reason.NON_POSITIVE_SPOT,
+        Reason.NON_POSITIVE_STRIKE,
+        Reason.NEGATIVE_VOLATILITY,
+        Reason.NAN_INPUT,
+    ]
     for name in ("price", "delta", "gamma", "theta", "vega", "rho"):
         values = getattr(result, name)
         assert np.isfinite(values[0]), name

@@ -15,9 +15,12 @@ def test_trading_days_skip_thanksgiving_and_weekends():
     days = calendar.trading_days(date(2024, 11, 25), date(2024, 12, 2))
     assert date(2024, 11, 28) not in days
     assert days == [
-        date(2024, 11, 25), date(2024, 11, 26), date(2024, 11, 27), date(2024, 11, 29),
+        date(2024, 11, 25),
+        date(2024, 11, 26),
+        date(2024, 11, 27),
+        date(2024, 11, 29),
         date(2024, 12, 2),
-    ]  # fmt: skip
+    ]
     assert not calendar.is_trading_day(date(2024, 11, 28))
     assert calendar.is_trading_day(date(2024, 11, 29))
 

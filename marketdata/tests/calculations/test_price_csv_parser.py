@@ -37,7 +37,11 @@ def errors(stream: IO[str]) -> list[dict]:
 @pytest.mark.parametrize(
     ("bad", "column", "message"),
     [
-        ("AAPL,2024-13-01,1,2,1,1.5,100,", "date", "'2024-13-01' is not a date in YYYY-MM-DD form."),
+        (
+            "AAPL,2024-13-01,1,2,1,1.5,100,",
+            "date",
+            "'2024-13-01' is not a date in YYYY-MM-DD form.",
+        ),
         ("AAPL,20241125,1,2,1,1.5,100,", "date", "'20241125' is not a date in YYYY-MM-DD form."),
         ("AAPL,2024-11-28,1,2,1,1.5,100,", "date", "2024-11-28 is not an NYSE session."),
         ("AAPL,2024-12-03,1,2,1,1.5,100,", "date", "2024-12-03 is in the future."),
@@ -50,11 +54,15 @@ def errors(stream: IO[str]) -> list[dict]:
         ("AAPL,2024-11-25,1,2,1,1.5,1.5,", "volume", "'1.5' is not a whole number."),
         ("AAPL,2024-11-25,1,0.5,1,1.5,100,", "high", "high is below open, close or low."),
         ("AAPL,2024-11-25,1.5,2,1.6,1.8,100,", "low", "low is above open or close."),
-        ("US10Y,2024-11-25,,,,4.25,,", "close", "4.25 is not a plausible yield as a decimal (0.0425 = 4.25%)."),
+        (
+            "US10Y,2024-11-25,,,,4.25,,",
+            "close",
+            "4.25 is not a plausible yield as a decimal (0.0425 = 4.25%).",
+        ),
         ("AAPL,2024-11-26,1,2,1,1.5,100,", "date", "AAPL on 2024-11-26 already appears in row 2."),
         ("AAPL,2024-11-25,1,2,1", "", "Expected 8 fields, found 5."),
     ],
-)  # fmt: skip
+)
 def test_parse_prices_bad_row_names_its_row_column_and_reason(bad, column, message):
     assert errors(text(*GOOD, bad)) == [{"row": 5, "column": column, "message": message}]
 
@@ -79,11 +87,13 @@ def test_parse_prices_header_problems_name_each_column():
         (io.StringIO(""), (1, "", "The file is empty.")),
         (text(), (2, "", "The file has no price rows.")),
         (text("", " , ,"), (2, "", "The file has no price rows.")),
-        (io.BytesIO(b"symbol,date,open,high,low,close,volume\nA\xe9,2024-11-25,1,2,1,1,1\n"),
-         (0, "", "The file is not UTF-8 text (invalid continuation byte).")),
+        (
+            io.BytesIO(b"symbol,date,open,high,low,close,volume\nA\xe9,2024-11-25,1,2,1,1,1\n"),
+            (0, "", "The file is not UTF-8 text (invalid continuation byte)."),
+        ),
     ],
     ids=["empty", "header_only", "blank_rows_only", "not_utf8"],
-)  # fmt: skip
+)
 def test_parse_prices_file_level_problems(stream, expected):
     assert [tuple(e.values()) for e in errors(stream)] == [expected]
 
@@ -95,8 +105,11 @@ def test_parse_prices_collects_every_problem_of_every_row_in_one_pass():
         "KO,x,1,2,1,1,1,",
     )
     assert [(e["row"], e["column"]) for e in errors(stream)] == [
-        (2, "open"), (2, "close"), (2, "volume"), (4, "date"),
-    ]  # fmt: skip
+        (2, "open"),
+        (2, "close"),
+        (2, "volume"),
+        (4, "date"),
+    ]
 
 
 def test_parse_prices_stops_listing_problems_at_the_limit():
@@ -120,9 +133,11 @@ def test_parse_prices_good_file_is_a_frame_of_every_row():
 
 def test_parse_prices_without_the_optional_column_takes_the_close():
     frame = parse_prices(
-        text("aapl,2024-11-26,230.1,232.0,229.5,231.25,41000000",
-             header="SYMBOL,Date,open,high,low,close,volume"),
+        text(
+            "aapl,2024-11-26,230.1,232.0,229.5,231.25,41000000",
+            header="SYMBOL,Date,open,high,low,close,volume",
+        ),
         today=TODAY,
-    )  # fmt: skip
+    )
     assert frame.iloc[0]["symbol"] == "AAPL"
     assert frame.iloc[0]["adjusted_close"] == 231.25

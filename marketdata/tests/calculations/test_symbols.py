@@ -20,8 +20,11 @@ from marketdata.symbols import SymbolError, build_occ, looks_like_occ, normalize
 def test_parse_occ_accepts_compact_padded_and_lower_case(text):
     occ = parse_occ(text)
     assert (occ.root, occ.expiration, occ.option_type, occ.strike) == (
-        "AAPL", date(2025, 1, 17), "C", Decimal("200"),
-    )  # fmt: skip
+        "AAPL",
+        date(2025, 1, 17),
+        "C",
+        Decimal("200"),
+    )
     assert occ.symbol == "AAPL250117C00200000"
 
 

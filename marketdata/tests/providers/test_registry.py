@@ -60,9 +60,14 @@ def test_source_setting_accepts_only_its_choices(value, ok):
         "print(registry.current_source(), registry.chain())"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if ok:
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "csv []"

@@ -85,15 +85,24 @@ def test_backfill_prices_exits_non_zero_naming_the_missing_symbols(tmp_path, set
     first, last = date(2018, 3, 1), date(2018, 3, 29)
     hole = [date(2018, 3, 13), date(2018, 3, 14)]
     call_command(
-        "import_prices", str(sp500_csv(tmp_path / "spx.csv", first, last, drop=hole)),
+        "import_prices",
+        str(sp500_csv(tmp_path / "spx.csv", first, last, drop=hole)),
         stdout=io.StringIO(),
-    )  # fmt: skip
+    )
     out = io.StringIO()
     with pytest.raises(CommandError) as raised:
         call_command(
-            "backfill_prices", "--symbols", "SPX", "AAPL", "--start", str(first), "--end",
-            str(last), stdout=out, stderr=io.StringIO(),
-        )  # fmt: skip
+            "backfill_prices",
+            "--symbols",
+            "SPX",
+            "AAPL",
+            "--start",
+            str(first),
+            "--end",
+            str(last),
+            stdout=out,
+            stderr=io.StringIO(),
+        )
     sessions = len(calendar.trading_days(first, last))
     message = str(raised.value)
     assert "2 symbol(s) still lack sessions" in message
@@ -108,9 +117,15 @@ def test_backfill_prices_keeps_rows_when_a_later_group_crashes(monkeypatch):
     crashes on the second. AAPL's rows stay; a second run asks only for what MSFT lacks."""
     monkeypatch.setattr(registry, "chain", lambda: [CountingSynthetic()])
     call_command(
-        "backfill_prices", "--symbols", "MSFT", "--start", str(START), "--end", "2026-11-10",
+        "backfill_prices",
+        "--symbols",
+        "MSFT",
+        "--start",
+        str(START),
+        "--end",
+        "2026-11-10",
         stdout=io.StringIO(),
-    )  # fmt: skip
+    )
     monkeypatch.setattr(registry, "chain", lambda: [FailsOnSecondCall()])
     with pytest.raises(RuntimeError, match="provider bug"):
         backfill("--symbols", "AAPL", "MSFT", "--start", str(START), "--end", str(END))
@@ -137,16 +152,28 @@ def test_backfill_prices_keeps_rows_when_a_provider_hangs(tmp_path, monkeypatch)
         server.route("/v2/aggs/ticker/MSFT/*", Reply(body=recording("polygon", "aggs_MSFT.json")))
         server.route("/v2/aggs/ticker/XOM/*", HANG)
         provider = PolygonProvider(
-            "test-key", tier="advanced", base_url=server.url, connect_timeout=1,
-            read_timeout=0.3, max_retries=0,
-        )  # fmt: skip
+            "test-key",
+            tier="advanced",
+            base_url=server.url,
+            connect_timeout=1,
+            read_timeout=0.3,
+            max_retries=0,
+        )
         monkeypatch.setattr(registry, "chain", lambda: [provider])
         out, err = io.StringIO(), io.StringIO()
         with pytest.raises(CommandError, match=r"XOM \(1 from 2020-01-03\)") as raised:
             call_command(
-                "backfill_prices", "--symbols", "MSFT", "XOM", "--start", "2020-01-02", "--end",
-                "2020-01-03", stdout=out, stderr=err,
-            )  # fmt: skip
+                "backfill_prices",
+                "--symbols",
+                "MSFT",
+                "XOM",
+                "--start",
+                "2020-01-02",
+                "--end",
+                "2020-01-03",
+                stdout=out,
+                stderr=err,
+            )
     assert "MSFT" not in str(raised.value)
     assert "2 rows written (polygon: 2)" in out.getvalue()
     assert "XOM: polygon:" in err.getvalue()

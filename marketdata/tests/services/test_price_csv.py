@@ -137,9 +137,15 @@ def test_export_filters_by_symbol_and_dates(tmp_path):
     run_import(write(tmp_path, HEADER + GOOD))
     out = tmp_path / "aapl.csv"
     call_command(
-        "export_prices", "--symbols", "AAPL", "--start", "2024-11-27", "--output", str(out),
+        "export_prices",
+        "--symbols",
+        "AAPL",
+        "--start",
+        "2024-11-27",
+        "--output",
+        str(out),
         stdout=io.StringIO(),
-    )  # fmt: skip
+    )
     lines = out.read_text().splitlines()
     assert len(lines) == 2
     assert lines[1].startswith(f"AAPL,{date(2024, 11, 27)},231.3,233.5,230.9,233,")
@@ -219,9 +225,13 @@ def test_export_neutralises_a_formula_like_symbol_and_keeps_numbers(tmp_path):
     """Whatever a symbol was stored as, the export never hands a spreadsheet a formula."""
     security = Security.objects.create(symbol="=1+1")
     DailyPrice.objects.create(
-        security=security, date=date(2024, 11, 27), close="-0.5", volume=100, source="csv",
+        security=security,
+        date=date(2024, 11, 27),
+        close="-0.5",
+        volume=100,
+        source="csv",
         fetched_at=timezone.now(),
-    )  # fmt: skip
+    )
     out = tmp_path / "out.csv"
     call_command("export_prices", "--output", str(out), stdout=io.StringIO())
     assert out.read_text().splitlines()[1:] == ["'=1+1,2024-11-27,,,,-0.5,100,"]

@@ -48,9 +48,13 @@ def spx(tmp_path):
 
 def polygon(server: ReplayServer, read_timeout: float = 5.0) -> PolygonProvider:
     return PolygonProvider(
-        "test-key", tier="advanced", base_url=server.url, connect_timeout=1,
-        read_timeout=read_timeout, max_retries=0,
-    )  # fmt: skip
+        "test-key",
+        tier="advanced",
+        base_url=server.url,
+        connect_timeout=1,
+        read_timeout=read_timeout,
+        max_retries=0,
+    )
 
 
 def test_fetch_never_fills_a_real_series_with_synthetic_prices(spx):
@@ -94,9 +98,11 @@ def test_fetch_lets_a_real_provider_extend_a_real_series(tmp_path):
     with ReplayServer() as server:
         server.route("/v2/aggs/ticker/MSFT/*", Reply(body=recording("polygon", "aggs_MSFT.json")))
         report = prices_fetch_and_cache(
-            symbols=["MSFT"], start=POLYGON_DAYS[0], end=date(2020, 1, 6),
+            symbols=["MSFT"],
+            start=POLYGON_DAYS[0],
+            end=date(2020, 1, 6),
             providers=[polygon(server), synthetic],
-        )  # fmt: skip
+        )
     assert synthetic.calls == []
     assert report.rows_by_source == {"polygon": 2}
     assert report.gaps == {} and report.missing == []
@@ -170,9 +176,11 @@ def test_fetch_report_errors_name_a_provider_raising_not_one_without_the_symbol(
             "/v2/aggs/ticker/ZZZZ/*", Reply(body=recording("polygon", "aggs_ZZZZ_no_results.json"))
         )
         report = prices_fetch_and_cache(
-            symbols=["AAPL", "MSFT", "ZZZZ"], start=POLYGON_DAYS[0], end=POLYGON_DAYS[1],
+            symbols=["AAPL", "MSFT", "ZZZZ"],
+            start=POLYGON_DAYS[0],
+            end=POLYGON_DAYS[1],
             providers=[polygon(server)],
-        )  # fmt: skip
+        )
     assert report.rows_by_source == {"polygon": 2}
     assert report.missing == ["AAPL", "ZZZZ"]
     assert report.gaps == {"AAPL": POLYGON_DAYS, "ZZZZ": POLYGON_DAYS}
@@ -193,9 +201,11 @@ def test_a_hanging_provider_costs_only_its_own_group(tmp_path):
         server.route("/v2/aggs/ticker/MSFT/*", Reply(body=recording("polygon", "aggs_MSFT.json")))
         server.route("/v2/aggs/ticker/XOM/*", HANG)
         report = prices_fetch_and_cache(
-            symbols=["MSFT", "XOM"], start=POLYGON_DAYS[0], end=POLYGON_DAYS[1],
+            symbols=["MSFT", "XOM"],
+            start=POLYGON_DAYS[0],
+            end=POLYGON_DAYS[1],
             providers=[polygon(server, read_timeout=0.3)],
-        )  # fmt: skip
+        )
     assert report.rows_by_source == {"polygon": 2}
     assert DailyPrice.objects.filter(security__symbol="MSFT").count() == 2
     assert report.gaps == {"XOM": [POLYGON_DAYS[1]]} and report.missing == ["XOM"]

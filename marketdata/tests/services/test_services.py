@@ -34,9 +34,14 @@ def failing_polygon():
     with ReplayServer() as server:
         server.route("/v2/aggs/*", Reply(503, {"status": "ERROR", "error": "down"}))
         yield PolygonProvider(
-            "test-key", tier="advanced", base_url=server.url, max_retries=1, backoff_base=0.001,
-            backoff_cap=0.01, read_timeout=2,
-        )  # fmt: skip
+            "test-key",
+            tier="advanced",
+            base_url=server.url,
+            max_retries=1,
+            backoff_base=0.001,
+            backoff_cap=0.01,
+            read_timeout=2,
+        )
 
 
 def test_fetch_writes_every_session_once_with_its_source():
@@ -86,9 +91,12 @@ def test_a_gap_inside_the_cached_history_is_found_and_filled():
     missing), AAPL's has a hole in the middle; each is asked for exactly what it lacks."""
     provider = CountingSynthetic()
     prices_fetch_and_cache(
-        symbols=["AAPL", "MSFT"], start=START, end=date(2026, 11, 19), providers=[provider],
+        symbols=["AAPL", "MSFT"],
+        start=START,
+        end=date(2026, 11, 19),
+        providers=[provider],
         now=NOW,
-    )  # fmt: skip
+    )
     DailyPrice.objects.filter(security__symbol="AAPL", date=date(2026, 11, 10)).delete()
     report = prices_fetch_and_cache(
         symbols=["AAPL", "MSFT"], start=START, end=LAST, providers=[provider], now=NOW
@@ -113,9 +121,12 @@ def test_fetch_never_asks_past_the_last_completed_session():
 
 def test_failed_provider_falls_back_to_the_next(failing_polygon):
     report = prices_fetch_and_cache(
-        symbols=["AAPL"], start=START, end=LAST, providers=[failing_polygon, SyntheticProvider()],
+        symbols=["AAPL"],
+        start=START,
+        end=LAST,
+        providers=[failing_polygon, SyntheticProvider()],
         now=NOW,
-    )  # fmt: skip
+    )
     assert "polygon" in report.failures
     assert report.rows_by_source == {"synthetic": len(calendar.trading_days(START, LAST))}
     assert report.missing == []
@@ -216,12 +227,17 @@ def test_backfill_resumes_after_an_interruption():
 
     with pytest.raises(Interrupted):
         backfill_prices(
-            symbols=symbols, days=20, end=LAST, providers=[provider], chunk=2,
+            symbols=symbols,
+            days=20,
+            end=LAST,
+            providers=[provider],
+            chunk=2,
             on_progress=stop_after_first_chunk,
-        )  # fmt: skip
+        )
     assert set(BackfillProgress.objects.filter(status="done").values_list("symbol", flat=True)) == {
-        "AAPL", "MSFT",
-    }  # fmt: skip
+        "AAPL",
+        "MSFT",
+    }
     provider.calls.clear()
     report = backfill_prices(symbols=symbols, days=20, end=LAST, providers=[provider], chunk=2)
     asked = {symbol for call in provider.calls for symbol in call[0]}

@@ -27,9 +27,13 @@ def polygon_at(monkeypatch):
 
     def point(server: ReplayServer, read_timeout: float = 5.0) -> None:
         provider = PolygonProvider(
-            "test-key", tier="advanced", base_url=server.url, connect_timeout=1,
-            read_timeout=read_timeout, max_retries=0,
-        )  # fmt: skip
+            "test-key",
+            tier="advanced",
+            base_url=server.url,
+            connect_timeout=1,
+            read_timeout=read_timeout,
+            max_retries=0,
+        )
         monkeypatch.setattr(registry, "chain", lambda: [provider])
 
     return point
@@ -60,8 +64,9 @@ def test_a_late_answer_is_stored_in_the_background_and_found_next_time(polygon_a
         assert report.provider_calls == 0 and len(server.requests) == 1
     closes = dict(DailyPrice.objects.filter(security__symbol="MSFT").values_list("date", "close"))
     payload = recording("polygon", "aggs_MSFT.json")["results"]
-    assert list(closes.values()) == [Decimal(str(bar["c"])).quantize(Decimal("0.000001"))
-                                     for bar in payload]  # fmt: skip
+    assert list(closes.values()) == [
+        Decimal(str(bar["c"])).quantize(Decimal("0.000001")) for bar in payload
+    ]
     assert all(row == "polygon" for row in DailyPrice.objects.values_list("source", flat=True))
 
 

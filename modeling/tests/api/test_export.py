@@ -33,9 +33,15 @@ def session_id(portfolio, user) -> int:
     add(client, session_id, symbol="AAPL", quantity="-250")  # 200 held: goes short
     add(client, session_id, symbol="JPM", quantity="25")  # buy
     add(
-        client, session_id, symbol="MSFT", quantity="-2", option_type="C", strike="400",
-        expiration=EXPIRY.isoformat(), price="11.5",
-    )  # fmt: skip
+        client,
+        session_id,
+        symbol="MSFT",
+        quantity="-2",
+        option_type="C",
+        strike="400",
+        expiration=EXPIRY.isoformat(),
+        price="11.5",
+    )
     return session_id
 
 
@@ -64,8 +70,11 @@ def test_fix_export_is_one_parseable_new_order_single_per_trade(user, session_id
     assert [o["167"] for o in orders] == ["CS", "CS", "CS", "CS", "OPT"]
     option = orders[4]
     assert (option["200"], option["541"], option["201"], option["202"]) == (
-        f"{EXPIRY:%Y%m}", f"{EXPIRY:%Y%m%d}", "1", "400",
-    )  # fmt: skip
+        f"{EXPIRY:%Y%m}",
+        f"{EXPIRY:%Y%m%d}",
+        "1",
+        "400",
+    )
     assert all("200" not in o for o in orders[:4])
     assert len({o["11"] for o in orders}) == 5
     assert all(o["40"] == "2" and len(o["60"]) == 21 for o in orders)
@@ -79,8 +88,12 @@ def test_csv_export_lists_the_trades_as_a_blotter(user, session_id):
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["symbol"] for r in rows] == [
-        "AAPL", "MSFT", "AAPL", "JPM", f"MSFT{EXPIRY:%y%m%d}C00400000",
-    ]  # fmt: skip
+        "AAPL",
+        "MSFT",
+        "AAPL",
+        "JPM",
+        f"MSFT{EXPIRY:%y%m%d}C00400000",
+    ]
     assert [r["side"] for r in rows] == ["sell", "sell_short", "sell_short", "buy", "sell_short"]
     assert rows[0]["quantity"] == "100" and rows[0]["price"] == "650.25"
     assert rows[0]["notional"] == f"{Decimal('100') * Decimal('650.25'):.2f}"
@@ -94,8 +107,9 @@ def test_history_lists_and_downloads_my_exports_only(user, other_user, session_i
     second = export(client, session_id, "fix")
     body = client.get(HISTORY).json()
     assert [r["id"] for r in body["results"]] == [
-        int(second["X-Export-Id"]), int(first["X-Export-Id"]),
-    ]  # fmt: skip
+        int(second["X-Export-Id"]),
+        int(first["X-Export-Id"]),
+    ]
     assert body["results"][0]["format"] == "fix" and body["results"][0]["trade_count"] == 5
     download = client.get(body["results"][1]["download"])
     assert download.status_code == 200 and download.content == first.content

@@ -84,9 +84,14 @@ def test_adding_and_removing_a_trade_returns_exactly_to_before(portfolio, user):
     assert first["after"] == first["before"]
     trade = add(client, session_id, symbol="NVDA", quantity="250")
     option = add(
-        client, session_id, symbol="JPM", quantity="-4", option_type="C", strike="200",
+        client,
+        session_id,
+        symbol="JPM",
+        quantity="-4",
+        option_type="C",
+        strike="200",
         expiration=EXPIRY.isoformat(),
-    )  # fmt: skip
+    )
     moved = calculate(client, session_id)
     assert moved["after"] != moved["before"]
     assert moved["trade_count"] == 2
@@ -149,9 +154,15 @@ def test_an_option_trade_adds_its_black_scholes_delta(portfolio, user):
     session_id = open_session(client, portfolio)
     contracts, strike, premium = -5, 190.0, "14.25"
     add(
-        client, session_id, symbol="JPM", quantity=str(contracts), option_type="P",
-        strike=str(strike), expiration=EXPIRY.isoformat(), price=premium,
-    )  # fmt: skip
+        client,
+        session_id,
+        symbol="JPM",
+        quantity=str(contracts),
+        option_type="P",
+        strike=str(strike),
+        expiration=EXPIRY.isoformat(),
+        price=premium,
+    )
     change = calculate(client, session_id)["change"]
     spot, rate = close("JPM"), close("US3M")
     years = (EXPIRY - AS_OF).days / 365.0
@@ -191,9 +202,14 @@ def test_frozen_inputs_change_no_number(portfolio, user):
     session_id = open_session(client, portfolio)
     add(client, session_id, symbol="NVDA", quantity="120")
     add(
-        client, session_id, symbol="AAPL", quantity="2", option_type="P", strike="600",
+        client,
+        session_id,
+        symbol="AAPL",
+        quantity="2",
+        option_type="P",
+        strike="600",
         expiration=EXPIRY.isoformat(),
-    )  # fmt: skip
+    )
     after = calculate(client, session_id)["after"]
     session = ModelingSession.objects.get(pk=session_id)
     ctx = engine.context_for(

@@ -50,16 +50,25 @@ CONTENT_TYPES = {
 }
 SECTION_TITLES = {
     "risk_summary": [
-        "Risk summary", "Portfolio summary", "Equity and P&L over time", "Exposures over time",
-        "Greeks by underlying", "Risk metrics", "Market and rate scenarios", "Factor betas",
+        "Risk summary",
+        "Portfolio summary",
+        "Equity and P&L over time",
+        "Exposures over time",
+        "Greeks by underlying",
+        "Risk metrics",
+        "Market and rate scenarios",
+        "Factor betas",
         "Stress test results",
     ],
     "stress": ["Stress test report", "Portfolio summary", "Stress test results"],
     "factor": [
-        "Factor exposure report", "Portfolio summary", "Factor betas", "Factor betas over time",
+        "Factor exposure report",
+        "Portfolio summary",
+        "Factor betas",
+        "Factor betas over time",
         "Position factor betas",
     ],
-}  # fmt: skip
+}
 
 
 def status_url(pk: int) -> str:
@@ -140,16 +149,21 @@ def chart_titles(kind: str, portfolio: Portfolio) -> list[str]:
     once two sessions carry betas)."""
     if kind == "risk_summary":
         return [
-            "Equity and daily P&L", f"Exposures ({portfolio.base_currency})", "Greeks by underlying",
-            "Portfolio factor betas", "Stress P&L by scenario",
-        ]  # fmt: skip
+            "Equity and daily P&L",
+            f"Exposures ({portfolio.base_currency})",
+            "Greeks by underlying",
+            "Portfolio factor betas",
+            "Stress P&L by scenario",
+        ]
     if kind == "stress":
         return ["Stress P&L by scenario", "P&L by factor in the worst scenario"]
     sessions = [
-        b for b in PortfolioSnapshot.objects.filter(portfolio=portfolio).values_list(
+        b
+        for b in PortfolioSnapshot.objects.filter(portfolio=portfolio).values_list(
             "factor_betas", flat=True
-        ) if b
-    ]  # fmt: skip
+        )
+        if b
+    ]
     return ["Portfolio factor betas"] + (["Style factor betas"] if len(sessions) > 1 else [])
 
 
@@ -257,8 +271,17 @@ EXPECTED_SHEETS = {
         "Summary": ["Metric", "USD"],
         "Performance series": ["Date", "Equity", "Daily P&L", "Daily return", "Cumulative return"],
         "Exposures series": ["Date", "Gross", "Net", "Long", "Short", "Delta-adjusted"],
-        "Greeks by underlying": ["Underlying", "Positions", "Net exposure", "Delta",
-                                 "Dollar delta", "Gamma", "Theta", "Vega", "Rho"],
+        "Greeks by underlying": [
+            "Underlying",
+            "Positions",
+            "Net exposure",
+            "Delta",
+            "Dollar delta",
+            "Gamma",
+            "Theta",
+            "Vega",
+            "Rho",
+        ],
         "Stress results": ["Scenario", "Category", "Direct P&L", "Total P&L", "P&L %"],
     },
     "stress": {
@@ -267,11 +290,17 @@ EXPECTED_SHEETS = {
         "Stress worst positions": ["Position", "Symbol", "P&L"],
     },
     "factor": {
-        "Factor betas": ["Factor", "Proxy", "Type", "Beta", "Dollar exposure",
-                         "Positions with a beta"],
+        "Factor betas": [
+            "Factor",
+            "Proxy",
+            "Type",
+            "Beta",
+            "Dollar exposure",
+            "Positions with a beta",
+        ],
         "Position betas": ["Position", "Symbol", "R squared", "Market"],
     },
-}  # fmt: skip
+}
 
 
 def check_xlsx(kind: str, portfolio: Portfolio, content: bytes) -> None:

@@ -29,9 +29,14 @@ def session_id(portfolio, user) -> int:
     session_id = open_session(client, portfolio)
     add(client, session_id, symbol="NVDA", quantity="75")
     add(
-        client, session_id, symbol="AAPL", quantity="3", option_type="P", strike="600",
+        client,
+        session_id,
+        symbol="AAPL",
+        quantity="3",
+        option_type="P",
+        strike="600",
         expiration=EXPIRY.isoformat(),
-    )  # fmt: skip
+    )
     return session_id
 
 

@@ -16,9 +16,13 @@ NOW = datetime(2026, 11, 23, 14, 30, 5, 123456, tzinfo=UTC)
 
 def test_stock_order_has_every_tag_and_a_valid_frame():
     order = fix.Order(
-        cl_ord_id="SS1-7", symbol="AAPL", side=fix.BUY, quantity=Decimal("150.000000"),
-        price=Decimal("646.789100"), transact_time=NOW,
-    )  # fmt: skip
+        cl_ord_id="SS1-7",
+        symbol="AAPL",
+        side=fix.BUY,
+        quantity=Decimal("150.000000"),
+        price=Decimal("646.789100"),
+        transact_time=NOW,
+    )
     message = fix.new_order_single(
         order, sender="SIGMASIGHT", target="BROKER", seq=3, sending_time=NOW
     )
@@ -37,10 +41,16 @@ def test_stock_order_has_every_tag_and_a_valid_frame():
 @pytest.mark.parametrize(("right", "put_or_call"), [("C", "1"), ("P", "0")])
 def test_option_order_carries_maturity_right_and_strike(right, put_or_call):
     order = fix.Order(
-        cl_ord_id="SS2-9", symbol="MSFT", side=fix.SELL_SHORT, quantity=Decimal("3"),
-        price=Decimal("12.5"), transact_time=NOW, put_or_call=right,
-        maturity=date(2027, 1, 15), strike=Decimal("402.5000"),
-    )  # fmt: skip
+        cl_ord_id="SS2-9",
+        symbol="MSFT",
+        side=fix.SELL_SHORT,
+        quantity=Decimal("3"),
+        price=Decimal("12.5"),
+        transact_time=NOW,
+        put_or_call=right,
+        maturity=date(2027, 1, 15),
+        strike=Decimal("402.5000"),
+    )
     tags = dict(
         parse_fix(fix.new_order_single(order, sender="S", target="T", seq=1, sending_time=NOW))
     )
@@ -51,10 +61,16 @@ def test_option_order_carries_maturity_right_and_strike(right, put_or_call):
 
 def test_a_file_holds_one_message_per_line_with_sequence_numbers():
     orders = [
-        fix.Order(cl_ord_id=f"X{n}", symbol="SPY", side=side, quantity=Decimal(n + 1),
-                  price=Decimal("400"), transact_time=NOW)
+        fix.Order(
+            cl_ord_id=f"X{n}",
+            symbol="SPY",
+            side=side,
+            quantity=Decimal(n + 1),
+            price=Decimal("400"),
+            transact_time=NOW,
+        )
         for n, side in enumerate([fix.BUY, fix.SELL, fix.SELL_SHORT])
-    ]  # fmt: skip
+    ]
     content = fix.encode_orders(orders, sender="S", target="T", sending_time=NOW)
     lines = content.split(b"\n")
     assert lines[-1] == b"" and len(lines) == 4
@@ -65,9 +81,13 @@ def test_a_file_holds_one_message_per_line_with_sequence_numbers():
 
 def test_a_corrupted_byte_fails_the_checksum():
     order = fix.Order(
-        cl_ord_id="A", symbol="SPY", side=fix.BUY, quantity=Decimal(1), price=Decimal(1),
+        cl_ord_id="A",
+        symbol="SPY",
+        side=fix.BUY,
+        quantity=Decimal(1),
+        price=Decimal(1),
         transact_time=NOW,
-    )  # fmt: skip
+    )
     message = fix.new_order_single(order, sender="S", target="T", seq=1, sending_time=NOW)
     tampered = message.replace(b"55=SPY", b"55=SPX")
     with pytest.raises(AssertionError, match="CheckSum"):
@@ -90,5 +110,8 @@ def test_bad_orders_are_refused():
     with pytest.raises(ValueError, match="SOH"):
         fix.new_order_single(
             fix.Order(side=fix.BUY, quantity=Decimal(1), **{**base, "symbol": "S\x01PY"}),
-            sender="S", target="T", seq=1, sending_time=NOW,
-        )  # fmt: skip
+            sender="S",
+            target="T",
+            seq=1,
+            sending_time=NOW,
+        )

@@ -96,29 +96,42 @@ def test_upload_ten_thousand_rows(auth_client, user):
     assert stored.filter(underlying_symbol="AAPL", multiplier=100).count() == 1_500
     columns = stored.get(symbol="MSFT300621C00101000")
     assert (columns.option_type, columns.strike, columns.expiration, columns.position_type) == (
-        "C", Decimal("101"), date(2030, 6, 21), "LC",
-    )  # fmt: skip
+        "C",
+        Decimal("101"),
+        date(2030, 6, 21),
+        "LC",
+    )
     assert stored.get(symbol="TK07", entry_date=date(2015, 1, 2)).quantity == Decimal("17.125")
     assert set(Tag.objects.filter(owner=user).values_list("name", flat=True)) == {
-        "tech", "value", "Growth", "options",
-    }  # fmt: skip
+        "tech",
+        "value",
+        "Growth",
+        "options",
+    }
     assert PositionTag.objects.filter(position__portfolio=book).count() == sum(
         len([t for t in r.get("tags", "").split(";") if t]) for r in records
     )
     pairs = Strategy.objects.get(portfolio=book, is_detected=False)
     assert (pairs.kind, pairs.name) == ("pairs", "TK00/TK01")
     assert sorted(pairs.positions.values_list("symbol", "quantity")) == [
-        ("TK00", Decimal("-9.875")), ("TK01", Decimal(11)),
-    ]  # fmt: skip
+        ("TK00", Decimal("-9.875")),
+        ("TK01", Decimal(11)),
+    ]
 
 
 def test_upload_append_adds_and_updates_lots(auth_client, portfolio):
     held = portfolio.positions.get(symbol="IBM")
     raw = lines(
-        row(symbol="ibm", quantity="12", entry_price="181", entry_date="2024-01-02",
-            tags="core;dividend", notes="topped up"),
+        row(
+            symbol="ibm",
+            quantity="12",
+            entry_price="181",
+            entry_date="2024-01-02",
+            tags="core;dividend",
+            notes="topped up",
+        ),
         row(symbol="NVDA"),
-    )  # fmt: skip
+    )
     response = post_file(auth_client, portfolio, raw)
     assert response.status_code == 200, response.content
     assert response.json() == {"created": 1, "updated": 1, "total": 2}
@@ -144,8 +157,9 @@ def test_upload_replace_swaps_positions(auth_client, portfolio):
     assert response.status_code == 200, response.content
     assert response.json() == {"created": 2, "updated": 0, "total": 2}
     assert sorted(portfolio.positions.values_list("symbol", "quantity")) == [
-        ("AAPL", Decimal(10)), ("MSFT", Decimal(-5)),
-    ]  # fmt: skip
+        ("AAPL", Decimal(10)),
+        ("MSFT", Decimal(-5)),
+    ]
     assert not set(portfolio.positions.values_list("id", flat=True)) & old_ids
     assert not portfolio.strategies.filter(is_detected=False).exists()
     assert Tag.objects.filter(owner=portfolio.owner, name="core").exists()
@@ -157,22 +171,64 @@ NEUTRALIZED_NOTES = ["=1+1", "+44 20 7946 0000", "-5% stop", "@SUM(A1:A2)"]
 def round_trip_book(owner) -> Portfolio:
     book = PortfolioFactory(owner=owner)
     records = [
-        {"symbol": "AAPL", "quantity": "100", "entry_price": "150.25", "entry_date": "2024-01-02",
-         "tags": "tech;=risky", "notes": NEUTRALIZED_NOTES[0]},
-        {"symbol": "TSLA", "quantity": "-25.5", "entry_price": "240", "entry_date": "2024-02-05",
-         "tags": "Short Book", "notes": NEUTRALIZED_NOTES[1]},
-        {"symbol": "BRK.B", "quantity": "0.123456", "entry_price": "0.000001",
-         "entry_date": "2023-12-29", "notes": NEUTRALIZED_NOTES[2]},
-        {"symbol": "AAPL  250117C00200000", "quantity": "-3", "entry_price": "4.1",
-         "entry_date": "2024-01-02", "tags": "tech", "notes": NEUTRALIZED_NOTES[3]},
-        {"symbol": "SPY", "underlying": "SPY", "option_type": "put", "strike": "412.5",
-         "expiration": "2025-03-21", "quantity": "2", "entry_price": "7.35",
-         "entry_date": "2024-03-01", "notes": 'multi-line\nwith "quotes", commas'},
-        {"symbol": "KO", "quantity": "40", "entry_price": "60", "entry_date": "2024-01-10",
-         "strategy": "pairs:KO/PEP"},
-        {"symbol": "PEP", "quantity": "-15", "entry_price": "170", "entry_date": "2024-01-10",
-         "strategy": "pairs:KO/PEP", "tags": "staples"},
-    ]  # fmt: skip
+        {
+            "symbol": "AAPL",
+            "quantity": "100",
+            "entry_price": "150.25",
+            "entry_date": "2024-01-02",
+            "tags": "tech;=risky",
+            "notes": NEUTRALIZED_NOTES[0],
+        },
+        {
+            "symbol": "TSLA",
+            "quantity": "-25.5",
+            "entry_price": "240",
+            "entry_date": "2024-02-05",
+            "tags": "Short Book",
+            "notes": NEUTRALIZED_NOTES[1],
+        },
+        {
+            "symbol": "BRK.B",
+            "quantity": "0.123456",
+            "entry_price": "0.000001",
+            "entry_date": "2023-12-29",
+            "notes": NEUTRALIZED_NOTES[2],
+        },
+        {
+            "symbol": "AAPL  250117C00200000",
+            "quantity": "-3",
+            "entry_price": "4.1",
+            "entry_date": "2024-01-02",
+            "tags": "tech",
+            "notes": NEUTRALIZED_NOTES[3],
+        },
+        {
+            "symbol": "SPY",
+            "underlying": "SPY",
+            "option_type": "put",
+            "strike": "412.5",
+            "expiration": "2025-03-21",
+            "quantity": "2",
+            "entry_price": "7.35",
+            "entry_date": "2024-03-01",
+            "notes": 'multi-line\nwith "quotes", commas',
+        },
+        {
+            "symbol": "KO",
+            "quantity": "40",
+            "entry_price": "60",
+            "entry_date": "2024-01-10",
+            "strategy": "pairs:KO/PEP",
+        },
+        {
+            "symbol": "PEP",
+            "quantity": "-15",
+            "entry_price": "170",
+            "entry_date": "2024-01-10",
+            "strategy": "pairs:KO/PEP",
+            "tags": "staples",
+        },
+    ]
     services.positions_import_csv(portfolio=book, raw=csv_file(records))
     return book
 
@@ -183,13 +239,22 @@ def book_contents(portfolio: Portfolio) -> list[tuple]:
     )
     return [
         (
-            p.symbol, p.underlying_symbol, p.quantity, p.entry_price, p.entry_date, p.option_type,
-            p.strike, p.expiration, p.multiplier, p.position_type, p.notes,
+            p.symbol,
+            p.underlying_symbol,
+            p.quantity,
+            p.entry_price,
+            p.entry_date,
+            p.option_type,
+            p.strike,
+            p.expiration,
+            p.multiplier,
+            p.position_type,
+            p.notes,
             sorted(t.name for t in p.tags.all()),
             sorted((s.name, s.kind) for s in p.strategies.all() if not s.is_detected),
         )
         for p in positions
-    ]  # fmt: skip
+    ]
 
 
 def test_export_then_import_round_trips(auth_client, user):
@@ -216,8 +281,14 @@ def test_export_then_import_round_trips(auth_client, user):
     assert book_contents(target) == book_contents(source)
     contents = book_contents(target)
     assert [c[0] for c in contents] == [
-        "AAPL", "AAPL250117C00200000", "BRK.B", "KO", "PEP", "SPY250321P00412500", "TSLA",
-    ]  # fmt: skip
+        "AAPL",
+        "AAPL250117C00200000",
+        "BRK.B",
+        "KO",
+        "PEP",
+        "SPY250321P00412500",
+        "TSLA",
+    ]
     assert contents[0][-2] == ["=risky", "tech"]
     assert contents[3][-1] == [("KO/PEP", "pairs")]
     assert contents[5][5:9] == ("P", Decimal("412.5"), date(2025, 3, 21), 100)

@@ -56,10 +56,14 @@ def test_upload_zero_byte_file_is_refused_by_the_form(auth_client, portfolio):
 def test_upload_over_row_limit_is_413_and_writes_nothing(auth_client, portfolio):
     before = snapshot(portfolio)
     records = [
-        {"symbol": f"R{i % 50}", "quantity": "1", "entry_price": "1",
-         "entry_date": (date(2000, 1, 3) + timedelta(days=i // 50)).isoformat()}
+        {
+            "symbol": f"R{i % 50}",
+            "quantity": "1",
+            "entry_price": "1",
+            "entry_date": (date(2000, 1, 3) + timedelta(days=i // 50)).isoformat(),
+        }
         for i in range(10_001)
-    ]  # fmt: skip
+    ]
     raw = csv_file(records)
     assert len(raw) < 5 * 1024 * 1024
     assert_envelope(post_file(auth_client, portfolio, raw), 413, "payload_too_large")

@@ -44,17 +44,41 @@ def test_parse_bad_file_lists_the_row_and_column_of_every_problem(raw, expected)
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        (b"\xef\xbb\xbfsymbol\n", (1, "", "The file starts with a byte-order mark (BOM); save it as plain UTF-8 CSV.")),
-        (b"symbol,quantity\nAAPL,1\n" + "caf\u00e9".encode("latin-1"), (3, "", "The file is not UTF-8 text.")),
+        (
+            b"\xef\xbb\xbfsymbol\n",
+            (1, "", "The file starts with a byte-order mark (BOM); save it as plain UTF-8 CSV."),
+        ),
+        (
+            b"symbol,quantity\nAAPL,1\n" + "caf\u00e9".encode("latin-1"),
+            (3, "", "The file is not UTF-8 text."),
+        ),
         (b" \n\n", (1, "", "The file is empty.")),
         (lines(), (2, "", "The file has no positions.")),
-        (lines(header="symbol;quantity;entry_price;entry_date"), (1, "", "Columns are separated by semicolons; use commas.")),
-        (lines(header="symbol\tquantity\tentry_price\tentry_date"), (1, "", "Columns are separated by tabs; use commas.")),
-        (lines("x", header=",".join(f"c{i}" for i in range(23))), (1, "", "The header has 23 columns; the format has 11.")),
+        (
+            lines(header="symbol;quantity;entry_price;entry_date"),
+            (1, "", "Columns are separated by semicolons; use commas."),
+        ),
+        (
+            lines(header="symbol\tquantity\tentry_price\tentry_date"),
+            (1, "", "Columns are separated by tabs; use commas."),
+        ),
+        (
+            lines("x", header=",".join(f"c{i}" for i in range(23))),
+            (1, "", "The header has 23 columns; the format has 11."),
+        ),
         (after_good("NVDA,3,450"), (4, "", "Expected 11 fields, found 3.")),
     ],
-    ids=["bom", "not_utf8", "blank", "header_only", "semicolons", "tabs", "wide_header", "short_row"],
-)  # fmt: skip
+    ids=[
+        "bom",
+        "not_utf8",
+        "blank",
+        "header_only",
+        "semicolons",
+        "tabs",
+        "wide_header",
+        "short_row",
+    ],
+)
 def test_parse_file_level_problems_say_what_is_wrong(raw, expected):
     assert [tuple(p.values()) for p in problems(raw)] == [expected]
 
@@ -63,37 +87,77 @@ def test_parse_header_problems_name_each_column():
     raw = lines("AAPL,1,1,1,red", header="symbol,quantity,quantity,entry_date,colour")
     assert problems(raw) == [
         {"row": 1, "column": "quantity", "message": "Column 'quantity' appears 2 times."},
-        {"row": 1, "column": "colour", "message": "Unknown column 'colour'; allowed: symbol, "
-         "quantity, entry_price, entry_date, underlying, option_type, strike, expiration, tags, "
-         "strategy, notes."},
+        {
+            "row": 1,
+            "column": "colour",
+            "message": "Unknown column 'colour'; allowed: symbol, "
+            "quantity, entry_price, entry_date, underlying, option_type, strike, expiration, tags, "
+            "strategy, notes.",
+        },
         {"row": 1, "column": "entry_price", "message": "Required column 'entry_price' is missing."},
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize(
     ("bad", "column", "message"),
     [
-        (row(quantity="0"), "quantity", "The quantity cannot be zero (use a negative quantity for a short)."),
+        (
+            row(quantity="0"),
+            "quantity",
+            "The quantity cannot be zero (use a negative quantity for a short).",
+        ),
         (row(quantity="ten"), "quantity", "'ten' is not a number."),
         (row(quantity="Infinity"), "quantity", "'Infinity' is not a finite number."),
         (row(quantity="1e12"), "quantity", "1e12 is out of range."),
         (row(quantity="1.0000001"), "quantity", "1.0000001 has more than 6 decimal places."),
         (row(entry_price="-1.5"), "entry_price", "The entry price cannot be negative (-1.5)."),
         (row(entry_price=""), "entry_price", "'entry_price' is required."),
-        (row(entry_date="03/01/2024"), "entry_date", "'03/01/2024' is not a date in YYYY-MM-DD form."),
+        (
+            row(entry_date="03/01/2024"),
+            "entry_date",
+            "'03/01/2024' is not a date in YYYY-MM-DD form.",
+        ),
         (row(entry_date="1899-12-29"), "entry_date", "1899-12-29 is implausibly old."),
-        (row(symbol="AAPL", option_type="X", strike="200", expiration="2025-01-17"), "option_type", "'X' is not C or P."),
-        (row(symbol="AAPL", option_type="C", strike="0", expiration="2025-01-17"), "strike", "The strike must be positive."),
-        (row(symbol="AAPL", option_type="C", strike="200"), "expiration", "An option in columns needs option_type, strike and expiration (expiration missing)."),
-        (row(symbol="NVDA", underlying="AMD"), "underlying", "A stock's underlying is the stock itself; leave it empty."),
-        (row(symbol="AAPL250117C00200000", quantity="1.5"), "quantity", "Options are held in whole contracts."),
+        (
+            row(symbol="AAPL", option_type="X", strike="200", expiration="2025-01-17"),
+            "option_type",
+            "'X' is not C or P.",
+        ),
+        (
+            row(symbol="AAPL", option_type="C", strike="0", expiration="2025-01-17"),
+            "strike",
+            "The strike must be positive.",
+        ),
+        (
+            row(symbol="AAPL", option_type="C", strike="200"),
+            "expiration",
+            "An option in columns needs option_type, strike and expiration (expiration missing).",
+        ),
+        (
+            row(symbol="NVDA", underlying="AMD"),
+            "underlying",
+            "A stock's underlying is the stock itself; leave it empty.",
+        ),
+        (
+            row(symbol="AAPL250117C00200000", quantity="1.5"),
+            "quantity",
+            "Options are held in whole contracts.",
+        ),
         (row(notes="x" * 1_001), "notes", "Notes are limited to 1000 characters."),
         (row(notes="before\x00after"), "notes", "The value contains a NUL character."),
         (row(strategy="pairs:"), "strategy", "A strategy name is 1 to 120 characters."),
-        (row(tags="ok;" + "t" * 51), "tags", "The tag 'tttttttttttttttttttt...' is longer than 50 characters."),
-        (row(symbol="aapl", entry_date="2024-01-02"), "symbol", "AAPL entered 2024-01-02 already appears in row 2."),
+        (
+            row(tags="ok;" + "t" * 51),
+            "tags",
+            "The tag 'tttttttttttttttttttt...' is longer than 50 characters.",
+        ),
+        (
+            row(symbol="aapl", entry_date="2024-01-02"),
+            "symbol",
+            "AAPL entered 2024-01-02 already appears in row 2.",
+        ),
     ],
-)  # fmt: skip
+)
 def test_parse_bad_row_names_its_row_column_and_reason(bad, column, message):
     assert problems(after_good(bad)) == [{"row": 4, "column": column, "message": message}]
 
@@ -125,9 +189,14 @@ def test_parse_refuses_more_tags_on_a_row_than_allowed():
     ]
 
 
-@pytest.mark.parametrize("rows", [[row(symbol=f"N{i}") for i in range(4)],
-                                  [row(quantity="0"), *(row(symbol=f"N{i}") for i in range(3))]],
-                         ids=["good_rows", "after_a_bad_row"])  # fmt: skip
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [row(symbol=f"N{i}") for i in range(4)],
+        [row(quantity="0"), *(row(symbol=f"N{i}") for i in range(3))],
+    ],
+    ids=["good_rows", "after_a_bad_row"],
+)
 def test_parse_over_the_row_limit_is_too_large(rows):
     with pytest.raises(TooLarge, match="more than 3 positions"):
         parse(lines(*rows), today=TODAY, max_rows=3, max_tags=MAX_TAGS)
@@ -142,23 +211,34 @@ def test_parse_good_file_returns_one_record_per_row():
     first, occ, columns = parse(raw, today=TODAY, max_rows=MAX_ROWS, max_tags=MAX_TAGS)
     assert (first.row, first.symbol, first.underlying, first.option_type) == (2, "AAPL", "AAPL", "")
     assert (first.quantity, first.entry_price, first.entry_date) == (
-        Decimal("10"), Decimal("150.5"), date(2024, 1, 2),
-    )  # fmt: skip
+        Decimal("10"),
+        Decimal("150.5"),
+        date(2024, 1, 2),
+    )
     assert first.tags == ("tech", "core")  # one per name, case-insensitively
     assert first.strategy == ("pairs", "KO/PEP")
     assert first.notes == "=1+1"  # the export's apostrophe is removed again
     assert (occ.row, occ.symbol, occ.option_type, occ.strike, occ.expiration) == (
-        3, "AAPL250117C00200000", "C", Decimal("200"), date(2025, 1, 17),
-    )  # fmt: skip
+        3,
+        "AAPL250117C00200000",
+        "C",
+        Decimal("200"),
+        date(2025, 1, 17),
+    )
     assert occ.notes == "multi\nline"
     assert (columns.row, columns.symbol, columns.underlying, columns.option_type) == (
-        5, "SPY250321P00412500", "SPY", "P",
-    )  # fmt: skip
+        5,
+        "SPY250321P00412500",
+        "SPY",
+        "P",
+    )
 
 
 def test_parse_without_a_tags_column_keeps_tags_unknown():
     (record,) = parse(
         lines("IBM,9,180,2024-01-02", header="symbol,quantity,entry_price,entry_date"),
-        today=TODAY, max_rows=MAX_ROWS, max_tags=MAX_TAGS,
-    )  # fmt: skip
+        today=TODAY,
+        max_rows=MAX_ROWS,
+        max_tags=MAX_TAGS,
+    )
     assert record.tags is None

@@ -71,9 +71,15 @@ def test_spy_book_under_market_down_10_loses_exposure_times_beta_times_10pct():
 
 def test_options_are_fully_revalued_at_the_implied_underlying_move():
     legs = OptionLegs(
-        rows=np.array([0]), spot=np.array([100.0]), strike=np.array([100.0]), years=np.array([0.1]),
-        rate=np.array([0.03]), volatility=np.array([0.25]), is_call=np.array([False]), units=np.array([100.0]),
-    )  # fmt: skip
+        rows=np.array([0]),
+        spot=np.array([100.0]),
+        strike=np.array([100.0]),
+        years=np.array([0.1]),
+        rate=np.array([0.03]),
+        volatility=np.array([0.25]),
+        is_call=np.array([False]),
+        units=np.array([100.0]),
+    )
     betas = np.array([[1.5, 0.0]])
     pnl = position_pnl(np.array([[-0.20, 0.0]]), dollar=np.zeros((1, 2)), betas=betas, options=legs)
     from marketdata.calculations import black_scholes as bs

@@ -20,8 +20,26 @@ pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
 AS_OF = date(2026, 11, 20)
-FACTOR_SERIES = ["SPY", "VTV", "VUG", "MTUM", "QUAL", "SIZE", "USMV", "US10Y", "US3M", "USO", "GLD", "EWG",
-                 "EEM", "FXI", "VIXY", "HYG", "JETS", "XLK"]  # fmt: skip
+FACTOR_SERIES = [
+    "SPY",
+    "VTV",
+    "VUG",
+    "MTUM",
+    "QUAL",
+    "SIZE",
+    "USMV",
+    "US10Y",
+    "US3M",
+    "USO",
+    "GLD",
+    "EWG",
+    "EEM",
+    "FXI",
+    "VIXY",
+    "HYG",
+    "JETS",
+    "XLK",
+]
 
 
 def load(symbols: list[str]) -> None:

@@ -27,14 +27,24 @@ def book(user):
     spy_put = option(portfolio, "SPY", EXP, "P", "400", "5")
     short = stock(portfolio, "TSLA", "-50")
     PositionTag.objects.bulk_create(
-        [PositionTag(position=aapl, tag=growth), PositionTag(position=msft, tag=growth),
-         PositionTag(position=msft, tag=hedge), PositionTag(position=spy_put, tag=hedge)]
-    )  # fmt: skip
+        [
+            PositionTag(position=aapl, tag=growth),
+            PositionTag(position=msft, tag=growth),
+            PositionTag(position=msft, tag=hedge),
+            PositionTag(position=spy_put, tag=hedge),
+        ]
+    )
     strategies_refresh(portfolio=portfolio)
     return {
-        "portfolio": portfolio, "aapl": aapl, "call": call, "msft": msft, "spy_put": spy_put,
-        "short": short, "growth": growth, "hedge": hedge,
-    }  # fmt: skip
+        "portfolio": portfolio,
+        "aapl": aapl,
+        "call": call,
+        "msft": msft,
+        "spy_put": spy_put,
+        "short": short,
+        "growth": growth,
+        "hedge": hedge,
+    }
 
 
 # Portfolios --------------------------------------------------------------------------------
@@ -96,10 +106,26 @@ def test_positions_list_fields(auth_client, book):
     assert body["count"] == 5
     first = body["results"][0]
     assert set(first) >= {
-        "id", "portfolio", "symbol", "underlying_symbol", "position_type", "quantity", "entry_price",
-        "entry_date", "strike", "expiration", "option_type", "multiplier", "last_price",
-        "market_value", "exposure", "unrealized_pnl", "daily_pnl", "tags", "greeks",
-    }  # fmt: skip
+        "id",
+        "portfolio",
+        "symbol",
+        "underlying_symbol",
+        "position_type",
+        "quantity",
+        "entry_price",
+        "entry_date",
+        "strike",
+        "expiration",
+        "option_type",
+        "multiplier",
+        "last_price",
+        "market_value",
+        "exposure",
+        "unrealized_pnl",
+        "daily_pnl",
+        "tags",
+        "greeks",
+    }
     assert first["quantity"] == "300.000000"
     assert first["tags"] == [{"id": book["growth"].pk, "name": "growth", "color": "#4A90D9"}]
 
@@ -147,8 +173,14 @@ def test_positions_ordering(auth_client, book):
 
 def test_position_create_stock_and_option(auth_client, book):
     portfolio = book["portfolio"].pk
-    body = {"portfolio": portfolio, "symbol": "nvda", "quantity": "-10", "entry_price": "400.25", "entry_date": "2024-03-01",
-            "tag_ids": [book["growth"].pk]}  # fmt: skip
+    body = {
+        "portfolio": portfolio,
+        "symbol": "nvda",
+        "quantity": "-10",
+        "entry_price": "400.25",
+        "entry_date": "2024-03-01",
+        "tag_ids": [book["growth"].pk],
+    }
     created = auth_client.post(f"{API}/positions/", body)
     assert created.status_code == 201, created.content
     nvda = created.json()
@@ -156,12 +188,22 @@ def test_position_create_stock_and_option(auth_client, book):
     assert [t["name"] for t in nvda["tags"]] == ["growth"]
     by_columns = auth_client.post(
         f"{API}/positions/",
-        {"portfolio": portfolio, "symbol": "NVDA", "quantity": 3, "entry_price": 12, "entry_date": "2024-03-01",
-         "option_type": "P", "strike": "380", "expiration": "2027-01-15"},
-    ).json()  # fmt: skip
+        {
+            "portfolio": portfolio,
+            "symbol": "NVDA",
+            "quantity": 3,
+            "entry_price": 12,
+            "entry_date": "2024-03-01",
+            "option_type": "P",
+            "strike": "380",
+            "expiration": "2027-01-15",
+        },
+    ).json()
     assert (by_columns["symbol"], by_columns["position_type"], by_columns["multiplier"]) == (
-        "NVDA270115P00380000", "LP", 100,
-    )  # fmt: skip
+        "NVDA270115P00380000",
+        "LP",
+        100,
+    )
 
 
 @pytest.mark.parametrize(
@@ -322,8 +364,13 @@ def test_strategies_detected_and_user_defined(auth_client, book):
     }
     pairs = auth_client.post(
         f"{API}/strategies/",
-        {"portfolio": book["portfolio"].pk, "name": "MSFT/TSLA", "kind": "pairs", "position_ids": [book["msft"].pk, book["short"].pk]},
-    )  # fmt: skip
+        {
+            "portfolio": book["portfolio"].pk,
+            "name": "MSFT/TSLA",
+            "kind": "pairs",
+            "position_ids": [book["msft"].pk, book["short"].pk],
+        },
+    )
     assert pairs.status_code == 201, pairs.content
     assert pairs.json()["is_detected"] is False
     assert auth_client.delete(f"{API}/strategies/{pairs.json()['id']}/").status_code == 204
@@ -353,9 +400,12 @@ def test_strategies_list_query_count(auth_client, book, django_assert_max_num_qu
 def test_second_user_sees_none_of_the_first_users_book(other_client, book):
     p = book["portfolio"].pk
     for url in [
-        f"{API}/portfolios/{p}/", f"{API}/portfolios/{p}/export/", f"{API}/positions/{book['aapl'].pk}/",
-        f"{API}/tags/{book['growth'].pk}/", f"{API}/strategies/{Strategy.objects.filter(portfolio_id=p).earliest('pk').pk}/",
-    ]:  # fmt: skip
+        f"{API}/portfolios/{p}/",
+        f"{API}/portfolios/{p}/export/",
+        f"{API}/positions/{book['aapl'].pk}/",
+        f"{API}/tags/{book['growth'].pk}/",
+        f"{API}/strategies/{Strategy.objects.filter(portfolio_id=p).earliest('pk').pk}/",
+    ]:
         assert_envelope(other_client.get(url), 404, "not_found")
     for url in [
         f"{API}/portfolios/{p}/",

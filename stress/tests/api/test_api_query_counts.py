@@ -30,11 +30,29 @@ API = "/api/v1"
 AS_OF = date(2026, 11, 20)
 EXPIRY = date(2027, 1, 15)
 STOCKS = ["AAPL", "MSFT", "JPM", "XOM", "NVDA", "KO", "PG", "JNJ"]
-FACTOR_SERIES = ["SPY", "VTV", "VUG", "MTUM", "QUAL", "SIZE", "USMV", "US10Y", "US3M", "USO", "GLD",
-                 "EWG", "EEM", "FXI", "VIXY", "HYG", "JETS", "XLK"]  # fmt: skip
+FACTOR_SERIES = [
+    "SPY",
+    "VTV",
+    "VUG",
+    "MTUM",
+    "QUAL",
+    "SIZE",
+    "USMV",
+    "US10Y",
+    "US3M",
+    "USO",
+    "GLD",
+    "EWG",
+    "EEM",
+    "FXI",
+    "VIXY",
+    "HYG",
+    "JETS",
+    "XLK",
+]
 
 # Endpoint (with `{p}` the portfolio's id, `{s}` a library scenario's) -> queries.
-COUNTS = {
+COUNTS: dict[str, int | dict[str, int]] = {
     "/stress/scenarios/": 3,  # user, count, page
     "/stress/scenarios/{s}/": 2,
     "/stress/results/{p}/": 3,  # user, portfolio, results
@@ -42,7 +60,10 @@ COUNTS = {
     "/stress/correlations/": 2,  # user, the stored matrix
     "/stress/correlations/?as_of={a}": 2,
     "/stress/historical/2008/": 2,  # user, scenario
-    "/stress/historical/2008/?portfolio={p}": 14,  # and the replay, computed afresh
+    "/stress/historical/2008/?portfolio={p}": {
+        "sqlite": 14,
+        "postgresql": 13,
+    },  # and the replay, computed afresh
 }
 
 
@@ -76,17 +97,23 @@ def _url(template: str, portfolio: Portfolio) -> str:
     return API + template.format(p=portfolio.pk, s=scenario.pk, a=AS_OF.isoformat())
 
 
+def _expected(count: int | dict[str, int], vendor: str) -> int:
+    """A count, or one per database where they differ: on PostgreSQL closes panels are read with
+    COPY (sigmasight.db.fetch_frame), which Django's query capture does not see."""
+    return count if isinstance(count, int) else count[vendor]
+
+
 def _writes(captured: CaptureQueriesContext) -> list[str]:
     return [q["sql"] for q in captured.captured_queries if WRITE.search(q["sql"])]
 
 
 @pytest.mark.parametrize("template", list(COUNTS))
 def test_stress_endpoint_query_count_is_fixed(
-    template: str, book: Portfolio, auth_client, django_assert_num_queries
+    template: str, book: Portfolio, auth_client, django_assert_num_queries, vendor: str
 ) -> None:
     url = _url(template, book)
     auth_client.get(url)  # a replay's first reading stores what it computed
-    with django_assert_num_queries(COUNTS[template]) as captured:
+    with django_assert_num_queries(_expected(COUNTS[template], vendor)) as captured:
         response = auth_client.get(url)
     assert response.status_code == 200, response.content
     assert not _writes(captured), _writes(captured)  # a GET asked again writes nothing

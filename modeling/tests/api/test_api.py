@@ -50,9 +50,17 @@ def test_session_detail_lists_trades_with_sides_and_last_impacts(user, session_i
     impacts = client.get(f"{SESSIONS}{session_id}/impacts/").json()
     assert impacts == body["last_impacts"]
     assert set(impacts["after"]) == {
-        "equity", "exposures", "greeks", "normalized_by", "factor_betas",
-        "factor_dollar_exposures", "scenarios", "stress", "stress_error", "var",
-    }  # fmt: skip
+        "equity",
+        "exposures",
+        "greeks",
+        "normalized_by",
+        "factor_betas",
+        "factor_dollar_exposures",
+        "scenarios",
+        "stress",
+        "stress_error",
+        "var",
+    }
 
 
 def test_impacts_are_recalculated_after_the_trades_change(user, session_id):
@@ -65,8 +73,13 @@ def test_impacts_are_recalculated_after_the_trades_change(user, session_id):
     assert impacts["change"]["greeks"]["delta"] == pytest.approx(10.0)
 
 
-CALL = {"symbol": "AAPL", "quantity": "1", "option_type": "C", "strike": "600",
-        "expiration": EXPIRY.isoformat()}  # fmt: skip
+CALL = {
+    "symbol": "AAPL",
+    "quantity": "1",
+    "option_type": "C",
+    "strike": "600",
+    "expiration": EXPIRY.isoformat(),
+}
 BAD_TRADES = [
     ({"symbol": "AAPL", "quantity": "0"}, "quantity"),
     ({"symbol": "AAPL", "quantity": "ten"}, "quantity"),
@@ -117,11 +130,17 @@ def test_another_users_sessions_and_trades_are_404(user, other_user, portfolio, 
     theirs = client_for(other_user)
     base = f"{SESSIONS}{session_id}/"
     for method, url in [
-        ("get", base), ("patch", base), ("delete", base), ("post", f"{base}trades/"),
-        ("delete", f"{base}trades/{trade['id']}/"), ("post", f"{base}calculate/"),
-        ("get", f"{base}impacts/"), ("get", f"{base}suggestions/?target=delta_neutral"),
-        ("post", f"{base}save/"), ("get", f"{base}snapshots/"),
-    ]:  # fmt: skip
+        ("get", base),
+        ("patch", base),
+        ("delete", base),
+        ("post", f"{base}trades/"),
+        ("delete", f"{base}trades/{trade['id']}/"),
+        ("post", f"{base}calculate/"),
+        ("get", f"{base}impacts/"),
+        ("get", f"{base}suggestions/?target=delta_neutral"),
+        ("post", f"{base}save/"),
+        ("get", f"{base}snapshots/"),
+    ]:
         assert_envelope(getattr(theirs, method)(url, {}, format="json"), 404, "not_found")
     assert theirs.get(SESSIONS).json()["count"] == 0
     # Their own session cannot remove my trade either.
@@ -184,17 +203,6 @@ def test_an_empty_portfolio_opens_a_session_with_zero_var(user, market):
     after = calculate(client, session_id)["after"]
     assert after["greeks"]["delta"] == 2.0
     assert all(row["var_historical"] > 0 for row in after["var"])
-
-
-def test_admin_pages_for_every_modeling_model(user, session_id, admin_client):
-    add(client_for(user), session_id, symbol="JPM", quantity="10")
-    client_for(user).post(f"{SESSIONS}{session_id}/save/")
-    for model in ("modelingsession", "proformatrade", "modelingsessionsnapshot",
-                  "exporthistory", "report"):  # fmt: skip
-        response = admin_client.get(f"/admin/modeling/{model}/")
-        assert response.status_code == 200, model
-    response = admin_client.get(f"/admin/modeling/modelingsession/{session_id}/change/")
-    assert response.status_code == 200 and b"JPM" in response.content
 
 
 def test_a_hanging_provider_makes_the_trade_503_within_the_deadline(

@@ -66,8 +66,15 @@ def test_factor_definitions_are_seeded(auth_client):
     assert {r["name"]: r["etf_proxy"] for r in macro}["Rates"] == "US10Y" and len(macro) == 10
     rows = get(auth_client, "factors/definitions/", factor_type="style")["results"]
     assert [r["name"] for r in rows] == [
-        "Market", "Value", "Growth", "Momentum", "Quality", "Size", "Low Volatility", "Short Interest",
-    ]  # fmt: skip
+        "Market",
+        "Value",
+        "Growth",
+        "Momentum",
+        "Quality",
+        "Size",
+        "Low Volatility",
+        "Short Interest",
+    ]
     assert rows[0]["etf_proxy"] == "SPY"
     assert rows[-1]["is_active"] is False and rows[-1]["etf_proxy"] == ""
 
@@ -125,8 +132,18 @@ def test_accuracy_and_metrics(auth_client, book):
     acc = get(auth_client, "risk/scenarios/accuracy/", portfolio=book.pk, days_back=60)
     assert acc["observations"] == 60 and 0 <= acc["hit_rate"] <= 1
     metrics = get(auth_client, "risk/metrics/", portfolio=book.pk, confidence=0.95, horizon_days=1)
-    for key in ("var_historical", "var_parametric", "var_monte_carlo", "expected_shortfall", "volatility",
-                "sharpe", "sortino", "max_drawdown", "beta", "backtest"):  # fmt: skip
+    for key in (
+        "var_historical",
+        "var_parametric",
+        "var_monte_carlo",
+        "expected_shortfall",
+        "volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "beta",
+        "backtest",
+    ):
         assert key in metrics
     assert (
         metrics["var_historical"] > 0 and metrics["expected_shortfall"] >= metrics["var_historical"]
@@ -198,8 +215,14 @@ def test_validation(auth_client, spy_only, path, params, field):
 
 
 def test_second_user_gets_404(other_client, other_user, spy_only):
-    for path in ["risk/factors/", "risk/metrics/", "risk/scenarios/market/", "risk/scenarios/rates/",
-                 "risk/scenarios/accuracy/", "factors/exposures/"]:  # fmt: skip
+    for path in [
+        "risk/factors/",
+        "risk/metrics/",
+        "risk/scenarios/market/",
+        "risk/scenarios/rates/",
+        "risk/scenarios/accuracy/",
+        "factors/exposures/",
+    ]:
         assert_envelope(
             other_client.get(f"{API}/{path}", {"portfolio": spy_only.pk}), 404, "not_found"
         )

@@ -34,8 +34,20 @@ def test_summary_and_default_portfolio(auth_client, computed):
     p = computed["portfolio"]
     body = auth_client.get(f"{API}/portfolios/{p.pk}/summary/").json()
     assert body["as_of"] == AS_OF.isoformat()
-    assert set(body) >= {"portfolio", "as_of", "equity", "market_value", "cash", "exposures", "greeks",
-                         "delta_adjusted_exposure", "daily_pnl", "unrealized_pnl", "factor_betas", "data_quality"}  # fmt: skip
+    assert set(body) >= {
+        "portfolio",
+        "as_of",
+        "equity",
+        "market_value",
+        "cash",
+        "exposures",
+        "greeks",
+        "delta_adjusted_exposure",
+        "daily_pnl",
+        "unrealized_pnl",
+        "factor_betas",
+        "data_quality",
+    }
     assert set(body["greeks"]) == {"delta", "gamma", "theta", "vega", "rho", "dollar_delta"}
     assert isinstance(body["equity"], str) and isinstance(body["greeks"]["delta"], float)
     assert body["data_quality"]["source"] == "synthetic"
@@ -63,8 +75,14 @@ def test_calculate_reproduces_the_plans_example(auth_client):
         "results"
     ]
     call = results[0]
-    for key, value in {"price": 1.18945613, "delta": 0.27841370, "gamma": 0.04683718, "theta": -0.04375127,
-                       "vega": 0.09624078, "rho": 0.02190568}.items():  # fmt: skip
+    for key, value in {
+        "price": 1.18945613,
+        "delta": 0.27841370,
+        "gamma": 0.04683718,
+        "theta": -0.04375127,
+        "vega": 0.09624078,
+        "rho": 0.02190568,
+    }.items():
         assert call[key] == pytest.approx(value, abs=1e-8), key
     assert results[1]["price"] == pytest.approx(5.75883473, abs=1e-8)
     assert results[1]["delta"] == pytest.approx(-0.72158630, abs=1e-8)

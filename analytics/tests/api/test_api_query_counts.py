@@ -28,11 +28,29 @@ API = "/api/v1"
 AS_OF = date(2026, 11, 20)
 EXPIRY = date(2027, 1, 15)
 STOCKS = ["AAPL", "MSFT", "JPM", "XOM", "NVDA", "KO", "PG", "JNJ"]
-FACTOR_SERIES = ["SPY", "VTV", "VUG", "MTUM", "QUAL", "SIZE", "USMV", "US10Y", "US3M", "USO", "GLD",
-                 "EWG", "EEM", "FXI", "VIXY", "HYG", "JETS", "XLK"]  # fmt: skip
+FACTOR_SERIES = [
+    "SPY",
+    "VTV",
+    "VUG",
+    "MTUM",
+    "QUAL",
+    "SIZE",
+    "USMV",
+    "US10Y",
+    "US3M",
+    "USO",
+    "GLD",
+    "EWG",
+    "EEM",
+    "FXI",
+    "VIXY",
+    "HYG",
+    "JETS",
+    "XLK",
+]
 
 # Endpoint (with `{p}` for the portfolio's id) -> queries, whatever the size of the book.
-COUNTS = {
+COUNTS: dict[str, int | dict[str, int]] = {
     "/portfolio/?as_of={a}": 9,
     "/portfolios/{p}/summary/?as_of={a}": 9,
     "/portfolios/{p}/exposures/": 3,
@@ -40,15 +58,15 @@ COUNTS = {
     "/risk/greeks/?as_of={a}": 6,
     "/risk/greeks/?portfolio={p}": 7,
     "/risk/factors/?as_of={a}": 10,
-    "/risk/metrics/?as_of={a}": 21,
+    "/risk/metrics/?as_of={a}": {"sqlite": 21, "postgresql": 17},
     "/risk/scenarios/market/?as_of={a}": 11,
     "/risk/scenarios/rates/?as_of={a}": 11,
-    "/risk/scenarios/accuracy/?as_of={a}": 17,
+    "/risk/scenarios/accuracy/?as_of={a}": {"sqlite": 17, "postgresql": 15},
     "/factors/exposures/?as_of={a}": 7,
     "/factors/exposures/?as_of={a}&level=position": 6,
     "/factors/definitions/": 3,
-    "/factors/correlation/?as_of={a}": 3,
-    "/factors/diagnostics/{position}/?as_of={a}": 5,
+    "/factors/correlation/?as_of={a}": {"sqlite": 3, "postgresql": 2},
+    "/factors/diagnostics/{position}/?as_of={a}": {"sqlite": 5, "postgresql": 3},
 }
 
 
@@ -80,16 +98,22 @@ def _url(template: str, portfolio: Portfolio) -> str:
     return API + template.format(p=portfolio.pk, a=AS_OF.isoformat(), position=first.pk)
 
 
+def _expected(count: int | dict[str, int], vendor: str) -> int:
+    """A count, or one per database where they differ: on PostgreSQL closes panels are read with
+    COPY (sigmasight.db.fetch_frame), which Django's query capture does not see."""
+    return count if isinstance(count, int) else count[vendor]
+
+
 def _writes(captured: CaptureQueriesContext) -> list[str]:
     return [q["sql"] for q in captured.captured_queries if WRITE.search(q["sql"])]
 
 
 @pytest.mark.parametrize("template", list(COUNTS))
 def test_analytics_endpoint_query_count_is_fixed(
-    template: str, book: Portfolio, auth_client, django_assert_num_queries
+    template: str, book: Portfolio, auth_client, django_assert_num_queries, vendor: str
 ) -> None:
     url = _url(template, book)
-    with django_assert_num_queries(COUNTS[template]) as captured:
+    with django_assert_num_queries(_expected(COUNTS[template], vendor)) as captured:
         response = auth_client.get(url)
     assert response.status_code == 200, response.content
     assert not _writes(captured), _writes(captured)  # a GET writes nothing
