@@ -24,14 +24,16 @@ from analytics.selectors import ReadCache
 from analytics.services import greeks_compute, positions_value
 from analytics.snapshots import snapshots_take
 from marketdata import calendar
+from marketdata.corporate_actions import corporate_actions_fetch
 from marketdata.providers.base import RATE_10Y, RATE_SHORT
 from marketdata.services import prices_fetch_and_cache, sectors_fetch_and_cache
 from marketdata.symbols import looks_like_occ
+from portfolios.corporate_actions import corporate_actions_apply
 from portfolios.models import Position
 
 ChunkFunction = Callable[[date, list[int], ReadCache | None], dict]
 # The staff triggers (API.md: POST /admin/batch/{trigger}/): each job belongs to one, "all" runs
-# every job.
+# every job. "market-data" runs corporate_actions, then market_data.
 TRIGGERS = ("market-data", "risk-metrics", "snapshots", "stress", "all")
 
 
@@ -200,3 +202,34 @@ def time_limit_overrides(app_configs: object = None, **kwargs: object) -> list[c
         )
         for name in unknown
     ]
+
+
+def _corporate_actions(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:
+    """Before the day's prices: fetch the held names' splits and dividends with the session as
+    ex-date (through the provider chain; CSV and admin entries are already stored) and apply
+    them once. When every provider failed, the portfolios holding those names are reported
+    failed (a split missed would make the day's P&L jump) and the job is retried."""
+    held = Position.objects.filter(portfolio_id__in=portfolio_ids, closed_at__isnull=True)
+    symbols = sorted(set(held.values_list("underlying_symbol", flat=True)))
+    fetched = corporate_actions_fetch(symbols=symbols, start=as_of, end=as_of)
+    report = corporate_actions_apply(as_of=as_of, portfolio_ids=portfolio_ids)
+    result: dict = {
+        "actions_fetched": fetched.rows,
+        "actions": report.actions,
+        "actions_applied": report.applied,
+        "stock_splits": report.stock_splits,
+        "option_splits": report.option_splits,
+        "option_deliverables": report.option_deliverables,
+        "dividends": report.dividends,
+        "prices_adjusted": report.prices_adjusted,
+        "warnings": report.warnings,
+    }
+    if fetched.errors and not fetched.by_source:
+        why = "corporate actions not fetched: " + "; ".join(fetched.errors.values())
+        holders = sorted(set(held.values_list("portfolio_id", flat=True)))
+        result["failed_portfolios"] = dict.fromkeys(holders, why[:500])
+        result["retry_reason"] = why[:500]
+    return result
+
+
+declare(Job("corporate_actions", 5, _corporate_actions, 5 * 60, "market-data", writes_inputs=True))

@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from django.db.models import F, FloatField, Max, Window
+from django.db.models import F, FloatField, Max, OuterRef, Subquery, Sum, Window
 from django.db.models.functions import Cast, RowNumber
 
 from analytics.calculations import aggregation
@@ -20,7 +20,7 @@ from analytics.models import PositionFactorExposure, PositionGreeks
 from marketdata import calendar
 from marketdata.models import DailyPrice
 from marketdata.services import current_prices
-from portfolios.models import Portfolio, Position
+from portfolios.models import AppliedCorporateAction, Portfolio, Position
 from sigmasight.db import fetch_frame
 
 FIELDS = ("delta", "gamma", "theta", "vega", "rho", "dollar_delta")
@@ -161,14 +161,35 @@ class ReadCache:
         self._closes[(as_of, sessions)] = panel
 
 
-def positions_frame(portfolio_ids: list[int] | None) -> pd.DataFrame:
-    """Open positions as a frame, unvalued (one query); every portfolio for None."""
+def positions_frame(
+    portfolio_ids: list[int] | None, *, dividends_on: date | None = None
+) -> pd.DataFrame:
+    """Open positions as a frame, unvalued (one query); every portfolio for None. With
+    `dividends_on`, a `dividend_cash` column: the dividend each position received (negative:
+    paid, when short) on that ex-date (`AppliedCorporateAction.cash`), in the same query."""
     queryset = Position.objects.filter(closed_at__isnull=True)
     if portfolio_ids is not None:
         queryset = queryset.filter(portfolio_id__in=portfolio_ids)
+    columns = list(BOOK_COLUMNS)
+    if dividends_on is not None:
+        queryset = queryset.annotate(
+            dividend_cash=Subquery(
+                AppliedCorporateAction.objects.filter(
+                    position_id=OuterRef("pk"), ex_date=dividends_on
+                )
+                .values("position_id")
+                .annotate(total=Sum("cash"))
+                .values("total")
+            )
+        )
+        columns.append("dividend_cash")
     frame = pd.DataFrame.from_records(
-        list(queryset.order_by("id").values_list(*BOOK_COLUMNS)), columns=BOOK_COLUMNS
+        list(queryset.order_by("id").values_list(*columns)), columns=columns
     )
+    if dividends_on is not None:
+        frame["dividend_cash"] = (
+            pd.to_numeric(frame["dividend_cash"], errors="coerce").astype(float).fillna(0.0)
+        )
     for column in ("strike", "quantity", "entry_price", "multiplier"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     frame["is_option"] = frame["option_type"] != ""
@@ -217,7 +238,7 @@ def _empty_frame() -> pd.DataFrame:
 
 
 def _book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, BookQuality]:
-    book = positions_frame(portfolio_ids)
+    book = positions_frame(portfolio_ids, dividends_on=as_of)
     if book.empty:
         return _empty_frame(), {"stale": False, "fallbacks": 0, "missing_greeks": 0}
     symbols = sorted(set(book["symbol"]) | set(book["underlying_symbol"]))
@@ -253,7 +274,9 @@ def _book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, Bo
         market_value=valuation.market_value,
         exposure=valuation.exposure,
         unrealized_pnl=valuation.unrealized_pnl,
-        daily_pnl=valuation.daily_pnl,
+        # A dividend of the ex-date (cash received or paid) is part of the day's P&L: the
+        # close drops by it while the cash rises by it.
+        daily_pnl=valuation.daily_pnl + book.pop("dividend_cash").to_numpy(),
         underlying_price=book["underlying_symbol"].map(price).astype(float),
     ).merge(stored, on="id", how="left")
     stock_greeks(frame)

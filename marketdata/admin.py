@@ -8,8 +8,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 
-from marketdata.models import BackfillProgress, DailyPrice, Security
-from marketdata.resources import DailyPriceResource, SecurityResource
+from marketdata.models import (
+    BackfillProgress,
+    CorporateAction,
+    DailyPrice,
+    DividendYield,
+    Security,
+)
+from marketdata.resources import (
+    CorporateActionResource,
+    DailyPriceResource,
+    DividendYieldResource,
+    SecurityResource,
+)
 from marketdata.services import PriceImport, prices_import_csv
 from sigmasight.api.caching import AdminInvalidatesCache
 from sigmasight.audit.services import audit_record
@@ -131,3 +142,45 @@ class BackfillProgressAdmin(ReadOnlyAdmin):
     list_display = ("symbol", "start", "end", "status", "source", "updated_at")
     list_filter = ("status",)
     search_fields = ("symbol",)
+
+
+@admin.register(DividendYield)
+class DividendYieldAdmin(ImportExportModelAdmin):
+    """Dividend yields (continuous, annual, decimal) by underlying and date: providers and
+    `import_dividend_yields` write them; staff look, correct, import and export."""
+
+    resource_classes = [DividendYieldResource]
+    list_display = ("security", "date", "dividend_yield", "source", "fetched_at")
+    list_filter = ("source",)
+    list_select_related = ("security",)
+    search_fields = ("security__symbol",)
+    date_hierarchy = "date"
+    ordering = ("-date", "security__symbol")
+    raw_id_fields = ("security",)
+
+
+@admin.register(CorporateAction)
+class CorporateActionAdmin(ImportExportModelAdmin):
+    """Splits and cash dividends: providers, `import_corporate_actions` and staff write them;
+    the daily batch applies each to the books once, on its ex-date."""
+
+    resource_classes = [CorporateActionResource]
+    list_display = (
+        "security",
+        "kind",
+        "ex_date",
+        "split_to",
+        "split_from",
+        "cash_amount",
+        "pay_date",
+        "source",
+    )
+    list_filter = ("kind", "source")
+    list_select_related = ("security",)
+    search_fields = ("security__symbol",)
+    date_hierarchy = "ex_date"
+    ordering = ("-ex_date", "security__symbol")
+    raw_id_fields = ("security",)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        return {**super().get_changeform_initial_data(request), "source": "admin"}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Security(models.Model):
@@ -113,3 +114,136 @@ class BackfillProgress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.start}..{self.end} {self.status}"
+
+
+class DividendYield(models.Model):
+    """An underlying's dividend yield as of a date: continuous, annual, decimal (0.03 is 3%),
+    the q of Black-Scholes-Merton. Sources use DailyPrice's vocabulary (synthetic, csv, yfinance)."""
+
+    security = models.ForeignKey(Security, on_delete=models.CASCADE, related_name="dividend_yields")
+    date = models.DateField()
+    dividend_yield = models.FloatField()
+    source = models.CharField(max_length=16)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["security_id", "date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["security", "date"], name="dividendyield_security_date"
+            ),
+            models.CheckConstraint(
+                condition=Q(dividend_yield__gte=0) & Q(dividend_yield__lt=1),
+                name="dividendyield_range",
+                violation_error_message="A dividend yield is a decimal from 0 to below 1 "
+                "(0.031 is 3.1%%).",
+            ),
+        ]
+        indexes = [models.Index(fields=["date"], name="dividendyield_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.security_id} {self.date} {self.dividend_yield}"
+
+
+class CorporateAction(models.Model):
+    """A split or a cash dividend of one security, effective on its ex-date. A split is
+    `split_to` new shares for `split_from` old ones (4-for-1: to=4, from=1); a dividend is
+    `cash_amount` per share. Applying it to books is the portfolios app's work."""
+
+    class Kind(models.TextChoices):
+        SPLIT = "split", "Split"
+        CASH_DIVIDEND = "cash_dividend", "Cash dividend"
+
+    class Source(models.TextChoices):
+        POLYGON = "polygon", "Polygon"
+        YFINANCE = "yfinance", "yfinance"
+        CSV = "csv", "CSV"
+        ADMIN = "admin", "Admin"
+        SYNTHETIC = "synthetic", "Synthetic"
+
+    security = models.ForeignKey(
+        Security, on_delete=models.CASCADE, related_name="corporate_actions"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    split_to = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    split_from = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    cash_amount = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    ex_date = models.DateField()
+    pay_date = models.DateField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["ex_date", "security_id", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["security", "kind", "ex_date"], name="corporateaction_security_kind_exdate"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["split", "cash_dividend"]),
+                name="corporateaction_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="split")
+                | Q(
+                    split_to__isnull=False,
+                    split_from__isnull=False,
+                    split_to__gt=0,
+                    split_from__gt=0,
+                    cash_amount__isnull=True,
+                ),
+                name="corporateaction_split_ratio_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="cash_dividend")
+                | Q(
+                    cash_amount__isnull=False,
+                    cash_amount__gt=0,
+                    split_to__isnull=True,
+                    split_from__isnull=True,
+                ),
+                name="corporateaction_dividend_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(pay_date__isnull=True) | Q(pay_date__gte=models.F("ex_date")),
+                name="corporateaction_pay_after_ex",
+            ),
+        ]
+        indexes = [models.Index(fields=["ex_date"], name="corporateaction_exdate_idx")]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.SPLIT:
+            return f"{self.security_id} split {self.split_to}:{self.split_from} {self.ex_date}"
+        return f"{self.security_id} dividend {self.cash_amount} {self.ex_date}"
+
+
+class PriceAdjustment(models.Model):
+    """The mark that one security's stored bars before an action's ex-date were divided by
+    `factor` (a split's ratio), so a re-run never divides them twice. `security` is the split
+    stock, an option on it whose deliverable changed, or a new contract whose history was
+    copied from the old one."""
+
+    action = models.ForeignKey(
+        CorporateAction, on_delete=models.CASCADE, related_name="price_adjustments"
+    )
+    security = models.ForeignKey(
+        Security, on_delete=models.CASCADE, related_name="price_adjustments"
+    )
+    factor = models.DecimalField(max_digits=12, decimal_places=6)
+    rows = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["action_id", "security_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["action", "security"], name="priceadjustment_action_security"
+            ),
+            models.CheckConstraint(
+                condition=Q(factor__gt=0), name="priceadjustment_factor_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.security_id} / {self.factor} ({self.action_id})"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from marketdata.models import DailyPrice, Security
+from marketdata.models import DailyPrice, DividendYield, Security
 
 
 def price_history(security: Security, start: date | None, end: date | None) -> QuerySet[DailyPrice]:
@@ -38,3 +39,21 @@ def option_chain(
         .select_related("security")
         .order_by("security__expiration", "security__strike", "security__option_type")
     )
+
+
+def dividend_yields(symbols: Iterable[str], as_of: date) -> dict[str, float]:
+    """Each symbol's latest dividend yield on or before `as_of` (continuous, annual, decimal:
+    0.03 is 3%), in one query. Symbols without one are absent: callers use 0 and say so."""
+    wanted = sorted(set(symbols))
+    if not wanted:
+        return {}
+    rows = (
+        DividendYield.objects.filter(security__symbol__in=wanted, date__lte=as_of)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("security_id")], order_by=F("date").desc())
+        )
+        .filter(rank=1)
+        .order_by("security__symbol")
+        .values_list("security__symbol", "dividend_yield")
+    )
+    return {symbol: float(value) for symbol, value in rows}

@@ -1,6 +1,6 @@
 """Market-data writes and orchestration: fetch only what the cache lacks, walk the provider
 fallback chain, write in bulk, and say where every number came from. The fetch path itself is
-in fetch.py (re-exported here)."""
+in fetch.py, dividend yields in dividends.py (both re-exported here)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from marketdata import calendar, price_csv
+from marketdata.dividends import (
+    DividendFetch,
+    DividendImport,
+    dividend_yields_fetch_and_cache,
+    dividend_yields_import_csv,
+)
 from marketdata.fetch import (
     RATE_NAMES,
     SYNTHETIC,
@@ -40,12 +46,16 @@ from sigmasight.metrics import provider_call
 __all__ = [
     "RATE_NAMES",
     "CurrentPrice",
+    "DividendFetch",
+    "DividendImport",
     "FetchReport",
     "MarketDataPending",
     "PriceImport",
     "backfill_prices",
     "backfill_range",
     "current_prices",
+    "dividend_yields_fetch_and_cache",
+    "dividend_yields_import_csv",
     "expected_session",
     "normalize_symbols",
     "option_chain_fetch_and_cache",

@@ -2,14 +2,23 @@
 
 Accepted with or without the 21-character padding (`AAPL  250117C00200000`), any case; roots of
 one to six characters, letters, digits and dots (`BRK.B`). `build_occ` writes the compact form.
+
+`exercise_style` says how a root's contracts exercise: European for the cash-settled index
+options, American for everything else (single stocks and ETFs).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
 
 _OCC = re.compile(
     r"^(?P<root>[A-Z0-9.]{1,6}?)\s*(?P<yymmdd>\d{6})(?P<right>[A-Z])(?P<strike>\d{8})$"
@@ -86,3 +95,55 @@ def normalize_ticker(symbol: str) -> str:
     if not _TICKER.match(text):
         raise SymbolError(f"'{symbol}' is not a valid ticker.")
     return text
+
+
+ExerciseStyle = Literal["american", "european"]
+AMERICAN: ExerciseStyle = "american"
+EUROPEAN: ExerciseStyle = "european"
+
+# Cash-settled index options, European by their exchange's rules (Cboe, Nasdaq): S&P 500 (SPX,
+# its weeklies SPXW, the mini XSP), Nasdaq-100 (NDX, NDXP, the micro XND), Russell 2000 (RUT,
+# RUTW, MRUT), the Dow (DJX), VIX (VIX, VIXW), the European S&P 100 (XEO; OEX is American) and
+# MSCI EAFE / Emerging Markets (MXEA, MXEF). An index ticker's caret is ignored (^SPX is SPX).
+EUROPEAN_ROOTS: frozenset[str] = frozenset(
+    {
+        "SPX",
+        "SPXW",
+        "XSP",
+        "NDX",
+        "NDXP",
+        "XND",
+        "RUT",
+        "RUTW",
+        "MRUT",
+        "DJX",
+        "VIX",
+        "VIXW",
+        "XEO",
+        "MXEA",
+        "MXEF",
+    }
+)
+
+
+def _european(extra: Collection[str] | None) -> frozenset[str]:
+    if extra is None:
+        extra = settings.SIGMASIGHT_EUROPEAN_UNDERLYINGS
+    return EUROPEAN_ROOTS | {s.strip().upper().lstrip("^") for s in extra}
+
+
+def exercise_style(underlying: str, extra_european: Collection[str] | None = None) -> ExerciseStyle:
+    """ "european" for a cash-settled index root (EUROPEAN_ROOTS) or one of `extra_european`
+    (None: the setting SIGMASIGHT_EUROPEAN_UNDERLYINGS), "american" for anything else. Reads
+    nothing but that setting; pass the roots to use it without Django configured."""
+    root = underlying.strip().upper().lstrip("^")
+    return EUROPEAN if root in _european(extra_european) else AMERICAN
+
+
+def exercise_styles(
+    underlyings: pd.Series, extra_european: Collection[str] | None = None
+) -> pd.Series:
+    """`exercise_style` of every underlying of a Series, on its index (a book at once)."""
+    roots = underlyings.astype(str).str.strip().str.upper().str.lstrip("^")
+    styles = np.where(roots.isin(_european(extra_european)), EUROPEAN, AMERICAN)
+    return pd.Series(styles, index=underlyings.index, dtype=object, name=underlyings.name)

@@ -189,3 +189,49 @@ class Strategy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AppliedCorporateAction(models.Model):
+    """One corporate action applied to one position on its ex-date: what the position was and
+    became (its history record) and, for a dividend, the cash the portfolio received (negative
+    for a short, which pays it). Its uniqueness makes re-running a session change nothing;
+    `cash` on the ex-date is the dividend the session's daily P&L adds."""
+
+    portfolio = models.ForeignKey(
+        Portfolio, on_delete=models.CASCADE, related_name="applied_corporate_actions"
+    )
+    position = models.ForeignKey(
+        Position, on_delete=models.CASCADE, related_name="applied_corporate_actions"
+    )
+    action = models.ForeignKey(
+        "marketdata.CorporateAction", on_delete=models.PROTECT, related_name="applications"
+    )
+    ex_date = models.DateField()
+    kind = models.CharField(max_length=16)
+    rule = models.CharField(max_length=32)  # stock_split, option_split, option_deliverable, ...
+    old_symbol = models.CharField(max_length=32)
+    new_symbol = models.CharField(max_length=32)
+    old_quantity = models.DecimalField(max_digits=20, decimal_places=6)
+    new_quantity = models.DecimalField(max_digits=20, decimal_places=6)
+    old_entry_price = models.DecimalField(max_digits=20, decimal_places=6)
+    new_entry_price = models.DecimalField(max_digits=20, decimal_places=6)
+    old_strike = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    new_strike = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    old_multiplier = models.PositiveIntegerField()
+    new_multiplier = models.PositiveIntegerField()
+    cash = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0.00"))
+    applied_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ex_date", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["position", "action"], name="appliedcorporateaction_position_action"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["portfolio", "ex_date"], name="appliedca_portfolio_exdate_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.old_symbol} {self.rule} {self.ex_date}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -91,6 +92,24 @@ def env_rate(name: str, default: str) -> str:
             f"Environment variable {name}={value!r} is not a rate like '100/min'."
         )
     return value
+
+
+_TICKER = re.compile(r"[A-Z0-9][A-Z0-9.]{0,15}")
+
+
+def env_tickers(name: str) -> frozenset[str]:
+    """Comma-separated tickers or option roots (`SPX, ndx, ^RUT`), upper-cased, an index's caret
+    dropped. Anything else (`SPX;NDX`, `S P X`) is refused, not read as some other ticker."""
+    tickers = set()
+    for item in env_list(name):
+        ticker = item.upper().removeprefix("^")
+        if not _TICKER.fullmatch(ticker):
+            raise ImproperlyConfigured(
+                f"Environment variable {name} holds {item!r}, which is not a ticker "
+                "(letters, digits and dots; comma-separated)."
+            )
+        tickers.add(ticker)
+    return frozenset(tickers)
 
 
 def env_float(name: str, default: float) -> float:

@@ -29,7 +29,7 @@ def test_daily_chain_runs_every_job_in_order(books):
     runs = batch.run_daily_batch(AS_OF)
     assert [r.name for r in runs] == batch.daily()
     assert all(r.status == "succeeded" for r in runs), [(r.name, r.error) for r in runs]
-    assert runs[0].counts["positions_valued"] == 4
+    assert {r.name: r for r in runs}["market_data"].counts["positions_valued"] == 4
     assert PositionGreeks.objects.filter(date=AS_OF).count() == 1
     assert PositionFactorExposure.objects.filter(date=AS_OF, factor__name="Market").count() == 4
     assert StressTestResult.objects.filter(date=AS_OF).count() > 0
@@ -423,7 +423,7 @@ def test_every_trigger_of_api_md_is_served(
     staff_client, books, eager_celery, django_capture_on_commit_callbacks
 ):
     for trigger, jobs in [
-        ("market-data", ["market_data"]),
+        ("market-data", ["corporate_actions", "market_data"]),
         ("snapshots", ["snapshots"]),
         ("stress", ["stress"]),
     ]:

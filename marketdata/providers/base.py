@@ -101,6 +101,25 @@ class MarketDataProvider(ABC):
         """Daily values of a rate series (RATE_10Y, RATE_SHORT) as decimals, columns
         RATE_COLUMNS."""
 
+    def dividend_yields(self, symbols: list[str], as_of: date) -> dict[str, float]:
+        """Each known symbol's dividend yield as of the session `as_of`: continuous, annual,
+        decimal (0.03 is 3%; 0 for a stock that pays none). Symbols the source does not know are
+        absent. A source without dividend data raises NotSupported (the caller moves on)."""
+        raise NotSupported(self.name, "no dividend yields from this source")
+
+    def corporate_actions(self, symbols: list[str], start: date, end: date) -> pd.DataFrame:
+        """Splits and cash dividends of the symbols with an ex-date in [start, end], columns
+        ACTION_COLUMNS (kind "split": split_to new shares for split_from old ones; kind
+        "cash_dividend": cash_amount per share). Sources without them raise NotSupported."""
+        raise NotSupported(self.name, "no corporate actions from this source")
+
 
 def empty_bars() -> pd.DataFrame:
     return pd.DataFrame({column: pd.Series(dtype="object") for column in BAR_COLUMNS})
+
+
+ACTION_COLUMNS = ["symbol", "kind", "ex_date", "pay_date", "split_to", "split_from", "cash_amount"]
+
+
+def empty_actions() -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype="object") for column in ACTION_COLUMNS})

@@ -14,6 +14,7 @@ total-return series like Yahoo's "Adj Close".
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -21,6 +22,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from datetime import date
+from decimal import Decimal
 from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
@@ -29,11 +31,12 @@ import pandas as pd
 import urllib3
 from polygon import RESTClient
 from polygon.exceptions import AuthError, BadResponse
-from polygon.rest.models import Agg, OptionContractSnapshot
+from polygon.rest.models import Agg, Dividend, OptionContractSnapshot, Split
 from urllib3.exceptions import HTTPError, ProtocolError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from marketdata.providers.base import (
+    ACTION_COLUMNS,
     BAR_COLUMNS,
     CHAIN_COLUMNS,
     MalformedPayload,
@@ -43,6 +46,7 @@ from marketdata.providers.base import (
     ProviderTimeout,
     RateLimited,
     SectorInfo,
+    empty_actions,
     empty_bars,
 )
 from marketdata.providers.ratelimit import (
@@ -61,6 +65,9 @@ PROVIDER_NAME = "polygon"
 # Polygon's documented maximum page sizes: fewer pages means fewer rate-limit tokens spent.
 AGGS_PAGE_LIMIT = 50_000
 CHAIN_PAGE_LIMIT = 250
+ACTIONS_PAGE_LIMIT = 1000
+# Polygon's dividend types paid in cash per share: regular (CD) and special (SC).
+CASH_DIVIDEND_TYPES = {"CD", "SC"}
 # Agg attribute -> Polygon's JSON field, for messages that match what is in the payload.
 REQUIRED_AGG_FIELDS = {
     "open": "o",
@@ -354,6 +361,88 @@ class PolygonProvider(MarketDataProvider):
                 else math.nan
             ),
         }
+
+    def corporate_actions(self, symbols: list[str], start: date, end: date) -> pd.DataFrame:
+        frames = [self.splits(symbols, start, end), self.dividends(symbols, start, end)]
+        rows = pd.concat([f for f in frames if not f.empty] or [empty_actions()])
+        return rows.reset_index(drop=True)[ACTION_COLUMNS]
+
+    def splits(self, symbols: list[str], start: date, end: date) -> pd.DataFrame:
+        """/v3/reference/splits per symbol, executed in [start, end]: `split_to` new shares for
+        `split_from` old ones (a reverse split has from > to)."""
+        rows: list[dict[str, Any]] = []
+        for symbol in dict.fromkeys(symbols):
+            what = f"splits of {symbol}"
+            query = {"ticker": symbol, "limit": ACTIONS_PAGE_LIMIT}
+            splits: list[Split] = self._fetch(
+                what,
+                functools.partial(
+                    self._client.list_splits,
+                    execution_date_gte=start,
+                    execution_date_lte=end,
+                    **query,
+                ),
+            )
+            for split in splits:
+                if not (_is_number(split.split_to) and _is_number(split.split_from)):
+                    raise MalformedPayload(self.name, f"{what}: a split lacks split_to/split_from")
+                if split.split_to <= 0 or split.split_from <= 0:
+                    raise MalformedPayload(self.name, f"{what}: a split ratio is not positive")
+                rows.append(
+                    {
+                        "symbol": symbol,
+                        "kind": "split",
+                        "ex_date": self._action_date(what, split.execution_date, "execution_date"),
+                        "pay_date": None,
+                        "split_to": Decimal(str(split.split_to)),
+                        "split_from": Decimal(str(split.split_from)),
+                        "cash_amount": None,
+                    }
+                )
+        return pd.DataFrame(rows, columns=ACTION_COLUMNS) if rows else empty_actions()
+
+    def dividends(self, symbols: list[str], start: date, end: date) -> pd.DataFrame:
+        """/v3/reference/dividends per symbol with an ex-dividend date in [start, end]: cash
+        dividends (regular CD and special SC; capital-gain distributions are left out)."""
+        rows: list[dict[str, Any]] = []
+        for symbol in dict.fromkeys(symbols):
+            what = f"dividends of {symbol}"
+            query = {"ticker": symbol, "limit": ACTIONS_PAGE_LIMIT}
+            dividends: list[Dividend] = self._fetch(
+                what,
+                functools.partial(
+                    self._client.list_dividends,
+                    ex_dividend_date_gte=start,
+                    ex_dividend_date_lte=end,
+                    **query,
+                ),
+            )
+            for dividend in dividends:
+                if dividend.dividend_type not in CASH_DIVIDEND_TYPES:
+                    continue
+                if not _is_number(dividend.cash_amount) or dividend.cash_amount <= 0:
+                    raise MalformedPayload(self.name, f"{what}: a dividend has no cash_amount")
+                pay = dividend.pay_date
+                rows.append(
+                    {
+                        "symbol": symbol,
+                        "kind": "cash_dividend",
+                        "ex_date": self._action_date(
+                            what, dividend.ex_dividend_date, "ex_dividend_date"
+                        ),
+                        "pay_date": self._action_date(what, pay, "pay_date") if pay else None,
+                        "split_to": None,
+                        "split_from": None,
+                        "cash_amount": Decimal(str(dividend.cash_amount)),
+                    }
+                )
+        return pd.DataFrame(rows, columns=ACTION_COLUMNS) if rows else empty_actions()
+
+    def _action_date(self, what: str, value: str | None, field: str) -> date:
+        try:
+            return date.fromisoformat(value or "")
+        except ValueError as exc:
+            raise MalformedPayload(self.name, f"{what}: {field} is {value!r}") from exc
 
     def sector_industry(self, symbols: list[str]) -> dict[str, SectorInfo]:
         raise NotSupported(self.name, "sectors come from yfinance when Polygon supplies prices")

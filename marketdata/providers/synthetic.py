@@ -8,6 +8,8 @@ stress tests estimated from these prices are meaningful. Random draws come from 
 seeded by (SEED, symbol), filled row by row from EPOCH, so a longer request never changes the
 numbers of a shorter one. Options are priced by Black-Scholes on a volatility smile from the
 underlying's path, so a held option has a price history too. Every row says source="synthetic".
+Dividend yields are a constant per name (universe.DIVIDEND_YIELDS; prices and option closes do not
+depend on them).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from marketdata.providers.base import (
     MarketDataProvider,
     NoData,
     SectorInfo,
+    empty_actions,
     empty_bars,
 )
 from marketdata.symbols import SymbolError, build_occ, looks_like_occ, parse_occ
@@ -178,6 +181,15 @@ class _Model:
     sector: str
     industry: str
     asset_type: str
+    dividend_yield: float  # continuous, annual, decimal
+
+
+def _dividend_yield(symbol: str, sector: str, known: bool) -> float:
+    """The table's yield; 0 for a known name it leaves out; an invented name its sector's."""
+    if symbol in universe.DIVIDEND_YIELDS or known:
+        return universe.DIVIDEND_YIELDS.get(symbol, 0.0)
+    typical = universe.SECTOR_DIVIDEND_YIELDS.get(sector, 0.0)
+    return round(typical * _uniform(symbol, "dividend", 0.5, 1.5), 4)
 
 
 @lru_cache(maxsize=4096)
@@ -198,8 +210,10 @@ def model(symbol: str) -> _Model:
             sector="ETF",
             industry="Exchange Traded Fund",
             asset_type="etf",
+            dividend_yield=_dividend_yield(symbol, "ETF", known=True),
         )
     profile = universe.KNOWN_STOCKS.get(symbol)
+    known = profile is not None
     if profile is None:
         sectors = sorted(universe.SECTOR_LOADINGS)
         sector = sectors[_hash(symbol) % len(sectors)]
@@ -220,6 +234,7 @@ def model(symbol: str) -> _Model:
         sector=profile.sector,
         industry=profile.industry,
         asset_type="stock",
+        dividend_yield=_dividend_yield(symbol, profile.sector, known),
     )
 
 
@@ -375,6 +390,10 @@ class SyntheticProvider(MarketDataProvider):
             )
         return pd.concat(rows, ignore_index=True) if rows else empty_bars()
 
+    def corporate_actions(self, symbols: list[str], start: date, end: date) -> pd.DataFrame:
+        """None: the synthetic market's series are continuous (it never splits or pays)."""
+        return empty_actions()
+
     def sector_industry(self, symbols: list[str]) -> dict[str, SectorInfo]:
         result = {}
         for symbol in symbols:
@@ -383,6 +402,17 @@ class SyntheticProvider(MarketDataProvider):
             m = model(symbol)
             result[symbol] = SectorInfo(m.sector, m.industry, m.name)
         return result
+
+    def dividend_yields(self, symbols: list[str], as_of: date) -> dict[str, float]:
+        """Each name's constant yield from its model (universe.DIVIDEND_YIELDS); none before the
+        market's first session, none for options and rate series."""
+        if as_of < EPOCH:
+            return {}
+        return {
+            symbol: model(symbol).dividend_yield
+            for symbol in symbols
+            if not looks_like_occ(symbol) and symbol not in (RATE_10Y, RATE_SHORT)
+        }
 
     def option_chain(self, underlying: str, expiration: date | None, as_of: date) -> pd.DataFrame:
         expirations = [expiration] if expiration else monthly_expirations(as_of, 6)

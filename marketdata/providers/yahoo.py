@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from yfinance.data import YfData
 from yfinance.exceptions import YFException, YFRateLimitError, YFTickerMissingError
 
 from marketdata.providers.base import (
+    ACTION_COLUMNS,
     BAR_COLUMNS,
     CHAIN_COLUMNS,
     RATE_10Y,
@@ -54,6 +57,7 @@ from marketdata.providers.base import (
     ProviderTimeout,
     RateLimited,
     SectorInfo,
+    empty_actions,
     empty_bars,
 )
 
@@ -259,7 +263,8 @@ class YahooProvider(MarketDataProvider):
                 found[symbol] = info
         return found
 
-    def _sector_info(self, symbol: str, payload: object) -> SectorInfo | None:
+    def _summary_result(self, symbol: str, payload: object) -> dict[str, Any] | None:
+        """The first quoteSummary result of `symbol`, None when Yahoo has no such quote."""
         summary = payload.get("quoteSummary") if isinstance(payload, dict) else None
         results = summary.get("result") if isinstance(summary, dict) else None
         error = summary.get("error") if isinstance(summary, dict) else None
@@ -276,6 +281,12 @@ class YahooProvider(MarketDataProvider):
         first = results[0]
         if not isinstance(first, dict):
             raise MalformedPayload(self.name, f"quoteSummary.result[0] for {symbol} is no object")
+        return first
+
+    def _sector_info(self, symbol: str, payload: object) -> SectorInfo | None:
+        first = self._summary_result(symbol, payload)
+        if first is None:
+            return None
         profile = first.get("assetProfile") or {}
         names = first.get("quoteType") or {}
         if not isinstance(profile, dict) or not isinstance(names, dict):
@@ -292,6 +303,62 @@ class YahooProvider(MarketDataProvider):
             )
         name = names.get("longName") or names.get("shortName") or ""
         return SectorInfo(sector=sector, industry=industry, name=str(name))
+
+    # Dividend yields -----------------------------------------------------------------------
+
+    def dividend_yields(self, symbols: list[str], as_of: date) -> dict[str, float]:
+        """Each symbol's yield from its quoteSummary `summaryDetail` (raw numbers): the indicated
+        annual dividend over the previous close, `dividendRate / previousClose`; for a fund (no
+        dividendRate) its distribution `yield`; else `trailingAnnualDividendRate /
+        previousClose`; 0 when a summary with a close has none of them (a stock that pays none).
+        That discrete annual yield y is returned continuous: ln(1 + y). The `dividendYield`
+        fields are not read: Yahoo has quoted them as a decimal on one endpoint and in percent on
+        another. Yahoo knows only today's yield; `as_of` dates it. Unknown symbols are left out."""
+        found: dict[str, float] = {}
+        for symbol in dict.fromkeys(symbols):
+            try:
+                with self._call(f"{symbol} summary detail"):
+                    payload = yf.Ticker(symbol, session=self._session)._quote._fetch(
+                        modules=["summaryDetail"]
+                    )
+            except NoData:
+                continue
+            discrete = self._discrete_yield(symbol, payload)
+            if discrete is not None:
+                found[symbol] = math.log1p(discrete)
+        return found
+
+    def _discrete_yield(self, symbol: str, payload: object) -> float | None:
+        first = self._summary_result(symbol, payload)
+        detail = None if first is None else first.get("summaryDetail")
+        if detail is None:
+            return None
+        if not isinstance(detail, dict):
+            raise MalformedPayload(self.name, f"summaryDetail of {symbol} is not a JSON object")
+        values: dict[str, float | None] = {}
+        for key in ("previousClose", "dividendRate", "yield", "trailingAnnualDividendRate"):
+            value = detail.get(key)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if value is not None and not (number and math.isfinite(value) and value >= 0):
+                raise MalformedPayload(
+                    self.name, f"summaryDetail.{key} of {symbol} is {value!r}, not a number >= 0"
+                )
+            values[key] = None if value is None else float(value)
+        close, rate = values["previousClose"], values["dividendRate"]
+        fund, trailing = values["yield"], values["trailingAnnualDividendRate"]
+        if not close:
+            discrete = fund
+        elif rate is not None:
+            discrete = rate / close
+        else:
+            discrete = fund if fund is not None else (trailing or 0.0) / close
+        if discrete is not None and not discrete < 1:
+            raise MalformedPayload(
+                self.name,
+                f"{symbol}'s dividend yield from Yahoo's summaryDetail is {discrete:g}, not a "
+                "decimal yield below 1",
+            )
+        return discrete
 
     # Rates ---------------------------------------------------------------------------------
 
@@ -371,6 +438,76 @@ class YahooProvider(MarketDataProvider):
                 "implied_volatility": volatility,
             }
         )
+
+    # Corporate actions ---------------------------------------------------------------------
+
+    def corporate_actions(self, symbols: list[str], start: date, end: date) -> pd.DataFrame:
+        """Splits ("Stock Splits": new shares per old one, 4.0 or 1.5) and cash dividends per
+        share ("Dividends") of each symbol in [start, end]: the columns `Ticker.actions` reads,
+        asked for the range only (`actions=True` on the same chart request) rather than the
+        whole history. A symbol Yahoo does not know is left out."""
+        frames: list[pd.DataFrame] = []
+        for symbol in dict.fromkeys(symbols):
+            try:
+                with self._call(f"{symbol} corporate actions"):
+                    history = yf.Ticker(symbol, session=self._session).history(
+                        start=start.isoformat(),
+                        end=(end + timedelta(days=1)).isoformat(),
+                        interval="1d",
+                        auto_adjust=False,
+                        actions=True,
+                        timeout=self.timeout,
+                    )
+            except NoData:
+                continue
+            if history.empty:
+                continue
+            if not isinstance(history.index, pd.DatetimeIndex):
+                raise MalformedPayload(self.name, f"yfinance actions of {symbol} lack a date index")
+            frames.append(self._actions(symbol, history, start, end))
+        rows = [f for f in frames if not f.empty]
+        if not rows:
+            return empty_actions()
+        return pd.concat(rows, ignore_index=True)[ACTION_COLUMNS]
+
+    def _actions(self, symbol: str, history: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
+        sessions = list(history.index.date)
+        splits = self._floats(
+            history.get("Stock Splits", pd.Series(0.0, index=history.index)), f"{symbol} splits"
+        )
+        cash = self._floats(
+            history.get("Dividends", pd.Series(0.0, index=history.index)), f"{symbol} dividends"
+        )
+        rows: list[dict[str, Any]] = []
+        for day, ratio, amount in zip(sessions, splits, cash, strict=True):
+            if not start <= day <= end:
+                continue
+            if np.isfinite(ratio) and ratio > 0 and ratio != 1:
+                fraction = Fraction(str(ratio)).limit_denominator(1000)
+                rows.append(
+                    {
+                        "symbol": symbol,
+                        "kind": "split",
+                        "ex_date": day,
+                        "pay_date": None,
+                        "split_to": Decimal(fraction.numerator),
+                        "split_from": Decimal(fraction.denominator),
+                        "cash_amount": None,
+                    }
+                )
+            if np.isfinite(amount) and amount > 0:
+                rows.append(
+                    {
+                        "symbol": symbol,
+                        "kind": "cash_dividend",
+                        "ex_date": day,
+                        "pay_date": None,  # Yahoo's chart events carry only the ex-date
+                        "split_to": None,
+                        "split_from": None,
+                        "cash_amount": Decimal(f"{amount:.6f}"),
+                    }
+                )
+        return pd.DataFrame(rows, columns=ACTION_COLUMNS) if rows else empty_actions()
 
     # Plumbing ------------------------------------------------------------------------------
 

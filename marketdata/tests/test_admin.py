@@ -148,3 +148,73 @@ def test_admin_price_upload_warns_about_the_sessions_the_file_lacks(staff):
         "warning",
         "KO: 2 sessions missing between 2024-11-22 and 2024-11-27: 2024-11-25, 2024-11-26",
     ) in shown
+
+
+def test_admin_lists_dividend_yields_to_staff_and_refuses_others(staff):
+    from django.test import Client
+
+    from marketdata.models import DividendYield
+    from marketdata.services import dividend_yields_fetch_and_cache
+
+    dividend_yields_fetch_and_cache(
+        symbols=["KO", "AMZN"], as_of=date(2026, 11, 6), providers=[SyntheticProvider()]
+    )
+    page = staff.get("/admin/marketdata/dividendyield/")
+    assert page.status_code == 200
+    listed = [(y.security.symbol, y.dividend_yield) for y in page.context["cl"].result_list]
+    assert listed == [("AMZN", 0.0), ("KO", 0.029)]
+    for text in [
+        "2 dividend yields",
+        "column-dividend_yield",
+        "0.029",
+        "synthetic",
+        "Nov. 6, 2026",
+    ]:
+        assert text in page.content.decode(), text
+    searched = staff.get("/admin/marketdata/dividendyield/?q=KO")
+    assert [y.security.symbol for y in searched.context["cl"].result_list] == ["KO"]
+    columns = ["symbol", "date", "dividend_yield", "source"]
+    form = {"format": "0", "resource": "0", **{f"dividendyieldresource_{c}": "on" for c in columns}}
+    export = staff.post("/admin/marketdata/dividendyield/export/", form)
+    assert export.content.decode().splitlines() == [
+        "symbol,date,dividend_yield,source",
+        "AMZN,2026-11-06,0.0,synthetic",
+        "KO,2026-11-06,0.029,synthetic",
+    ]
+
+    outsider = Client()
+    outsider.force_login(UserFactory(is_staff=False))
+    refused = outsider.get("/admin/marketdata/dividendyield/")
+    assert refused.status_code == 302
+    assert refused["Location"].startswith("/admin/login/")
+    assert DividendYield.objects.count() == 2
+
+
+def test_admin_dividend_yield_import_is_checked_by_the_model(staff):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from marketdata.models import DividendYield
+
+    def upload(text: bytes):
+        file = SimpleUploadedFile("yields.csv", text, content_type="text/csv")
+        form = {"resource": "0", "format": "0", "import_file": file}
+        return staff.post("/admin/marketdata/dividendyield/import/", form)
+
+    # Not a decimal yield: the model's constraint refuses the row, and so the whole file.
+    page = upload(b"symbol,date,dividend_yield\nAAPL,2026-11-06,0.005\nAAPL,2026-11-09,1.5\n")
+    assert page.status_code == 200
+    assert (
+        "A dividend yield is a decimal from 0 to below 1 (0.031 is 3.1%)." in page.content.decode()
+    )
+    assert b'name="original_file_name"' not in page.content  # nothing to confirm
+    assert not DividendYield.objects.exists()
+
+    page = upload(b"symbol,date,dividend_yield\nAAPL,2026-11-06,0.005\n")
+    assert b'name="original_file_name"' in page.content
+    confirm = {
+        name: page.context["confirm_form"][name].value()
+        for name in page.context["confirm_form"].fields
+    }
+    done = staff.post("/admin/marketdata/dividendyield/process_import/", confirm)
+    assert done.status_code == 302
+    assert list(DividendYield.objects.values_list("dividend_yield", "source")) == [(0.005, "csv")]

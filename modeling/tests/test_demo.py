@@ -98,7 +98,15 @@ def test_seed_demo_prints_the_logins_and_urls(seeded):
 def test_the_first_seed_ran_the_whole_daily_batch(seeded):
     runs = BatchJob.objects.filter(run_date=seeded.as_of)
     assert sorted(runs.values_list("name", flat=True)) == sorted(
-        ["market_data", "greeks", "factors", "market_risk", "snapshots", "stress"]
+        [
+            "corporate_actions",
+            "market_data",
+            "greeks",
+            "factors",
+            "market_risk",
+            "snapshots",
+            "stress",
+        ]
     )
     assert set(runs.values_list("status", flat=True)) == {"succeeded"}
 
@@ -304,7 +312,7 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
     body = response.json()
     assert body["as_of"] == seeded.as_of.isoformat()
     assert body["price_rows"] == 0  # the cache already held every session
-    assert [job["status"] for job in body["batch"]] == ["succeeded"] * 6
+    assert [job["status"] for job in body["batch"]] == ["succeeded"] * 7
     rebuilt = {book["key"]: book["portfolio_id"] for book in body["books"]}
     assert set(rebuilt) == set(KEYS)
     assert not set(rebuilt.values()) & set(before.values())
@@ -317,8 +325,8 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
     counts = row_counts()
     # One more run of each daily job (the log, one chunk record each: the demo is one chunk), the
     # staff caller and the reset's audit event; every other table the same.
-    assert counts.pop("analytics.BatchJob") == seeded.after_second["analytics.BatchJob"] + 6
-    chunks = seeded.after_second["analytics.BatchJobChunk"] + 6
+    assert counts.pop("analytics.BatchJob") == seeded.after_second["analytics.BatchJob"] + 7
+    chunks = seeded.after_second["analytics.BatchJobChunk"] + 7
     assert counts.pop("analytics.BatchJobChunk") == chunks
     assert counts.pop("accounts.User") == seeded.after_second["accounts.User"] + 1
     assert counts.pop("audit.AuditEvent") == seeded.after_second["audit.AuditEvent"] + 1
@@ -395,11 +403,19 @@ def test_the_day_again_on_eager_workers_changes_nothing(seeded, books, eager_cel
     replies = run_day.apply(args=(seeded.as_of.isoformat(),)).get()
     assert [(r["job"], r["status"]) for r in replies] == [
         (name, "succeeded")
-        for name in ("market_data", "greeks", "factors", "market_risk", "snapshots", "stress")
+        for name in (
+            "corporate_actions",
+            "market_data",
+            "greeks",
+            "factors",
+            "market_risk",
+            "snapshots",
+            "stress",
+        )
     ]
     after = row_counts()
-    assert after.pop("analytics.BatchJob") == before.pop("analytics.BatchJob") + 6
-    assert after.pop("analytics.BatchJobChunk") == before.pop("analytics.BatchJobChunk") + 6
+    assert after.pop("analytics.BatchJob") == before.pop("analytics.BatchJob") + 7
+    assert after.pop("analytics.BatchJobChunk") == before.pop("analytics.BatchJobChunk") + 7
     assert after == before
     again = numbers()
     assert [row[:2] for row in again] == [row[:2] for row in values]

@@ -35,6 +35,7 @@ class AuditEvent(models.Model):
         EXPORT_CREATE = "export.create", "Trades exported"
         EXPORT_DOWNLOAD = "export.download", "Export downloaded again"
         REPORT_DOWNLOAD = "report.download", "Report downloaded"
+        CORPORATE_ACTION_APPLY = "corporate_action.apply", "Corporate action applied"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
     # SET_NULL keeps the event when the user goes; actor_email still says who it was.

@@ -26,6 +26,7 @@ from sigmasight.env import (
     env_optional,
     env_rate,
     env_str,
+    env_tickers,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -338,6 +339,9 @@ SIGMASIGHT_WEB_PROVIDER_DEADLINE_S = env_float("SIGMASIGHT_WEB_PROVIDER_DEADLINE
 if not 0 < SIGMASIGHT_WEB_PROVIDER_DEADLINE_S <= 60:
     raise ImproperlyConfigured("SIGMASIGHT_WEB_PROVIDER_DEADLINE_S must be > 0 and <= 60 seconds.")
 SIGMASIGHT_YFINANCE_CACHE_DIR = DATA_DIR / "yfinance"
+# Option roots whose contracts are European besides the cash-settled indices built in (SPX, NDX,
+# RUT, XSP, DJX, VIX ...: marketdata.symbols.EUROPEAN_ROOTS); every other root is American.
+SIGMASIGHT_EUROPEAN_UNDERLYINGS = env_tickers("SIGMASIGHT_EUROPEAN_UNDERLYINGS")
 SIGMASIGHT_BACKFILL_CHUNK = env_int("SIGMASIGHT_BACKFILL_CHUNK", 50, minimum=1)
 SIGMASIGHT_REFRESH_MAX_SYMBOLS = 2000
 
