@@ -103,7 +103,7 @@ def main() -> None:
                 OPTIONS,
                 am_s,
                 us,
-                f"{quantlib_us / us:,.0f}x (Greeks only)",
+                f"{quantlib_us / us:,.0f}x (QuantLib without IV)",
                 f"< {TARGET_S:g} s",
                 "yes" if am_s < TARGET_S else "NO",
             ],
