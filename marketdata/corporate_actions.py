@@ -14,8 +14,6 @@ ratio once, and a `PriceAdjustment` row marks it done, so a series never mixes t
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -29,6 +27,7 @@ from django.db.models import DecimalField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
 from marketdata import calendar
+from marketdata.csv_files import FileProblems, csv_rows
 from marketdata.fetch import securities_ensure
 from marketdata.models import CorporateAction, DailyPrice, PriceAdjustment
 from marketdata.providers import registry
@@ -143,27 +142,14 @@ def corporate_actions_upsert(frame: pd.DataFrame, *, source: str) -> int:
 # The CSV ---------------------------------------------------------------------------------
 
 
-class ActionFileError(Exception):
-    def __init__(self, errors: list[dict]) -> None:
-        super().__init__(f"{len(errors)} problem(s) in the corporate-action file")
-        self.errors = errors
+class ActionFileError(FileProblems):
+    what = "corporate-action file"
 
 
 def parse_actions(stream: IO[bytes] | IO[str]) -> pd.DataFrame:
     """Validate a whole corporate-action file; a frame in ACTION_COLUMNS or ActionFileError
     listing every problem with its row (the header is row 1) and column."""
-    raw = stream.read()
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ActionFileError(
-                [{"row": 0, "column": "", "message": f"The file is not UTF-8 text ({exc.reason})."}]
-            ) from exc
-    reader = csv.reader(io.StringIO(raw, newline=""))
-    header = [h.strip().lower() for h in next(reader, None) or []]
-    if not header:
-        raise ActionFileError([{"row": 1, "column": "", "message": "The file is empty."}])
+    header, reader = csv_rows(stream, ActionFileError)
     errors = [
         {"row": 1, "column": name, "message": f"Required column '{name}' is missing."}
         for name in CSV_HEADER

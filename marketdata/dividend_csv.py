@@ -9,8 +9,6 @@ row is valid. Text from the file appears in a message only quoted and cut short.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Iterable
@@ -20,6 +18,7 @@ from typing import IO, NamedTuple
 import pandas as pd
 
 from marketdata import calendar
+from marketdata.csv_files import FileProblems, csv_rows
 from marketdata.providers.base import RATE_10Y, RATE_SHORT
 from marketdata.symbols import SymbolError, looks_like_occ, normalize_ticker
 
@@ -38,10 +37,8 @@ class YieldLine(NamedTuple):
     dividend_yield: float
 
 
-class DividendFileError(Exception):
-    def __init__(self, errors: list[dict]) -> None:
-        super().__init__(f"{len(errors)} problem(s) in the dividend-yield file")
-        self.errors = errors
+class DividendFileError(FileProblems):
+    what = "dividend-yield file"
 
 
 def shown(text: str) -> str:
@@ -56,19 +53,7 @@ def parse_dividend_yields(
     """Validate a dividend-yield file; return a frame (symbol, date, dividend_yield) or raise
     DividendFileError."""
     today = today or date.today()
-    raw = stream.read()
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise DividendFileError(
-                [{"row": 0, "column": "", "message": f"The file is not UTF-8 text ({exc.reason})."}]
-            ) from exc
-    reader = csv.reader(io.StringIO(raw, newline=""))
-    header = next(reader, None)
-    if not header:
-        raise DividendFileError([{"row": 1, "column": "", "message": "The file is empty."}])
-    header = [h.strip().lower() for h in header]
+    header, reader = csv_rows(stream, DividendFileError)
     errors = _header_errors(header)
     if errors:
         raise DividendFileError(errors)

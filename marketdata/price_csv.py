@@ -9,8 +9,6 @@ date is not (`file_gaps` reports it).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Iterable
@@ -22,6 +20,7 @@ from typing import IO, NamedTuple
 import pandas as pd
 
 from marketdata import calendar
+from marketdata.csv_files import FileProblems, csv_rows
 from marketdata.providers.base import RATE_10Y, RATE_SHORT
 from marketdata.symbols import SymbolError, normalize_ticker
 from sigmasight.exports import TextSink, csv_writer
@@ -47,10 +46,8 @@ class PriceLine(NamedTuple):
     adjusted_close: float
 
 
-class PriceFileError(Exception):
-    def __init__(self, errors: list[dict]) -> None:
-        super().__init__(f"{len(errors)} problem(s) in the price file")
-        self.errors = errors
+class PriceFileError(FileProblems):
+    what = "price file"
 
 
 def _number(text: str) -> Decimal:
@@ -63,19 +60,7 @@ def _number(text: str) -> Decimal:
 def parse_prices(stream: IO[bytes] | IO[str], *, today: date | None = None) -> pd.DataFrame:
     """Validate a price file; return a frame in BAR_COLUMNS order or raise PriceFileError."""
     today = today or date.today()
-    raw = stream.read()
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise PriceFileError(
-                [{"row": 0, "column": "", "message": f"The file is not UTF-8 text ({exc.reason})."}]
-            ) from exc
-    reader = csv.reader(io.StringIO(raw, newline=""))
-    header = next(reader, None)
-    if not header:
-        raise PriceFileError([{"row": 1, "column": "", "message": "The file is empty."}])
-    header = [h.strip().lower() for h in header]
+    header, reader = csv_rows(stream, PriceFileError)
     errors = _header_errors(header)
     if errors:
         raise PriceFileError(errors)

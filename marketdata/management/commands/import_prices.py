@@ -2,31 +2,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-
+from marketdata.management.file_import import FileImportCommand
 from marketdata.services import prices_import_csv
 from sigmasight.audit.services import audit_record
-from sigmasight.exceptions import ValidationFailed
 
 
-class Command(BaseCommand):
+class Command(FileImportCommand):
     help = "Load daily prices from a CSV (symbol,date,open,high,low,close,volume[,adjusted_close])."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", type=Path)
-        parser.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
-
     def handle(self, *args: object, file: Path, dry_run: bool, **options: object) -> None:
-        if not file.is_file():
-            raise CommandError(f"{file} is not a file.")
-        try:
-            with file.open("rb") as stream:
-                result = prices_import_csv(stream=stream, dry_run=dry_run)
-        except ValidationFailed as exc:
-            for problem in exc.fields["rows"]:
-                column = f" [{problem['column']}]" if problem["column"] else ""
-                self.stderr.write(f"row {problem['row']}{column}: {problem['message']}")
-            raise CommandError(exc.message) from exc
+        result = self.load(file, dry_run, prices_import_csv)
         if not dry_run:
             audit_record(
                 "prices.import", rows=result.rows, file=str(file), via="manage.py import_prices"

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from analytics.risk_services import factors_compute, ir_betas_compute
 from analytics.services import greeks_compute, positions_value
+from analytics.tests.helpers import SERIES
 from marketdata.calendar import sessions_back
 from marketdata.providers.synthetic import SyntheticProvider
 from marketdata.services import prices_fetch_and_cache
@@ -30,26 +31,6 @@ API = "/api/v1"
 AS_OF = date(2026, 11, 20)
 EXPIRY = date(2027, 1, 15)
 STOCKS = ["AAPL", "MSFT", "JPM", "XOM", "NVDA", "KO", "PG", "JNJ"]
-FACTOR_SERIES = [
-    "SPY",
-    "VTV",
-    "VUG",
-    "MTUM",
-    "QUAL",
-    "SIZE",
-    "USMV",
-    "US10Y",
-    "US3M",
-    "USO",
-    "GLD",
-    "EWG",
-    "EEM",
-    "FXI",
-    "VIXY",
-    "HYG",
-    "JETS",
-    "XLK",
-]
 
 # Endpoint (with `{p}` the portfolio's id, `{s}` a library scenario's) -> queries.
 COUNTS: dict[str, int | dict[str, int]] = {
@@ -81,7 +62,7 @@ def book(request: pytest.FixtureRequest, user, settings) -> Portfolio:
     for symbol in STOCKS[: size - len(options)]:
         stock(portfolio, symbol, "100")
     prices_fetch_and_cache(
-        symbols=[*STOCKS, *FACTOR_SERIES, *(o.symbol for o in options)],
+        symbols=[*STOCKS, *SERIES, *(o.symbol for o in options)],
         start=sessions_back(AS_OF, 280)[0],
         end=AS_OF,
         providers=[SyntheticProvider()],

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from analytics.services import greeks_compute, positions_value
+from analytics.tests.helpers import SERIES
 from marketdata.calendar import sessions_back
 from marketdata.providers.synthetic import SyntheticProvider
 from marketdata.services import prices_fetch_and_cache
@@ -20,32 +21,12 @@ pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
 AS_OF = date(2026, 11, 20)
-FACTOR_SERIES = [
-    "SPY",
-    "VTV",
-    "VUG",
-    "MTUM",
-    "QUAL",
-    "SIZE",
-    "USMV",
-    "US10Y",
-    "US3M",
-    "USO",
-    "GLD",
-    "EWG",
-    "EEM",
-    "FXI",
-    "VIXY",
-    "HYG",
-    "JETS",
-    "XLK",
-]
 
 
 def load(symbols: list[str]) -> None:
     start = sessions_back(AS_OF, 300)[0]
     prices_fetch_and_cache(
-        symbols=sorted(set(symbols) | set(FACTOR_SERIES)),
+        symbols=sorted(set(symbols) | set(SERIES)),
         start=start,
         end=AS_OF,
         providers=[SyntheticProvider()],
