@@ -28,10 +28,12 @@ from analytics.rows import GreeksRow, ValuationRow
 from analytics.selectors import book_frame, latest_closes, positions_frame
 from marketdata import calendar
 from marketdata.calculations import black_scholes as bs
+from marketdata.calculations import options as option_engine
 from marketdata.calendar import session_for
 from marketdata.models import DailyPrice
 from marketdata.providers.base import RATE_SHORT
 from marketdata.services import current_prices
+from marketdata.symbols import exercise_style
 from portfolios.models import Portfolio, Position
 from sigmasight.db import db_timestamp, records, update_records, upsert_records
 from sigmasight.exceptions import ValidationFailed
@@ -225,9 +227,12 @@ def portfolio_summary(*, portfolio: Portfolio, as_of: date | None = None) -> dic
 
 def greeks_calculate(
     *, options: Sequence[Mapping[str, Any]], today: date | None = None
-) -> list[dict[str, float | None]]:
-    """Black-Scholes price and Greeks (black_scholes' units) of options given by their inputs
+) -> list[dict[str, float | str | None]]:
+    """Price and Greeks (black_scholes' units) of options given by their inputs
     (`OptionInputSerializer`): per share, or per position with `quantity` (x quantity x 100).
+    Each option's `style` (default: its `underlying_symbol`'s exercise style, else european)
+    picks the engine: Black-Scholes-Merton, or Bjerksund-Stensland 2002 for American exercise
+    (marketdata.calculations.options), with its early exercise premium per share.
 
     Each option has `days_to_expiry` or an `expiration` (days counted from `today`, default the
     system date; years are days / 365), and `volatility` or an `option_price` to solve the implied
@@ -250,12 +255,18 @@ def greeks_calculate(
     rate = np.array([o.get("rate", default_rate) for o in options])
     dividend = np.array([o.get("dividend_yield", 0.0) for o in options])
     is_call = np.array([o["option_type"].upper().startswith("C") for o in options])
+    styles = [
+        o.get("style")
+        or (exercise_style(o["underlying_symbol"]) if o.get("underlying_symbol") else "european")
+        for o in options
+    ]
+    american = np.array([style == "american" for style in styles])
     vol = np.array([o.get("volatility", np.nan) for o in options])
     implied = np.full(len(options), np.nan)
     solve = np.array(["option_price" in o for o in options])
     if solve.any():
         prices = np.array([o["option_price"] for o in options if "option_price" in o])
-        solved = bs.implied_volatility(
+        solved = option_engine.implied_volatility(
             prices,
             spot[solve],
             strike[solve],
@@ -263,6 +274,7 @@ def greeks_calculate(
             rate[solve],
             is_call[solve],
             dividend[solve],
+            american[solve],
         )
         implied[solve] = solved.sigma
         bad = np.flatnonzero(solve)[~np.isfinite(solved.sigma)]
@@ -273,7 +285,10 @@ def greeks_calculate(
                 fields={"options": {str(i): {"option_price": outside} for i in bad}},
             )
         vol[solve] = solved.sigma
-    result = bs.greeks(spot, strike, years, rate, vol, is_call, dividend)
+    result = option_engine.greeks(spot, strike, years, rate, vol, is_call, dividend, american)
+    premium = option_engine.early_exercise_premium(
+        spot, strike, years, rate, vol, is_call, dividend, american
+    )
     scale = np.array([o.get("quantity", 1.0) * 100 if "quantity" in o else 1.0 for o in options])
     return [
         {
@@ -284,6 +299,8 @@ def greeks_calculate(
             "vega": float(result.vega[i] * scale[i]),
             "rho": float(result.rho[i] * scale[i]),
             "implied_volatility": None if np.isnan(implied[i]) else float(implied[i]),
+            "style": styles[i],
+            "early_exercise_premium": float(premium[i]),
         }
         for i in range(len(options))
     ]

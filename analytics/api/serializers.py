@@ -134,7 +134,20 @@ class OptionInputSerializer(serializers.Serializer):
     rate = serializers.FloatField(
         required=False, help_text="decimal; default: the cached 13-week T-bill yield"
     )
-    dividend_yield = serializers.FloatField(required=False, default=0.0)
+    dividend_yield = serializers.FloatField(
+        required=False, default=0.0, help_text="continuous annual yield, decimal; default 0"
+    )
+    # The API's name for it; DRF's metaclass takes declared fields off the class, so it does not
+    # shadow Field.style at run time (the stubs see the class attribute).
+    style = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=["american", "european"],
+        required=False,
+        help_text="exercise style; default: the contract's (`underlying_symbol`: European for "
+        "cash-settled index options, else American), else european",
+    )
+    underlying_symbol = serializers.CharField(
+        required=False, max_length=32, help_text="the underlying: decides the default style"
+    )
     quantity = serializers.FloatField(
         required=False, help_text="contracts: Greeks x quantity x 100"
     )
@@ -178,6 +191,10 @@ class CalculatedSerializer(serializers.Serializer):
     vega = serializers.FloatField()
     rho = serializers.FloatField()
     implied_volatility = serializers.FloatField(allow_null=True)
+    style = serializers.ChoiceField(choices=["american", "european"])  # type: ignore[assignment]
+    early_exercise_premium = serializers.FloatField(
+        help_text="American minus European price per share (0 for a European option)"
+    )
 
 
 class CalculatedListSerializer(serializers.Serializer):

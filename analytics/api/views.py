@@ -75,7 +75,7 @@ class GreeksCalculateView(APIView):
         request=s.CalculateSerializer,
         responses={200: s.CalculatedListSerializer},
         tags=["risk"],
-        description="Black-Scholes price and Greeks (mibian's units) for up to 10,000 options at once. "
+        description="Price and Greeks (mibian's units) for up to 10,000 options at once, European (Black-Scholes-Merton) or American (Bjerksund-Stensland 2002) by `style`. "
         "Per share, or position-level with `quantity` (x quantity x 100).",
     )
     def post(self, request: Request) -> Response:

@@ -36,35 +36,29 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr
 
 from marketdata.calculations import black_scholes as bs
+from marketdata.calculations._american_jets import T1 as _T1
+from marketdata.calculations._american_jets import (
+    _bivariate,
+    _exp,
+    _Jet,
+    _log,
+    _ndtr,
+    _sqrt,
+    _where,
+)
 from marketdata.calculations.black_scholes import DAYS_PER_YEAR, Greeks, ImpliedVol, Reason
 
 Array = npt.NDArray[np.float64]
 Model = Literal["2002", "1993"]
 
-_T1 = 0.5 * (np.sqrt(5.0) - 1.0)  # t1 / T, the golden section of the life
-_RHO = float(np.sqrt(_T1))
 _RUNAWAY = 12.5  # boundary this many standard deviations above the forward: European value
 _MAX_TOTAL_VOL = 10.0  # top of the implied-volatility bracket when the European one has none
-_INV_2PI = 1.0 / (2.0 * np.pi)
-_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 _SIGMA_STEP = 1e-11  # a Newton step below this ends the implied-volatility iteration
 _PRICE_STOP = 1e-4  # so does a price within this fraction of the tolerance
 
 
-def _quadrature(rho: float) -> tuple[Array, Array]:
-    """Nodes of M(a, b, rho) - N(a) N(b) = 1/2pi int_0^asin(rho) exp(-(a^2 - 2ab sin + b^2) /
-    2cos^2) (Drezner 1978): the weights, and (sin/cos^2, -1/(2cos^2)) at each node (rows)."""
-    x, w = np.polynomial.legendre.leggauss(12)
-    half = 0.5 * np.arcsin(rho)
-    s = np.sin(half * (x + 1.0))
-    c2 = 1.0 - s * s
-    return w * half * _INV_2PI, np.stack([s / c2, -0.5 / c2], axis=1)
-
-
-_NODES = {1: _quadrature(_RHO), -1: _quadrature(-_RHO)}
 # Rows per pass: a quarter of black_scholes._CHUNK, as a pass here holds its (12 x rows)
 # quadrature exponents and four-direction jets, and these stay in cache only at this size.
 _CHUNK = 4_096
@@ -85,117 +79,6 @@ def _in_chunks(
     return [np.concatenate(column).reshape(shape) for column in zip(*pieces, strict=True)]
 
 
-class _Jet:
-    """Values with their first derivatives along a few directions (g, one row each) and, when
-    the first direction is S, the second derivative along it (h)."""
-
-    __slots__ = ("g", "h", "v")
-
-    def __init__(self, v: Array, g: Array, h: Array | None) -> None:
-        self.v, self.g, self.h = v, g, h
-
-    def __add__(self, o: _Jet | Array | float) -> _Jet:
-        if not isinstance(o, _Jet):
-            return _Jet(self.v + o, self.g, self.h)
-        h = None if self.h is None or o.h is None else self.h + o.h
-        return _Jet(self.v + o.v, self.g + o.g, h)
-
-    __radd__ = __add__
-
-    def __neg__(self) -> _Jet:
-        return _Jet(-self.v, -self.g, None if self.h is None else -self.h)
-
-    def __sub__(self, o: _Jet | Array | float) -> _Jet:
-        return self + (-o)
-
-    def __rsub__(self, o: Array | float) -> _Jet:
-        return (-self) + o
-
-    def __mul__(self, o: _Jet | Array | float) -> _Jet:
-        if not isinstance(o, _Jet):
-            return _Jet(self.v * o, self.g * o, None if self.h is None else self.h * o)
-        h = None
-        if self.h is not None and o.h is not None:
-            h = self.h * o.v
-            h += 2.0 * self.g[0] * o.g[0]
-            h += self.v * o.h
-        g = self.g * o.v
-        g += o.g * self.v
-        return _Jet(self.v * o.v, g, h)
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, o: _Jet | Array | float) -> _Jet:
-        if not isinstance(o, _Jet):
-            return self * (1.0 / o)
-        inv = 1.0 / o.v
-        return self * _unary(o, inv, -inv * inv, 2.0 * inv * inv * inv)
-
-    def __rtruediv__(self, o: Array | float) -> _Jet:
-        inv = 1.0 / self.v
-        return _unary(self, inv, -inv * inv, 2.0 * inv * inv * inv) * o
-
-
-def _unary(a: _Jet, f0: Array, f1: Array, f2: Array) -> _Jet:
-    """f(a) from f, f' and f'' at a.v."""
-    h = None if a.h is None else a.h * f1 + f2 * a.g[0] * a.g[0]
-    return _Jet(f0, a.g * f1, h)
-
-
-def _exp(a: _Jet) -> _Jet:
-    e = np.exp(a.v)
-    return _unary(a, e, e, e)
-
-
-def _log(a: _Jet) -> _Jet:
-    inv = 1.0 / a.v
-    return _unary(a, np.log(a.v), inv, -inv * inv)
-
-
-def _sqrt(a: _Jet) -> _Jet:
-    root = np.sqrt(a.v)
-    return _unary(a, root, 0.5 / root, -0.25 / (root * a.v))
-
-
-def _ndtr(a: _Jet) -> _Jet:
-    pdf = np.exp(-0.5 * a.v * a.v) * _INV_SQRT_2PI
-    return _unary(a, ndtr(a.v), pdf, -a.v * pdf)
-
-
-def _where(cond: npt.NDArray[np.bool_], a: _Jet, b: _Jet) -> _Jet:
-    h = None if a.h is None or b.h is None else np.where(cond, a.h, b.h)
-    return _Jet(np.where(cond, a.v, b.v), np.where(cond, a.g, b.g), h)
-
-
-def _bivariate(a: _Jet, b: _Jet, side: int) -> _Jet:
-    """M(a, b, side * rho): P(X < a, Y < b) for standard normals of correlation side * rho."""
-    rho = side * _RHO
-    weights, coefficients = _NODES[side]
-    x, y = a.v, b.v
-    hs = x * x + y * y
-    # The exponents at all nodes as one (nodes x 2) @ (2 x rows) product, exponentiated in place.
-    exponent = coefficients @ np.stack([x * y, hs])
-    tail = weights @ np.exp(exponent, out=exponent)
-    value = ndtr(x) * ndtr(y) + tail
-    scale = 1.0 / np.sqrt(1.0 - rho * rho)
-    pdf_x, pdf_y = np.exp(-0.5 * x * x), np.exp(-0.5 * y * y)
-    ma = pdf_x * ndtr((y - rho * x) * scale) * _INV_SQRT_2PI
-    mb = pdf_y * ndtr((x - rho * y) * scale) * _INV_SQRT_2PI
-    g = a.g * ma + b.g * mb
-    h = None
-    if a.h is not None and b.h is not None:
-        density = np.exp(-0.5 * (hs - 2.0 * rho * x * y) * scale * scale) * _INV_2PI * scale
-        a0, b0 = a.g[0], b.g[0]
-        h = (
-            a.h * ma
-            + b.h * mb
-            - (x * ma + rho * density) * a0 * a0
-            - (y * mb + rho * density) * b0 * b0
-            + 2.0 * density * a0 * b0
-        )
-    return _Jet(value, g, h)
-
-
 class _Market:
     """The call's inputs in logs and the drift terms shared by every phi and psi."""
 
@@ -207,16 +90,28 @@ class _Market:
 
 
 def _phi(
-    m: _Market, t: _Jet, gamma: _Jet | float, x_h: _Jet, x_i: _Jet, log_c: _Jet | float = 0.0
+    m: _Market,
+    t: _Jet,
+    gamma: _Jet | float,
+    x_h: _Jet,
+    x_i: _Jet,
+    log_c: _Jet | float = 0.0,
+    minus: _Jet | None = None,
 ) -> _Jet:
-    """e^log_c phi(S, t, gamma, H, I) of Bjerksund-Stensland, from x = ln S, ln H, ln I."""
+    """e^log_c phi(S, t, gamma, H, I) of Bjerksund-Stensland, from x = ln S, ln H, ln I (less
+    the same at H = e^minus: the terms not in H are shared)."""
     vol = _sqrt(m.var * t)
     lam = (gamma * m.b - m.r + 0.5 * gamma * (gamma - 1.0) * m.var) * t
     kappa = 2.0 * m.b / m.var + (2.0 * gamma - 1.0)
-    d = (m.x_s - x_h + (m.b + (gamma - 0.5) * m.var) * t) / vol
+    drift = m.x_s + (m.b + (gamma - 0.5) * m.var) * t
     lead = lam + gamma * m.x_s + log_c
-    gap = x_i - m.x_s
-    return _exp(lead) * _ndtr(-d) - _exp(lead + kappa * gap) * _ndtr(-d - 2.0 * gap / vol)
+    gap = 2.0 * (x_i - m.x_s) / vol
+    d = (drift - x_h) / vol
+    near, far = _ndtr(-d), _ndtr(-d - gap)
+    if minus is not None:
+        d = (drift - minus) / vol
+        near, far = near - _ndtr(-d), far - _ndtr(-d - gap)
+    return _exp(lead) * near - _exp(lead + kappa * (x_i - m.x_s)) * far
 
 
 def _psi(
@@ -227,81 +122,102 @@ def _psi(
     x_i1: _Jet,
     vol1: _Jet,
     log_c: _Jet | float = 0.0,
+    minus: _Jet | None = None,
 ) -> _Jet:
-    """e^log_c psi(S, T, gamma, H, I2, I1, t1) of Bjerksund-Stensland 2002."""
+    """e^log_c psi(S, T, gamma, H, I2, I1, t1) of Bjerksund-Stensland 2002 (less the same at
+    H = e^minus)."""
     mu = m.b + (gamma - 0.5) * m.var
     mu1, mu2 = mu * (_T1 * m.T), mu * m.T
     vol2 = _sqrt(m.var * m.T)
     near, far = m.x_s - x_i1, 2.0 * x_i2 - m.x_s - x_i1
-    e1, e2, e3, e4 = (
-        (near + mu1) / vol1,
-        (far + mu1) / vol1,
-        (near - mu1) / vol1,
-        (far - mu1) / vol1,
+    e = (
+        -((near + mu1) / vol1),
+        -((far + mu1) / vol1),
+        -((near - mu1) / vol1),
+        -((far - mu1) / vol1),
     )
-    base = m.x_s - x_h + mu2
-    f1 = base / vol2
-    f2 = (base + 2.0 * (x_i2 - m.x_s)) / vol2
-    f3 = (base + 2.0 * (x_i1 - m.x_s)) / vol2
-    f4 = (base + 2.0 * (x_i1 - x_i2)) / vol2
+    shifts: tuple[_Jet | float, ...] = (
+        0.0,
+        2.0 * (x_i2 - m.x_s),
+        2.0 * (x_i1 - m.x_s),
+        2.0 * (x_i1 - x_i2),
+    )
+    sides = (1, 1, -1, -1)
+
+    def terms(x: _Jet) -> list[_Jet]:
+        base = m.x_s - x + mu2
+        return [
+            _bivariate(e_j, -((base + shift) / vol2), side)
+            for e_j, shift, side in zip(e, shifts, sides, strict=True)
+        ]
+
+    m_j = terms(x_h)
+    if minus is not None:
+        m_j = [a - b for a, b in zip(m_j, terms(minus), strict=True)]
     lam = (gamma * m.b - m.r + 0.5 * gamma * (gamma - 1.0) * m.var) * m.T
     kappa = 2.0 * m.b / m.var + (2.0 * gamma - 1.0)
     lead = lam + gamma * m.x_s + log_c
     return (
-        _exp(lead) * _bivariate(-e1, -f1, 1)
-        - _exp(lead + kappa * (x_i2 - m.x_s)) * _bivariate(-e2, -f2, 1)
-        - _exp(lead + kappa * (x_i1 - m.x_s)) * _bivariate(-e3, -f3, -1)
-        + _exp(lead + kappa * (x_i1 - x_i2)) * _bivariate(-e4, -f4, -1)
+        _exp(lead) * m_j[0]
+        - _exp(lead + kappa * (x_i2 - m.x_s)) * m_j[1]
+        - _exp(lead + kappa * (x_i1 - m.x_s)) * m_j[2]
+        + _exp(lead + kappa * (x_i1 - x_i2)) * m_j[3]
     )
 
 
-def _call(
-    m: _Market, K: _Jet, sigma: _Jet, model: Model
-) -> tuple[_Jet, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """The approximation of the call on rows with q > 0, with the rows where S is at or past
-    the boundary (exercise now) and those where the boundary runs away (European value)."""
-    ratio = m.b / m.var
-    beta = (0.5 - ratio) + _sqrt((ratio - 0.5) * (ratio - 0.5) + 2.0 * m.r / m.var)
-    b_inf = beta / (beta - 1.0) * K
-    q = m.r - m.b
-    b_0 = _where(m.r.v > q.v, K * m.r / q, K)
-    span = b_inf - b_0
+class _Boundary:
+    """The call's exercise boundaries (I1 only in the 2002 model) and beta, with the rows where
+    S is at or past the boundary (exercise now) and those where it runs away (European value)."""
 
-    def boundary(t: _Jet, scale: _Jet) -> _Jet:
-        return b_0 + span * (1.0 - _exp(-(m.b * t + 2.0 * _sqrt(m.var * t)) * scale))
+    def __init__(self, m: _Market, K: _Jet, model: Model) -> None:
+        ratio = m.b / m.var
+        beta = (0.5 - ratio) + _sqrt((ratio - 0.5) * (ratio - 0.5) + 2.0 * m.r / m.var)
+        b_inf = beta / (beta - 1.0) * K
+        q = m.r - m.b
+        b_0 = _where(m.r.v > q.v, K * m.r / q, K)
+        span = b_inf - b_0
 
+        def boundary(t: _Jet, scale: _Jet) -> _Jet:
+            return b_0 + span * (1.0 - _exp(-(m.b * t + 2.0 * _sqrt(m.var * t)) * scale))
+
+        self.beta = beta
+        if model == "1993":
+            self.i_2 = self.i_1 = boundary(m.T, b_0 / span)
+        else:
+            scale = K * K / (span * b_0)
+            self.i_1, self.i_2 = boundary(_T1 * m.T, scale), boundary(m.T, scale)
+        self.x_i2 = _log(self.i_2)
+        self.now = m.x_s.v >= self.x_i2.v
+        forward = m.x_s.v + m.b.v * m.T.v
+        self.runaway = (self.x_i2.v - forward) / np.sqrt(m.var.v * m.T.v) > _RUNAWAY
+
+
+def _call(m: _Market, K: _Jet, edge: _Boundary, model: Model) -> _Jet:
+    """The approximation of the call on rows with q > 0."""
+    beta, i_1, i_2, x_i2 = edge.beta, edge.i_1, edge.i_2, edge.x_i2
     x_k = m.x_k
     if model == "1993":
-        i_2 = boundary(m.T, b_0 / span)
-        x_i2 = _log(i_2)
         value = (i_2 - K) * (
             _exp(beta * (m.x_s - x_i2)) - _phi(m, m.T, beta, x_i2, x_i2, -beta * x_i2)
         )
-        value = value + _phi(m, m.T, 1.0, x_i2, x_i2) - _phi(m, m.T, 1.0, x_k, x_i2)
-        value = value - K * (_phi(m, m.T, 0.0, x_i2, x_i2) - _phi(m, m.T, 0.0, x_k, x_i2))
+        value = value + _phi(m, m.T, 1.0, x_i2, x_i2, minus=x_k)
+        value = value - K * _phi(m, m.T, 0.0, x_i2, x_i2, minus=x_k)
     else:
-        scale = K * K / (span * b_0)
         t_1 = _T1 * m.T
-        i_1, i_2 = boundary(t_1, scale), boundary(m.T, scale)
-        x_i1, x_i2 = _log(i_1), _log(i_2)
+        x_i1 = _log(i_1)
         vol1 = _sqrt(m.var * t_1)
         value = (i_2 - K) * (
             _exp(beta * (m.x_s - x_i2)) - _phi(m, t_1, beta, x_i2, x_i2, -beta * x_i2)
         )
-        value = value + _phi(m, t_1, 1.0, x_i2, x_i2) - _phi(m, t_1, 1.0, x_i1, x_i2)
-        value = value - K * (_phi(m, t_1, 0.0, x_i2, x_i2) - _phi(m, t_1, 0.0, x_i1, x_i2))
+        value = value + _phi(m, t_1, 1.0, x_i2, x_i2, minus=x_i1)
+        value = value - K * _phi(m, t_1, 0.0, x_i2, x_i2, minus=x_i1)
         c_1 = -beta * x_i1
         value = value + (i_1 - K) * (
             _phi(m, t_1, beta, x_i1, x_i2, c_1) - _psi(m, beta, x_i1, x_i2, x_i1, vol1, c_1)
         )
-        value = value + _psi(m, 1.0, x_i1, x_i2, x_i1, vol1) - _psi(m, 1.0, x_k, x_i2, x_i1, vol1)
-        value = value - K * (
-            _psi(m, 0.0, x_i1, x_i2, x_i1, vol1) - _psi(m, 0.0, x_k, x_i2, x_i1, vol1)
-        )
-    now = m.x_s.v >= x_i2.v
-    forward = m.x_s.v + m.b.v * m.T.v
-    runaway = (x_i2.v - forward) / np.sqrt(m.var.v * m.T.v) > _RUNAWAY
-    return value, now, runaway
+        value = value + _psi(m, 1.0, x_i1, x_i2, x_i1, vol1, minus=x_k)
+        value = value - K * _psi(m, 0.0, x_i1, x_i2, x_i1, vol1, minus=x_k)
+    return value
 
 
 _DIRECTIONS = ("S", "sigma", "r", "T")
@@ -367,17 +283,28 @@ def _evaluate(
             np.array([seed[d][i] for d in directions]).reshape(k, rows.size) for i in range(6)
         ]
         inputs = [spot[rows], strike[rows], T[rows], rate[rows], div[rows], sigma[rows]]
-        s_j, k_j, t_j, r_j, q_j, v_j = _seeded(inputs, columns, second)
         with np.errstate(all="ignore"):
-            am, now, runaway = _call(_Market(s_j, k_j, t_j, r_j, q_j, v_j), k_j, v_j, model)
+            # The boundary alone (values, no derivatives) first: rows past it or where it runs
+            # away take the intrinsic or the European value, so the formula skips them.
+            plain = _seeded(inputs, [np.zeros((0, rows.size))] * 6, False)
+            edge = _Boundary(_Market(*plain), plain[1], model)
+            now, runaway = edge.now, edge.runaway
+            formula = np.flatnonzero(~(now | runaway))
+            am_v, am_g = np.zeros(rows.size), np.zeros((k, rows.size))
+            am_h = np.zeros(rows.size)
+            if formula.size:
+                picked = [a[formula] for a in inputs]
+                jets = _seeded(picked, [a[:, formula] for a in columns], second)
+                m = _Market(*jets)
+                am = _call(m, jets[1], _Boundary(m, jets[1], model), model)
+                am_v[formula], am_g[:, formula] = am.v, am.g
+                if am.h is not None:
+                    am_h[formula] = am.h
         intrinsic = spot[rows] - strike[rows]
         # QuantLib's order: exercise now past the boundary, then never below the European
         # value (nor where the boundary runs away or the model is undefined), then never below
         # the intrinsic value.
-        am_h = am.h if am.h is not None else np.zeros(rows.size)
-        am_v = np.where(now, intrinsic, am.v)
-        am_g = np.where(now, 0.0, am.g)
-        am_h = np.where(now, 0.0, am_h)
+        am_v = np.where(now, intrinsic, am_v)
         use_euro = runaway | ~(am_v >= euro[rows])
         a_v = np.where(use_euro, euro[rows], am_v)
         a_g = np.where(use_euro, grad[:, rows], am_g)

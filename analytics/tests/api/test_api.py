@@ -144,3 +144,49 @@ def test_second_user_gets_404_on_first_users_analytics(other_client, computed):
 def test_default_portfolio_is_the_users_own(other_client, other_user, computed):
     mine = PortfolioFactory(owner=other_user)
     assert other_client.get(f"{API}/portfolio/").json()["portfolio"] == mine.pk
+
+
+def test_calculate_prices_the_contracts_exercise_style(auth_client):
+    """`style` (or the underlying's style) picks the engine: an American put is worth its early
+    exercise premium more than the European one, checked against QuantLib's 2,000-step binomial
+    tree within the approximation's stated error (README); a call without dividends is the
+    European call exactly; a cash-settled index option is European by its underlying."""
+    import QuantLib as ql
+
+    put = {**PLAN, "option_type": "P"}
+    options = [
+        {**put, "style": "american"},
+        {**put, "style": "european"},
+        {**PLAN, "underlying_symbol": "AAPL"},
+        {**put, "underlying_symbol": "SPX"},
+    ]
+    results = auth_client.post(f"{API}/risk/greeks/calculate/", {"options": options}).json()[
+        "results"
+    ]
+    american, european, call, index = results
+    assert [r["style"] for r in results] == ["american", "european", "american", "european"]
+    assert american["price"] > european["price"] == pytest.approx(5.75883473, abs=1e-8)
+    assert american["early_exercise_premium"] == pytest.approx(
+        american["price"] - european["price"], abs=1e-12
+    )
+    assert european["early_exercise_premium"] == 0.0 == index["early_exercise_premium"]
+    assert index["price"] == pytest.approx(european["price"], abs=1e-12)
+    assert call["price"] == pytest.approx(1.18945613, abs=1e-8)
+    assert call["early_exercise_premium"] == pytest.approx(0.0, abs=1e-12)
+
+    today = ql.Date(1, 1, 2026)
+    ql.Settings.instance().evaluationDate = today
+    process = ql.BlackScholesMertonProcess(
+        ql.QuoteHandle(ql.SimpleQuote(PLAN["underlying_price"])),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, 0.0, ql.Actual365Fixed())),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, PLAN["rate"], ql.Actual365Fixed())),
+        ql.BlackVolTermStructureHandle(
+            ql.BlackConstantVol(today, ql.NullCalendar(), PLAN["volatility"], ql.Actual365Fixed())
+        ),
+    )
+    option = ql.VanillaOption(
+        ql.PlainVanillaPayoff(ql.Option.Put, PLAN["strike"]),
+        ql.AmericanExercise(today, today + PLAN["days_to_expiry"]),
+    )
+    option.setPricingEngine(ql.BinomialVanillaEngine(process, "lr", 2000))
+    assert american["price"] == pytest.approx(option.NPV(), abs=0.06)
