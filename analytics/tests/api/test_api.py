@@ -116,6 +116,8 @@ def test_calculate_implied_vol_and_quantity(auth_client):
             "expiration",
         ),
         ({"option_type": "X"}, "option_type"),
+        ({"style": "bermudan"}, "style"),
+        ({"underlying_symbol": "X" * 33}, "underlying_symbol"),
     ],
 )
 def test_calculate_rejects_bad_input(auth_client, change, field):
