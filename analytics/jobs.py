@@ -26,7 +26,11 @@ from analytics.snapshots import snapshots_take
 from marketdata import calendar
 from marketdata.corporate_actions import corporate_actions_fetch
 from marketdata.providers.base import RATE_10Y, RATE_SHORT
-from marketdata.services import prices_fetch_and_cache, sectors_fetch_and_cache
+from marketdata.services import (
+    dividend_yields_fetch_and_cache,
+    prices_fetch_and_cache,
+    sectors_fetch_and_cache,
+)
 from marketdata.symbols import looks_like_occ
 from portfolios.corporate_actions import corporate_actions_apply
 from portfolios.models import Position
@@ -86,7 +90,10 @@ def _market_data(as_of: date, portfolio_ids: list[int], reads: ReadCache | None)
     report = prices_fetch_and_cache(
         symbols=sorted(symbols | proxies | {RATE_10Y, RATE_SHORT}), start=start, end=as_of
     )
-    sectors_fetch_and_cache(symbols=sorted(s for s in symbols if not looks_like_occ(s)))
+    names = sorted(s for s in symbols if not looks_like_occ(s))
+    sectors_fetch_and_cache(symbols=names)
+    # The held names' dividend yields for the session (the Greeks job prices with them).
+    yields = dividend_yields_fetch_and_cache(symbols=names, as_of=as_of)
     valued = positions_value(as_of=as_of, portfolio_ids=portfolio_ids)
     # A held symbol still lacking sessions after every provider. When a provider failed for it
     # (timeouts, malformed answers) the portfolio is reported failed, so the job ends partial
@@ -112,6 +119,7 @@ def _market_data(as_of: date, portfolio_ids: list[int], reads: ReadCache | None)
         "rows_written": report.rows_written,
         "positions_valued": valued.written,
         "missing_prices": len(valued.missing_prices),
+        "dividend_yields_stored": sum(yields.stored.values()),
         "failed_portfolios": failed,
         "warnings": warnings,
     }
@@ -134,7 +142,29 @@ def _gap_text(symbol: str, sessions: list[date], as_of: date) -> str:
 
 def _greeks(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:
     report = greeks_compute(as_of=as_of, portfolio_ids=portfolio_ids)
-    return {"options": report.written, **{f"source_{k}": v for k, v in report.sources.items()}}
+    result: dict = {
+        "options": report.written,
+        **{f"source_{k}": v for k, v in report.sources.items()},
+    }
+    if report.without_yield:
+        # American contracts priced with a yield of 0: their early exercise may be misjudged.
+        result["without_dividend_yield"] = len(report.without_yield)
+        warnings: dict[int, list[str]] = {}
+        held = Position.objects.filter(
+            portfolio_id__in=portfolio_ids,
+            closed_at__isnull=True,
+            underlying_symbol__in=report.without_yield,
+        ).exclude(option_type="")
+        for portfolio_id, symbol in (
+            held.values_list("portfolio_id", "underlying_symbol")
+            .distinct()
+            .order_by("portfolio_id", "underlying_symbol")
+        ):
+            warnings.setdefault(portfolio_id, []).append(
+                f"no dividend yield for {symbol}: its American options priced with 0"
+            )
+        result["warnings"] = warnings
+    return result
 
 
 def _factors(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:

@@ -27,8 +27,18 @@ class PositionGreeks(models.Model):
     volatility = models.FloatField()  # the volatility the Greeks used
     volatility_source = models.CharField(max_length=10, choices=Source.choices)
     underlying_price = models.FloatField(null=True, blank=True)
-    model_price = models.FloatField(null=True, blank=True)  # Black-Scholes value per share
+    model_price = models.FloatField(null=True, blank=True)  # model value per share
     risk_free_rate = models.FloatField()
+    # The underlying's continuous dividend yield the Greeks used (decimal; 0 without one).
+    dividend_yield = models.FloatField(default=0.0)
+    # The contract's exercise style: American (Bjerksund-Stensland 2002) or European (BSM).
+    exercise_style = models.CharField(
+        max_length=8,
+        choices=[("american", "American"), ("european", "European")],
+        default="european",
+    )
+    # American minus European value per share (0 for European contracts; null without a spot).
+    early_exercise_premium = models.FloatField(null=True, blank=True)
     days_to_expiry = models.IntegerField()
     computed_at = models.DateTimeField()
 

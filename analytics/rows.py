@@ -40,6 +40,9 @@ class GreeksRow(NamedTuple):
     underlying_price: float | None
     model_price: float | None
     risk_free_rate: float
+    dividend_yield: float
+    exercise_style: str
+    early_exercise_premium: float | None
     days_to_expiry: int
     computed_at: object
 

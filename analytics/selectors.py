@@ -230,6 +230,9 @@ def _empty_frame() -> pd.DataFrame:
         entry_price=pd.Series(dtype=float),
         days_to_expiry=pd.Series(dtype=float),
         risk_free_rate=pd.Series(dtype=float),
+        dividend_yield=pd.Series(dtype=float),
+        exercise_style=pd.Series(dtype=object),
+        early_exercise_premium=pd.Series(dtype=float),
         strike=pd.Series(dtype=float),
         is_option=pd.Series(dtype=bool),
         volatility_source=pd.Series(dtype=object),
@@ -260,6 +263,9 @@ def _book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, Bo
         "volatility_source",
         "days_to_expiry",
         "risk_free_rate",
+        "dividend_yield",
+        "exercise_style",
+        "early_exercise_premium",
     ]
     stored = pd.DataFrame.from_records(
         list(
@@ -269,6 +275,10 @@ def _book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, Bo
         ),
         columns=["id", *stored_columns],
     )
+    for column in stored_columns:
+        if column not in ("volatility_source", "exercise_style"):
+            # A column of nulls only (no implied volatility solved today) is still numbers.
+            stored[column] = pd.to_numeric(stored[column]).astype(float)
     frame = book.assign(
         last_price=last,
         market_value=valuation.market_value,

@@ -32,8 +32,9 @@ from marketdata.calculations import options as option_engine
 from marketdata.calendar import session_for
 from marketdata.models import DailyPrice
 from marketdata.providers.base import RATE_SHORT
+from marketdata.selectors import dividend_yields
 from marketdata.services import current_prices
-from marketdata.symbols import exercise_style
+from marketdata.symbols import AMERICAN, exercise_style, exercise_styles
 from portfolios.models import Portfolio, Position
 from sigmasight.db import db_timestamp, records, update_records, upsert_records
 from sigmasight.exceptions import ValidationFailed
@@ -48,6 +49,8 @@ class RunReport:
     written: int = 0
     missing_prices: list[str] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
+    # Underlyings of American contracts priced without a stored dividend yield (0 used).
+    without_yield: list[str] = field(default_factory=list)
 
 
 def positions_value(
@@ -109,10 +112,12 @@ def _underlying_history(underlyings: list[str], as_of: date, window: int) -> np.
 def option_greeks(
     options: pd.DataFrame, as_of: date, *, option_close: np.ndarray | None = None
 ) -> tuple[PositionGreeksArrays, np.ndarray, float, np.ndarray]:
-    """Black-Scholes Greeks of option rows (symbol, underlying_symbol, option_type, strike,
-    expiration, quantity, multiplier) on the session, from cached closes: implied vol from
-    `option_close` (default: each contract's own close), else the underlying's realized vol,
-    else the default. Returns the Greeks, underlying prices, short rate and days to expiry."""
+    """Greeks of option rows (symbol, underlying_symbol, option_type, strike, expiration,
+    quantity, multiplier) on the session, from cached closes, each contract by its exercise style
+    (`marketdata.symbols.exercise_style`) with its underlying's latest stored dividend yield on
+    or before the session (0 without one): implied vol from `option_close` (default: each
+    contract's own close), else the underlying's realized vol, else the default. Returns the
+    Greeks, underlying prices, short rate and days to expiry."""
     underlyings = sorted(set(options["underlying_symbol"]))
     price, _ = latest_closes(sorted(set(options["symbol"])) + underlyings + [RATE_SHORT], as_of)
     rate = price.get(RATE_SHORT, settings.SIGMASIGHT_DEFAULT_RATE)
@@ -123,6 +128,7 @@ def option_greeks(
             strict=True,
         )
     )
+    yields = dividend_yields(underlyings, as_of)
     spot = options["underlying_symbol"].map(price).astype(float).to_numpy()
     days = np.array([(e - as_of).days for e in options["expiration"]], dtype=float)
     if option_close is None:
@@ -138,6 +144,12 @@ def option_greeks(
         option_close=option_close,
         realized_vol=options["underlying_symbol"].map(realized).astype(float).to_numpy(),
         default_vol=settings.SIGMASIGHT_DEFAULT_VOLATILITY,
+        dividend_yield=options["underlying_symbol"]
+        .map(yields)
+        .astype(float)
+        .fillna(0.0)
+        .to_numpy(),
+        american=(exercise_styles(options["underlying_symbol"]) == AMERICAN).to_numpy(),
     )
     return result, spot, float(rate), days
 
@@ -145,7 +157,8 @@ def option_greeks(
 def greeks_compute(
     *, as_of: date | None = None, portfolio_ids: list[int] | None = None
 ) -> RunReport:
-    """Black-Scholes Greeks for every open option position on the session, stored per position."""
+    """Greeks for every open option position on the session (each by its exercise style and
+    dividend yield, `option_greeks`), stored per position."""
     as_of = session_for(as_of)
     book = positions_frame(portfolio_ids)
     options = book[book["is_option"]].reset_index(drop=True)
@@ -153,6 +166,10 @@ def greeks_compute(
     if options.empty:
         return report
     result, spot, rate, days = option_greeks(options, as_of)
+    stored_yields = dividend_yields(set(options["underlying_symbol"]), as_of)
+    report.without_yield = sorted(
+        set(options.loc[result.american, "underlying_symbol"]) - set(stored_yields)
+    )
     report.missing_prices = sorted(set(options.loc[~np.isfinite(spot), "underlying_symbol"]))
     sources, counts = np.unique(result.source.astype(str), return_counts=True)
     report.sources = dict(zip(sources.tolist(), counts.tolist(), strict=True))
@@ -177,6 +194,9 @@ def greeks_compute(
         underlying_price=num(spot),
         model_price=num(result.model_price),
         risk_free_rate=[float(rate)] * len(options),
+        dividend_yield=result.dividend_yield.tolist(),
+        exercise_style=np.where(result.american, "american", "european").tolist(),
+        early_exercise_premium=num(result.early_exercise_premium),
         days_to_expiry=days.astype(int).tolist(),
         computed_at=[computed_at] * len(options),
     )

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import F, QuerySet, Window
+from django.db.models import F, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 
 from analytics.calculations import aggregation, risk
@@ -41,8 +41,10 @@ from analytics.rows import SnapshotRow
 from analytics.selectors import ReadCache, book_frame, closes_panel, positions_frame
 from marketdata import calendar
 from marketdata.providers.base import RATE_SHORT
+from marketdata.selectors import dividend_yields
 from marketdata.services import current_prices
-from portfolios.models import Portfolio
+from marketdata.symbols import AMERICAN, exercise_styles
+from portfolios.models import AppliedCorporateAction, Portfolio
 from sigmasight.api.caching import results_changed
 from sigmasight.db import upsert_records
 
@@ -273,6 +275,7 @@ def historical_marks(
     *,
     default_rate: float,
     default_vol: float,
+    dividend_yields: Mapping[str, float] | None = None,
 ) -> HistoricalMarks:
     """Revalue `book` (a `positions_frame` frame) at the sessions of a range; arrays over the range.
 
@@ -280,10 +283,11 @@ def historical_marks(
     their underlyings and RATE_SHORT: `window` + 1 sessions before the range (the realized
     volatility's returns, the last of them the close the first day's P&L starts from), then
     the range. A missing close is carried forward from the last one. Stocks are marked at their
-    close; options by Black-Scholes at the underlying's close, with the underlying's realized
-    volatility up to that session (default_vol when too short) and the session's short rate
-    (default_rate when none); their Greeks come from the same engine (`position_greeks`,
-    mock Greeks without an underlying price). The first range session's P&L is against the
+    close; options by their contract's exercise style (`position_greeks`: Bjerksund-Stensland
+    2002 for American, Black-Scholes-Merton for European) at the underlying's close, with the
+    underlying's `dividend_yields` (0 for one absent), its realized volatility up to that
+    session (default_vol when too short) and the session's short rate (default_rate when none);
+    their Greeks come from the same engine (mock Greeks without an underlying price). The first range session's P&L is against the
     session before it.
     """
     # Row `window` is the session before the range: marked too, for the first day's P&L.
@@ -323,6 +327,17 @@ def historical_marks(
             option_close=np.full(sessions * count, np.nan),
             realized_vol=vol[:, underlying[is_option]].ravel(),
             default_vol=default_vol,
+            dividend_yield=np.tile(
+                options["underlying_symbol"]
+                .map(dividend_yields or {})
+                .astype(float)
+                .fillna(0.0)
+                .to_numpy(),
+                sessions,
+            ),
+            american=np.tile(
+                (exercise_styles(options["underlying_symbol"]) == AMERICAN).to_numpy(), sessions
+            ),
         )
         price[:, is_option] = result.model_price.reshape(sessions, count)
         for name in [*aggregation.GREEKS, "dollar_delta"]:
@@ -367,18 +382,24 @@ def generate_historical_snapshots(
         window,
         default_rate=settings.SIGMASIGHT_DEFAULT_RATE,
         default_vol=settings.SIGMASIGHT_DEFAULT_VOLATILITY,
+        # The yields known at the range's end (a stated simplification: a yield moves slowly).
+        dividend_yields=dividend_yields(set(book["underlying_symbol"]), end),
     )
     sessions = list(closes.index[window + 1 :])
+    dividends = _dividends_by_day(portfolio.pk, sessions[0] if sessions else end)
+    paid_after = _paid_after(dividends, sessions)
     sources = provenance_load(_symbols(book), end).for_book(_symbols(book))
     books = [
         SessionBook(
             portfolio_id=portfolio.pk,
             day=day,
-            cash=portfolio.cash,
+            # Today's cash less the dividends credited after that session (the only cash flow
+            # the rebuild knows), and each ex-date's dividends in its P&L.
+            cash=portfolio.cash - paid_after[i],
             market_value=float(marks.market_value[i]),
             long=float(marks.long[i]),
             short=float(marks.short[i]),
-            daily_pnl=float(marks.daily_pnl[i]),
+            daily_pnl=float(marks.daily_pnl[i]) + float(dividends.get(day, 0)),
             greeks={name: float(values[i]) for name, values in marks.greeks.items()},
             position_count=len(book),
             data_quality={
@@ -397,6 +418,25 @@ def generate_historical_snapshots(
         written = _write(rows)
         results_changed([portfolio.pk])  # its performance reads show these snapshots
     return written
+
+
+def _dividends_by_day(portfolio_id: int, start: date) -> dict[date, Decimal]:
+    """Dividend cash the portfolio received (negative: paid on shorts) per ex-date from `start`
+    (`AppliedCorporateAction.cash`), one query."""
+    rows = (
+        AppliedCorporateAction.objects.filter(
+            portfolio_id=portfolio_id, ex_date__gte=start, cash__isnull=False
+        )
+        .values("ex_date")
+        .annotate(total=Sum("cash"))
+        .values_list("ex_date", "total")
+    )
+    return {day: Decimal(total) for day, total in rows}
+
+
+def _paid_after(dividends: Mapping[date, Decimal], sessions: list[date]) -> list[Decimal]:
+    """Per session, the dividend cash credited on later ex-dates."""
+    return [sum((v for d, v in dividends.items() if d > day), Decimal(0)) for day in sessions]
 
 
 def snapshot_series(

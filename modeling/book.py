@@ -80,8 +80,10 @@ FLOATS = [
     "volatility",
     "days_to_expiry",
     "risk_free_rate",
+    "dividend_yield",
+    "early_exercise_premium",
 ]
-TEXTS = ["symbol", "underlying_symbol", "option_type", "volatility_source"]
+TEXTS = ["symbol", "underlying_symbol", "option_type", "volatility_source", "exercise_style"]
 COLUMNS = ["id", "portfolio_id", *TEXTS, "expiration", "is_option", *FLOATS]
 CONFIDENCES = (0.95, 0.99)
 MONEY = ("gross", "net", "long", "short", "options", "stock", "notional")
@@ -271,6 +273,14 @@ def book_to_json(book: Book, factors: list[str]) -> list[dict]:
 
 def book_from_json(rows: list[dict], factors: list[str]) -> Book:
     frame = pd.DataFrame.from_records(rows, columns=COLUMNS)
+    # A session frozen before options carried their style and yield was valued European
+    # without dividends: it is revalued the way it was frozen.
+    legacy = frame["is_option"].astype(bool) & ~pd.Series(
+        ["exercise_style" in r for r in rows], index=frame.index, dtype=bool
+    )
+    frame.loc[legacy, "exercise_style"] = "european"
+    frame.loc[legacy, "dividend_yield"] = 0.0
+    frame.loc[legacy, "early_exercise_premium"] = 0.0
     for key in FLOATS:
         frame[key] = pd.to_numeric(frame[key], errors="coerce").astype(float)
     frame["id"] = frame["id"].astype("int64")
@@ -353,6 +363,7 @@ def trades_book(trades: Sequence[Trade], base: Book, ctx: Context) -> Book:
             "underlying_symbol": [t.underlying for t in trades],
             "option_type": [t.option_type for t in trades],
             "volatility_source": [None] * len(trades),
+            "exercise_style": [None] * len(trades),
             "expiration": [t.expiration for t in trades],
             "is_option": np.array([bool(t.option_type) for t in trades], dtype=bool),
             "strike": np.array([np.nan if t.strike is None else t.strike for t in trades]),
@@ -405,10 +416,13 @@ def _option_rows(
         "underlying_price": spot,
         "days_to_expiry": days,
         "risk_free_rate": np.full(len(spot), rate),
+        "dividend_yield": result.dividend_yield,
+        "early_exercise_premium": result.early_exercise_premium,
     }
     for name, value in values.items():
         frame.loc[rows, name] = value
     frame.loc[rows, "volatility_source"] = result.source
+    frame.loc[rows, "exercise_style"] = np.where(result.american, "american", "european")
 
 
 def _trade_betas(frame: pd.DataFrame, base: Book, ctx: Context) -> tuple[np.ndarray, np.ndarray]:

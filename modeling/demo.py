@@ -11,8 +11,9 @@ makes the NAV come from the cached closes once the prices are in. Positions go t
 `demo_seed` is idempotent: users, books, prices and analytics are each made only when missing
 (a book is never changed once it exists), so a second run writes no rows; `reset=True` deletes
 the demo users (and with them everything they own) and rebuilds. The demo date is the last
-completed NYSE session. It orchestrates the whole stack (books, prices, the daily batch of
-every app's declared jobs, history), so it lives in the top app, above everything it uses.
+completed NYSE session. It orchestrates the whole stack (books, prices, a dividend of JPM and
+XOM five sessions back (`demo_actions`), the daily batch of every app's declared jobs, history),
+so it lives in the top app, above everything it uses.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from marketdata.providers.registry import current_source
 from marketdata.providers.synthetic import monthly_expirations
 from marketdata.services import prices_fetch_and_cache
 from marketdata.symbols import build_occ
+from modeling.demo_actions import demo_dividends
 from portfolios import services
 from portfolios.models import Portfolio, Position
 from sigmasight.accounts.models import User
@@ -344,17 +346,18 @@ class _Seeder:
     def run(self) -> SeedReport:
         begin = time.perf_counter()
         self.say(f"Demo date {self.as_of} (last NYSE session), market data: {self.report.source}.")
-        started = time.perf_counter()
-        self._accounts()
-        self._timed("accounts", started)
-        started = time.perf_counter()
-        self._prices(self._market_symbols())
-        self._timed("prices", started)
-        started = time.perf_counter()
-        for book in BOOKS:
-            self.report.books.append(self._book(book))
-        self._timed("books", started)
-        self._analytics([b.portfolio_id for b in self.report.books])
+        for name, step in (
+            ("accounts", self._accounts),
+            ("prices", lambda: self._prices(self._market_symbols())),
+            ("books", lambda: self.report.books.extend(self._book(book) for book in BOOKS)),
+        ):
+            started = time.perf_counter()
+            step()
+            self._timed(name, started)
+        ids = [b.portfolio_id for b in self.report.books]
+        if self.report.source == "synthetic":  # a real source's actions come with the batch
+            self.say(f"Dividends (JPM, XOM): applied to {demo_dividends(ids, self.sessions)}.")
+        self._analytics(ids)
         everything_changed()  # books deleted and rebuilt (their ids may come back on SQLite)
         self.report.seconds["total"] = round(time.perf_counter() - begin, 2)
         return self.report

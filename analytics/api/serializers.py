@@ -113,6 +113,23 @@ class PositionGreeksRowSerializer(serializers.Serializer):
     volatility = serializers.FloatField(allow_null=True)
     # A field named like Field.source: DRF's metaclass moves declared fields off the class.
     source = serializers.CharField()  # type: ignore[assignment]
+    # Named like Field.style (the browsable API's): the same metaclass rule as `source`.
+    style = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=["american", "european"],
+        allow_null=True,
+        help_text="the contract's exercise style (null for stocks)",
+    )
+    dividend_yield = serializers.FloatField(
+        allow_null=True, help_text="the underlying's continuous yield the Greeks used, decimal"
+    )
+    early_exercise_premium = serializers.FloatField(
+        allow_null=True,
+        help_text="American minus European value per share (0 for European contracts)",
+    )
+    early_exercise_value = serializers.FloatField(
+        allow_null=True,
+        help_text="the position's early exercise premium in currency (per share x units)",
+    )
 
 
 class RiskGreeksSerializer(serializers.Serializer):

@@ -60,6 +60,7 @@ class RiskGreeksView(GreeksResultView):
                 else float(row.implied_volatility),
                 "volatility": None if np.isnan(row.volatility) else float(row.volatility),
                 "source": row.volatility_source,
+                **_style_fields(row),
             }
             for row in frame.itertuples()
             if isinstance(row.volatility_source, str)
@@ -68,6 +69,28 @@ class RiskGreeksView(GreeksResultView):
         return s.RiskGreeksSerializer(
             {"as_of": as_of, "portfolio": totals, "positions": positions}
         ).data
+
+
+def _style_fields(row: Any) -> dict[str, Any]:
+    """An option row's exercise style, dividend yield and early exercise premium (per share and
+    for the position); None for a stock."""
+    if not row.is_option:
+        return dict.fromkeys(
+            ("style", "dividend_yield", "early_exercise_premium", "early_exercise_value")
+        )
+
+    def number(value: Any) -> float | None:
+        return None if value is None or np.isnan(value) else float(value)
+
+    premium = number(row.early_exercise_premium)
+    return {
+        "style": row.exercise_style,
+        "dividend_yield": number(row.dividend_yield),
+        "early_exercise_premium": premium,
+        "early_exercise_value": None
+        if premium is None
+        else premium * float(row.quantity) * float(row.multiplier),
+    }
 
 
 class GreeksCalculateView(APIView):

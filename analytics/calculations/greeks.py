@@ -1,5 +1,7 @@
-"""Position Greeks for whole books, on the one Black-Scholes engine
-(`marketdata.calculations.black_scholes`), in mibian's units.
+"""Position Greeks for whole books, through the one options facade
+(`marketdata.calculations.options`), in mibian's units: each contract by its exercise style
+(Bjerksund-Stensland 2002 for American, Black-Scholes-Merton for European) with its underlying's
+continuous dividend yield, for the price, the Greeks and the implied volatility alike.
 
 Volatility choice per option, in order: implied from the option's own close when it solves and
 is sane (1%..500%); else the underlying's realized volatility (annualized with 252); else the
@@ -17,6 +19,7 @@ import numpy.typing as npt
 
 from analytics.calculations.risk import TRADING_DAYS
 from marketdata.calculations import black_scholes as bs
+from marketdata.calculations import options as engine
 
 SANE_VOL = (0.01, 5.0)
 # Per-share mock Greeks (delta, gamma, theta/day, vega/pt, rho/pt) for a long contract; a short
@@ -39,6 +42,9 @@ class PositionGreeksArrays:
     volatility: npt.NDArray[np.float64]
     implied_volatility: npt.NDArray[np.float64]
     source: npt.NDArray[np.object_]  # "implied" | "realized" | "default" | "mock"
+    dividend_yield: npt.NDArray[np.float64]  # the yield used, decimal
+    american: npt.NDArray[np.bool_]  # the contract's exercise style
+    early_exercise_premium: npt.NDArray[np.float64]  # per share; 0 European, NaN without spot
 
 
 def realized_volatility(closes: npt.NDArray[np.float64], window: int) -> npt.NDArray[np.float64]:
@@ -69,7 +75,12 @@ def position_greeks(
     option_close: npt.NDArray[np.float64],
     realized_vol: npt.NDArray[np.float64],
     default_vol: float,
+    dividend_yield: npt.NDArray[np.float64] | float = 0.0,
+    american: npt.NDArray[np.bool_] | bool = False,
 ) -> PositionGreeksArrays:
+    """Greeks per position. `dividend_yield` (continuous, decimal) and `american` (the
+    contract's exercise style) are per row or one for all; the implied volatility is solved
+    under the same model the Greeks use."""
     spot = np.asarray(underlying_price, dtype=float)
     strike = np.asarray(strike, dtype=float)
     years = np.asarray(days, dtype=float) / bs.DAYS_PER_YEAR
@@ -77,6 +88,8 @@ def position_greeks(
     units = np.asarray(quantity, dtype=float) * np.asarray(multiplier, dtype=float)
     n = len(spot)
     rate = np.broadcast_to(np.asarray(rate, dtype=float), (n,))
+    q = np.broadcast_to(np.asarray(dividend_yield, dtype=float), (n,))
+    style = np.broadcast_to(np.asarray(american, dtype=bool), (n,))
     has_spot = np.isfinite(spot) & (spot > 0)
     safe_spot = np.where(has_spot, spot, 1.0)
 
@@ -84,13 +97,15 @@ def position_greeks(
     close = np.asarray(option_close, dtype=float)
     can_solve = has_spot & np.isfinite(close) & (close > 0) & (years > 0)
     if can_solve.any():
-        solved = bs.implied_volatility(
+        solved = engine.implied_volatility(
             close[can_solve],
             safe_spot[can_solve],
             strike[can_solve],
             years[can_solve],
             rate[can_solve],
             is_call[can_solve],
+            q[can_solve],
+            style[can_solve],
         )
         implied[can_solve] = solved.sigma
     implied_ok = np.isfinite(implied) & (implied >= SANE_VOL[0]) & (implied <= SANE_VOL[1])
@@ -101,7 +116,8 @@ def position_greeks(
         object
     )
 
-    per_share = bs.greeks(safe_spot, strike, years, rate, vol, is_call)
+    per_share = engine.greeks(safe_spot, strike, years, rate, vol, is_call, q, style)
+    premium = engine.early_exercise_premium(safe_spot, strike, years, rate, vol, is_call, q, style)
     mock = np.array([MOCK_PER_SHARE["C" if c else "P"] for c in is_call]).reshape(n, 5)
     live = years > 0
 
@@ -123,4 +139,7 @@ def position_greeks(
         volatility=vol,
         implied_volatility=np.where(implied_ok, implied, np.nan),
         source=source,
+        dividend_yield=np.array(q, dtype=float),
+        american=np.array(style, dtype=bool),
+        early_exercise_premium=np.where(has_spot, np.where(live, premium, 0.0), np.nan),
     )

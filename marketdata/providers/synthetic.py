@@ -8,8 +8,10 @@ stress tests estimated from these prices are meaningful. Random draws come from 
 seeded by (SEED, symbol), filled row by row from EPOCH, so a longer request never changes the
 numbers of a shorter one. Options are priced by Black-Scholes on a volatility smile from the
 underlying's path, so a held option has a price history too. Every row says source="synthetic".
-Dividend yields are a constant per name (universe.DIVIDEND_YIELDS; prices and option closes do not
-depend on them).
+Dividend yields are a constant per name (universe.DIVIDEND_YIELDS): option closes are priced with
+them and by the contract's exercise style (American for stocks and ETFs, by Bjerksund-Stensland
+2002; European for index roots), so implied volatilities solved the same way recover the smile;
+stock closes do not drop on ex-dates (the paths are total-return-like, a stated simplification).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from marketdata.calculations.black_scholes import DAYS_PER_YEAR, TRADING_DAYS
-from marketdata.calculations.black_scholes import price as bs_price
+from marketdata.calculations.options import price as option_price
 from marketdata.calendar import trading_days
 from marketdata.providers import universe
 from marketdata.providers.base import (
@@ -38,7 +40,14 @@ from marketdata.providers.base import (
     empty_actions,
     empty_bars,
 )
-from marketdata.symbols import SymbolError, build_occ, looks_like_occ, parse_occ
+from marketdata.symbols import (
+    AMERICAN,
+    SymbolError,
+    build_occ,
+    exercise_style,
+    looks_like_occ,
+    parse_occ,
+)
 
 SEED = 20_150_102
 EPOCH = date(2015, 1, 2)
@@ -340,7 +349,8 @@ class SyntheticProvider(MarketDataProvider):
         return pd.concat(frames, ignore_index=True) if frames else empty_bars()
 
     def _price_options(self, root: str, start: date, end: date, contracts: list) -> pd.DataFrame:
-        """Black-Scholes closes of contracts on one underlying for every session in range."""
+        """Model closes of contracts on one underlying for every session in range: by the
+        contract's exercise style, with the underlying's dividend yield."""
         if root in (RATE_10Y, RATE_SHORT):
             return empty_bars()
         sessions, _, rates = _panel(_last_year(end))
@@ -353,6 +363,8 @@ class SyntheticProvider(MarketDataProvider):
         spot = underlying_close[window, 0]
         dates = pd.Series(sessions[window]).dt.date.to_numpy()
         atm = annual_volatility(root)
+        dividend = model(root).dividend_yield
+        american = exercise_style(root) == AMERICAN
         rows = []
         for contract in contracts:
             live = np.array([d <= contract.expiration for d in dates])
@@ -362,13 +374,15 @@ class SyntheticProvider(MarketDataProvider):
             years = days / DAYS_PER_YEAR
             strike = float(contract.strike)
             vol = _smile(np.log(strike / spot[live]), years, atm)
-            value = bs_price(
+            value = option_price(
                 spot[live],
                 strike,
                 years,
                 rates[RATE_SHORT][window][live],
                 vol,
                 contract.option_type == "C",
+                dividend,
+                american,
             )
             close = np.round(value, 2)
             rows.append(

@@ -23,13 +23,16 @@ from analytics.models import (
     FactorDefinition,
     MarketRiskScenario,
     PortfolioFactorExposure,
+    PortfolioSnapshot,
     PositionGreeks,
     RiskMetricSnapshot,
 )
 from marketdata import calendar
 from marketdata.models import DailyPrice, Security
+from marketdata.providers import universe
 from modeling import demo
-from portfolios.models import Portfolio, Position, Strategy
+from modeling.demo_actions import DIVIDEND_NAMES, SESSIONS_BACK
+from portfolios.models import AppliedCorporateAction, Portfolio, Position, Strategy
 from sigmasight.accounts.models import User
 from sigmasight.audit.models import AuditEvent
 from sigmasight.tests.helpers import assert_envelope, client_for
@@ -324,12 +327,18 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
         )
     counts = row_counts()
     # One more run of each daily job (the log, one chunk record each: the demo is one chunk), the
-    # staff caller and the reset's audit event; every other table the same.
+    # staff caller, the reset's audit event and those of the demo dividends applied again to the
+    # rebuilt books (the audit trail outlives what it records); every other table the same.
     assert counts.pop("analytics.BatchJob") == seeded.after_second["analytics.BatchJob"] + 7
     chunks = seeded.after_second["analytics.BatchJobChunk"] + 7
     assert counts.pop("analytics.BatchJobChunk") == chunks
     assert counts.pop("accounts.User") == seeded.after_second["accounts.User"] + 1
-    assert counts.pop("audit.AuditEvent") == seeded.after_second["audit.AuditEvent"] + 1
+    # The demo dividends applied to the rebuilt books, one event per holder.
+    dividends = AuditEvent.objects.filter(
+        action="corporate_action.apply", portfolio_id__in=rebuilt.values()
+    ).count()
+    assert dividends == len(DIVIDEND_NAMES)
+    assert counts.pop("audit.AuditEvent") == seeded.after_second["audit.AuditEvent"] + 1 + dividends
     expected = dict(seeded.after_second)
     del expected["analytics.BatchJob"], expected["accounts.User"], expected["audit.AuditEvent"]
     del expected["analytics.BatchJobChunk"]
@@ -420,3 +429,40 @@ def test_the_day_again_on_eager_workers_changes_nothing(seeded, books, eager_cel
     again = numbers()
     assert [row[:2] for row in again] == [row[:2] for row in values]
     assert [row[2] for row in again] == pytest.approx([row[2] for row in values], rel=1e-12)
+
+
+def test_the_demo_pays_its_dividend_names_and_prices_their_calls_with_their_yields(seeded, books):
+    """JPM and XOM (the value book's covered calls): a quarterly dividend (the synthetic yield /
+    4 on the previous close) with an ex-date SESSIONS_BACK sessions before the demo date, credited
+    to the holders' cash, in that day's rebuilt P&L (equity moves by exactly the day's P&L), and
+    their written calls priced American with the names' yields, the early exercise premium
+    stored."""
+    before, ex_date = calendar.sessions_back(seeded.as_of, SESSIONS_BACK + 2)[:2]
+    applied = list(
+        AppliedCorporateAction.objects.filter(ex_date=ex_date).select_related("action__security")
+    )
+    assert sorted(a.action.security.symbol for a in applied) == sorted(DIVIDEND_NAMES)
+    for record in applied:
+        symbol = record.action.security.symbol
+        close = DailyPrice.objects.get(security__symbol=symbol, date=before).close
+        yearly = Decimal(str(universe.DIVIDEND_YIELDS[symbol]))
+        assert record.action.cash_amount == (close * yearly / 4).quantize(Decimal("0.01"))
+        paid = record.old_quantity * record.old_multiplier * record.action.cash_amount
+        assert record.cash == paid.quantize(Decimal("0.01")) > 0
+    _, portfolio = books["value"]
+    days = {s.date: s for s in PortfolioSnapshot.objects.filter(portfolio=portfolio)}
+    received = sum(a.cash for a in applied if a.portfolio_id == portfolio.pk)
+    assert days[ex_date].cash - days[before].cash == received > 0
+    # Each of the two days rounds to the cent on its own.
+    assert abs(days[ex_date].equity - days[before].equity - days[ex_date].daily_pnl) <= 0.02
+    calls = PositionGreeks.objects.filter(
+        position__portfolio=portfolio,
+        position__underlying_symbol__in=DIVIDEND_NAMES,
+        date=seeded.as_of,
+    )
+    assert calls.count() == len(DIVIDEND_NAMES)
+    for greeks in calls.select_related("position"):
+        symbol = greeks.position.underlying_symbol
+        assert greeks.exercise_style == "american"
+        assert greeks.dividend_yield == universe.DIVIDEND_YIELDS[symbol] > 0
+        assert greeks.early_exercise_premium is not None and greeks.early_exercise_premium >= 0

@@ -15,10 +15,11 @@ from analytics.models import FactorDefinition, PortfolioFactorExposure, Portfoli
 from analytics.services import greeks_compute, portfolio_summary
 from analytics.snapshots import generate_historical_snapshots, snapshots_take
 from marketdata.calculations import black_scholes as bs
+from marketdata.calculations import options as option_engine
 from marketdata.calendar import sessions_back, trading_days
 from marketdata.models import DailyPrice
 from marketdata.providers.synthetic import SyntheticProvider
-from marketdata.services import prices_fetch_and_cache
+from marketdata.services import dividend_yields_fetch_and_cache, prices_fetch_and_cache
 from portfolios.tests.factories import PortfolioFactory, option, stock
 from sigmasight.tests.helpers import assert_envelope
 
@@ -156,6 +157,32 @@ def test_options_are_revalued_at_the_underlyings_close(call_only):
     assert np.corrcoef(values, spots)[0, 1] > 0.9
     pnl = [float(r.daily_pnl) for r in rows[1:]]
     assert pnl == pytest.approx(np.diff(values).tolist(), abs=0.011)
+
+
+def test_options_in_history_are_priced_by_their_style_with_the_yield(user):
+    """An American AAPL put in the money, AAPL paying a stored yield: each session's value and
+    Greeks are Bjerksund-Stensland 2002's with that yield (the facade's), not Black-Scholes'."""
+    portfolio = PortfolioFactory(owner=user, cash=Decimal("0.00"), name="Put")
+    option(portfolio, "AAPL", EXP, "P", "650", "1", entry_price="40")
+    load_prices(["AAPL"])
+    dividend_yields_fetch_and_cache(symbols=["AAPL"], as_of=AS_OF, providers=[SyntheticProvider()])
+    q = SyntheticProvider().dividend_yields(["AAPL"], AS_OF)["AAPL"]
+    generate_historical_snapshots(portfolio=portfolio, days_back=10, end=AS_OF)
+    window = settings.SIGMASIGHT_REALIZED_VOL_WINDOW
+    for row in PortfolioSnapshot.objects.filter(portfolio=portfolio):
+        history = [close("AAPL", d) for d in sessions_back(row.date, window + 1)]
+        vol = float(realized_volatility(np.array(history)[:, None], window)[0])
+        market = (
+            close("AAPL", row.date),
+            650,
+            (EXP - row.date).days / 365,
+            close("US3M", row.date),
+        )
+        expected = option_engine.greeks(*market, vol, False, q, True)
+        assert float(row.net_exposure) == pytest.approx(float(expected.price) * 100, abs=0.006)
+        assert row.greeks["delta"] == pytest.approx(float(expected.delta) * 100, rel=1e-9)
+        european = bs.price(*market, vol, False, q)
+        assert float(expected.price) > float(european)  # the early exercise premium counts
 
 
 def test_missing_prices_never_put_nan_in_the_database(book):

@@ -16,6 +16,7 @@ from analytics import batch
 from analytics.models import MarketRiskScenario, PortfolioFactorExposure, RiskMetricSnapshot
 from analytics.selectors import ReadCache, closes_panel
 from analytics.services import portfolio_summary
+from marketdata.calculations import options as option_engine
 from marketdata.services import current_prices
 from modeling import book as engine
 from modeling import services
@@ -149,7 +150,10 @@ def _bs(spot: float, strike: float, years: float, rate: float, vol: float, call:
     return put, norm.cdf(d1) - 1.0
 
 
-def test_an_option_trade_adds_its_black_scholes_delta(portfolio, user):
+def test_an_option_trade_adds_its_black_scholes_delta(portfolio, user, settings):
+    """A European contract (JPM made a European root by the setting) against a hand-written
+    Black-Scholes; the American case is the next test."""
+    settings.SIGMASIGHT_EUROPEAN_UNDERLYINGS = ["JPM"]
     client = client_for(user)
     session_id = open_session(client, portfolio)
     contracts, strike, premium = -5, 190.0, "14.25"
@@ -171,6 +175,32 @@ def test_an_option_trade_adds_its_black_scholes_delta(portfolio, user):
     assert change["greeks"]["delta"] == pytest.approx(delta, rel=1e-6)
     assert change["greeks"]["dollar_delta"] == pytest.approx(delta * spot, rel=1e-6)
     assert Decimal(change["exposures"]["options"]) == Decimal(f"{abs(contracts) * 100 * 14.25:.2f}")
+
+
+def test_an_american_option_trade_adds_its_american_delta(portfolio, user):
+    """JPM's contracts are American: the trade's vol is implied and its delta computed by
+    Bjerksund-Stensland 2002 (the facade, checked against QuantLib in marketdata's tests) with
+    JPM's stored yield (none here: 0), and an in-the-money put's differs from the European."""
+    client = client_for(user)
+    session_id = open_session(client, portfolio)
+    contracts, strike, premium = -5, 190.0, "14.25"
+    add(
+        client,
+        session_id,
+        symbol="JPM",
+        quantity=str(contracts),
+        option_type="P",
+        strike=str(strike),
+        expiration=EXPIRY.isoformat(),
+        price=premium,
+    )
+    change = calculate(client, session_id)["change"]
+    market = (close("JPM"), strike, (EXPIRY - AS_OF).days / 365.0, close("US3M"))
+    vol = option_engine.implied_volatility(float(premium), *market, False, 0.0, True).sigma
+    delta = float(option_engine.greeks(*market, vol, False, 0.0, True).delta) * contracts * 100
+    assert change["greeks"]["delta"] == pytest.approx(delta, rel=1e-9)
+    european_vol = brentq(lambda v: _bs(*market, v, False)[0] - float(premium), 1e-3, 5)
+    assert abs(delta - _bs(*market, european_vol, False)[1] * contracts * 100) > 1e-3
 
 
 def test_an_option_trade_defaults_to_its_close(portfolio, user):
