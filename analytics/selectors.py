@@ -45,7 +45,15 @@ def latest_position_greeks(positions: list[Position]) -> dict[int, dict[str, Any
         )
         .filter(rank=1)
         .values(
-            "position_id", "date", *FIELDS, "implied_volatility", "volatility", "volatility_source"
+            "position_id",
+            "date",
+            *FIELDS,
+            "implied_volatility",
+            "volatility",
+            "volatility_source",
+            "exercise_style",
+            "dividend_yield",
+            "early_exercise_premium",
         )
         if option_ids
         else []
@@ -57,6 +65,9 @@ def latest_position_greeks(positions: list[Position]) -> dict[int, dict[str, Any
             "implied_volatility": r["implied_volatility"],
             "volatility": r["volatility"],
             "source": r["volatility_source"],
+            "style": r["exercise_style"],
+            "dividend_yield": r["dividend_yield"],
+            "early_exercise_premium": r["early_exercise_premium"],
         }
         for r in rows
     }
@@ -75,6 +86,9 @@ def latest_position_greeks(positions: list[Position]) -> dict[int, dict[str, Any
                 "implied_volatility": None,
                 "volatility": None,
                 "source": "stock",
+                "style": None,
+                "dividend_yield": None,
+                "early_exercise_premium": None,
             }
     return result
 

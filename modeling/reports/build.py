@@ -20,6 +20,7 @@ from modeling.reports.data import (
     summary_section,
 )
 from modeling.reports.document import Document, Section
+from modeling.reports.option_sections import options_section
 from modeling.reports.stress_sections import stress_detail_sections, stress_rows, stress_section
 from portfolios.models import Portfolio
 
@@ -35,6 +36,7 @@ def _risk_summary(portfolio: Portfolio, as_of: date) -> list[Section]:
         performance_section(portfolio, as_of),
         exposures_section(portfolio, as_of),
         greeks_section(portfolio, as_of),
+        options_section(portfolio, as_of),
         risk_metrics_section(portfolio, as_of),
         scenarios_section(portfolio, as_of),
         factor_betas_section(portfolio, as_of),

@@ -41,7 +41,8 @@ class PositionSerializer(serializers.ModelSerializer):
     )
     greeks = serializers.SerializerMethodField(
         help_text="Latest stored position Greeks {as_of, delta, gamma, theta, vega, rho, "
-        "dollar_delta, implied_volatility, volatility, source}; for stocks delta = quantity; "
+        "dollar_delta, implied_volatility, volatility, source, style (american/european), "
+        "dividend_yield, early_exercise_premium (per share)}; for stocks delta = quantity; "
         "null for an option before the Greeks job has run."
     )
 

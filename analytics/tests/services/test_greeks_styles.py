@@ -124,3 +124,12 @@ def test_risk_greeks_shows_style_yield_and_early_exercise_premium(styled, user, 
             stored.early_exercise_premium * units, rel=1e-12
         )
     assert_envelope(client_for(other_user).get(url), 404)
+    # The positions list carries the same in each position's latest Greeks.
+    listed = client_for(user).get(f"/api/v1/positions/?portfolio={styled['portfolio'].pk}")
+    greeks = {p["id"]: p["greeks"] for p in listed.json()["results"]}
+    for key in ("put", "call", "index"):
+        row = rows[styled[key].pk]
+        assert greeks[styled[key].pk]["style"] == row["style"]
+        assert greeks[styled[key].pk]["dividend_yield"] == row["dividend_yield"]
+        assert greeks[styled[key].pk]["early_exercise_premium"] == row["early_exercise_premium"]
+    assert greeks[styled["stock"].pk]["style"] is None

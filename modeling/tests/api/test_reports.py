@@ -24,6 +24,7 @@ from analytics.models import (
     PortfolioFactorExposure,
     PortfolioSnapshot,
     PositionFactorExposure,
+    PositionGreeks,
     RiskMetricSnapshot,
 )
 from modeling import demo
@@ -55,6 +56,7 @@ SECTION_TITLES = {
         "Equity and P&L over time",
         "Exposures over time",
         "Greeks by underlying",
+        "Options: exercise style and early exercise",
         "Risk metrics",
         "Market and rate scenarios",
         "Factor betas",
@@ -251,6 +253,18 @@ def check_csv(kind: str, portfolio: Portfolio, content: bytes) -> None:
         day = RiskMetricSnapshot.objects.filter(portfolio=portfolio).latest("date").date
         for m in RiskMetricSnapshot.objects.filter(portfolio=portfolio, date=day):
             assert float(metrics[f"{m.confidence:g}_{m.horizon_days}d"]) == m.var_historical
+        stored = PositionGreeks.objects.filter(
+            position__portfolio=portfolio, date=day
+        ).select_related("position")
+        options = tables["options"]
+        assert set(options) == {g.position.symbol for g in stored} != set()
+        for g in stored:
+            row = options[g.position.symbol]
+            assert row["style"] == g.exercise_style
+            assert float(row["dividend_yield"]) == g.dividend_yield
+            assert float(row["premium_per_share"]) == g.early_exercise_premium
+            units = float(g.position.quantity) * g.position.multiplier
+            assert float(row["premium"]) == pytest.approx(g.early_exercise_premium * units)
         greeks = tables["greeks_by_underlying"]
         assert "Total" in greeks
         assert sum(int(v["positions"]) for k, v in greeks.items() if k != "Total") == int(
@@ -282,6 +296,7 @@ EXPECTED_SHEETS = {
             "Vega",
             "Rho",
         ],
+        "Options": ["Contract", "Underlying", "Style", "Contracts", "Strike", "Expiration"],
         "Stress results": ["Scenario", "Category", "Direct P&L", "Total P&L", "P&L %"],
     },
     "stress": {
