@@ -21,7 +21,7 @@ from import_export.forms import ExportForm
 from import_export.results import Result, RowResult
 
 from portfolios import services
-from portfolios.models import Portfolio, Position, Strategy, Tag
+from portfolios.models import AppliedCorporateAction, Portfolio, Position, Strategy, Tag
 from portfolios.resources import (
     PortfolioResource,
     PositionResource,
@@ -266,3 +266,35 @@ class StrategyAdmin(AdminInvalidatesCache, ExportMixin, admin.ModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         super().delete_queryset(request, queryset.filter(is_detected=False))
+
+
+@admin.register(AppliedCorporateAction)
+class AppliedCorporateActionAdmin(admin.ModelAdmin):
+    """What each split or dividend did to each position on its ex-date (the batch's record, read
+    only: a re-run finds it and changes nothing; the action itself is edited under market data)."""
+
+    list_display = (
+        "ex_date",
+        "kind",
+        "rule",
+        "portfolio",
+        "old_symbol",
+        "new_symbol",
+        "old_quantity",
+        "new_quantity",
+        "cash",
+    )
+    list_filter = ("kind", "rule")
+    list_select_related = ("portfolio",)
+    search_fields = ("old_symbol", "new_symbol", "portfolio__name")
+    date_hierarchy = "ex_date"
+    ordering = ("-ex_date", "portfolio_id", "position_id")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

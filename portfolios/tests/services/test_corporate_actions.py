@@ -223,3 +223,25 @@ def test_each_owner_is_audited_for_their_own_book(user, other_user) -> None:
     assert events[mine.id].details["owner_id"] == user.id
     assert events[theirs.id].details["owner_id"] == other_user.id
     assert events[theirs.id].details["new"]["quantity"] == "-12.000000"
+
+
+def test_the_admin_lists_applied_actions_read_only(staff) -> None:
+    """Staff see what each action did to each position (every owner's); nobody adds, edits or
+    deletes a record by hand (the batch owns them)."""
+    mine, theirs = PortfolioFactory(name="Mine"), PortfolioFactory(name="Theirs")
+    held(stock(mine, "KO", "100"))
+    held(stock(theirs, "KO", "-50"))
+    dividend("KO", "0.485")
+    corporate_actions_apply(as_of=EX)
+    records = list(AppliedCorporateAction.objects.order_by("portfolio_id"))
+    base = "/admin/portfolios/appliedcorporateaction/"
+    page = staff.get(base).content.decode()
+    assert "2 applied corporate actions" in page
+    for name, cash in (("Mine", "48.50"), ("Theirs", "-24.25")):
+        assert name in page and cash in page
+    assert "dividend_long" in page and "dividend_short" in page
+    assert staff.get(f"{base}add/").status_code == 403
+    detail = staff.get(f"{base}{records[0].pk}/change/")
+    assert detail.status_code == 200 and b'name="_save"' not in detail.content
+    assert staff.post(f"{base}{records[0].pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AppliedCorporateAction.objects.count() == 2
