@@ -1,11 +1,14 @@
 """Market and rate scenarios on whole books, and how well predictions matched outcomes.
 
 Market move m (decimal, -0.01 = market down 1%): a stock's P&L is exposure x market beta x m; an
-option's underlying moves by its own market beta x m and the option is revalued by Black-Scholes
-at the shocked price with its volatility, time and rate unchanged (full revaluation). The
-delta-only P&L beside it is dollar delta x beta x m, so the difference is the convexity the
-delta approximation misses. Rate move (decimal yield change, 0.005 = +50bp): P&L = value x IR
-beta x move (IR beta = slope of daily returns on daily yield changes). P&L in currency.
+option's underlying moves by its own market beta x m and the option is revalued at the shocked
+price by its contract's style (`revaluation.revalue`: Black-Scholes-Merton with its dividend
+yield, or Bjerksund-Stensland 2002 when American) with its volatility, yield, time and rate
+unchanged (full revaluation). The delta-only P&L beside it is dollar delta x beta x m, the
+delta of the same model (`marketdata.calculations.options.greeks`), so the difference is the
+convexity the delta approximation misses. Rate move (decimal yield change, 0.005 = +50bp):
+P&L = value x IR beta x move (IR beta = slope of daily returns on daily yield changes). P&L in
+currency.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.calculations.revaluation import OptionLegs, revalue
-from marketdata.calculations import black_scholes as bs
+from marketdata.calculations import options as pricing
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,15 @@ def market_scenarios(
     stock_beta = np.nan_to_num(np.asarray(stock_beta, dtype=float))
     linear = np.asarray(stock_exposure, dtype=float) @ stock_beta * moves
     beta = np.nan_to_num(np.asarray(option_beta, dtype=float))
-    delta = bs.greeks(
+    delta = pricing.greeks(
         options.spot,
         options.strike,
         options.years,
         options.rate,
         options.volatility,
         options.is_call,
+        options.dividend_yield,
+        options.american,
     ).delta
     # (moves, options): each option's underlying moves by its own beta times the market move.
     full = linear + revalue(options, beta[None, :] * moves[:, None], by_leg=True).sum(axis=1)

@@ -21,6 +21,8 @@ def straddle(units: float) -> OptionLegs:
         volatility=np.array([0.3, 0.3]),
         is_call=np.array([True, False]),
         units=np.array([units, units]),
+        dividend_yield=np.array([0.0, 0.0]),
+        american=np.array([False, False]),
     )
 
 
@@ -41,9 +43,8 @@ def test_long_straddle_convexity_has_the_opposite_sign():
 
 def test_stocks_move_by_exposure_times_beta():
     none = np.zeros(0)
-    empty = OptionLegs(
-        np.zeros(0, dtype=int), none, none, none, none, none, np.zeros(0, dtype=bool), none
-    )
+    no = np.zeros(0, dtype=bool)
+    empty = OptionLegs(np.zeros(0, dtype=int), none, none, none, none, none, no, none, none, no)
     result = market_scenarios(
         np.array([-0.01, 0.01]),
         stock_exposure=np.array([100_000.0, -50_000.0]),
@@ -53,6 +54,29 @@ def test_stocks_move_by_exposure_times_beta():
     )
     np.testing.assert_allclose(result.full, [-1200.0, 1200.0])
     np.testing.assert_allclose(result.delta_only, result.full)
+
+
+def test_american_legs_use_their_own_model_for_full_and_delta_only():
+    """An American put deep in the money on a stock paying 2% is exercised now: its delta is -1
+    (the European one is -0.955), and its full revaluation moves with K - S."""
+    put = OptionLegs(
+        rows=np.array([0]),
+        spot=np.array([100.0]),
+        strike=np.array([160.0]),
+        years=np.array([1.0]),
+        rate=np.array([0.08]),
+        volatility=np.array([0.2]),
+        is_call=np.array([False]),
+        units=np.array([100.0]),
+        dividend_yield=np.array([0.02]),
+        american=np.array([True]),
+    )
+    moves = np.array([-0.05, 0.05])
+    result = market_scenarios(moves, options=put, **{**NO_STOCKS, "option_beta": np.ones(1)})
+    np.testing.assert_allclose(result.delta_only, [500.0, -500.0], rtol=1e-12)
+    np.testing.assert_allclose(result.full, [500.0, -500.0], rtol=1e-12)
+    european = bs.greeks(100.0, 160.0, 1.0, 0.08, 0.2, False, 0.02).delta
+    assert european == pytest.approx(-0.955, abs=1e-3)
 
 
 def test_small_moves_full_and_delta_agree():

@@ -8,7 +8,7 @@ from analytics.calculations.risk import ewma_covariance
 from stress.calculations.stress import conditional_moves, nearest_psd, position_pnl
 
 NO_OPTIONS = OptionLegs(
-    *(np.zeros(0, dtype=int) for _ in range(1)), *(np.zeros(0) for _ in range(7))
+    *(np.zeros(0, dtype=int) for _ in range(1)), *(np.zeros(0) for _ in range(9))
 )
 
 
@@ -79,6 +79,8 @@ def test_options_are_fully_revalued_at_the_implied_underlying_move():
         volatility=np.array([0.25]),
         is_call=np.array([False]),
         units=np.array([100.0]),
+        dividend_yield=np.array([0.0]),
+        american=np.array([False]),
     )
     betas = np.array([[1.5, 0.0]])
     pnl = position_pnl(np.array([[-0.20, 0.0]]), dollar=np.zeros((1, 2)), betas=betas, options=legs)
