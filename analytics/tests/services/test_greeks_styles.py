@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
+from analytics.calculations.revaluation import OptionLegs, revalue
 from analytics.jobs import JOBS
 from analytics.models import PositionGreeks
+from analytics.selectors import book_frame
 from analytics.services import greeks_compute
 from analytics.tests.helpers import AS_OF, EXP
 from marketdata.calculations import options as engine
@@ -133,3 +136,26 @@ def test_risk_greeks_shows_style_yield_and_early_exercise_premium(styled, user, 
         assert greeks[styled[key].pk]["dividend_yield"] == row["dividend_yield"]
         assert greeks[styled[key].pk]["early_exercise_premium"] == row["early_exercise_premium"]
     assert greeks[styled["stock"].pk]["style"] is None
+
+
+def test_the_book_frame_hands_each_leg_its_style_and_yield_to_the_one_revaluation(styled):
+    """What scenarios, stress, Monte Carlo and what-if revalue: the stored style and yield of
+    each leg, so a 10% fall of AAPL moves the American put by the American model's change."""
+    dividend_yields_fetch_and_cache(symbols=["AAPL"], as_of=AS_OF, providers=[SyntheticProvider()])
+    greeks_compute(as_of=AS_OF, portfolio_ids=[styled["portfolio"].pk])
+    frame, _ = book_frame([styled["portfolio"].pk], AS_OF)
+    legs = OptionLegs.from_frame(frame)
+    by_id = dict(zip(frame["id"].to_numpy()[legs.rows], range(len(legs.rows)), strict=True))
+    q = SyntheticProvider().dividend_yields(["AAPL"], AS_OF)["AAPL"]
+    put = by_id[styled["put"].pk]
+    assert legs.american[put] and legs.dividend_yield[put] == q
+    assert not legs.american[by_id[styled["index"].pk]]
+    pnl = revalue(legs, np.full(len(legs.rows), -0.10), by_leg=True)[0]
+    row = PositionGreeks.objects.get(position=styled["put"], date=AS_OF)
+    market = (close("US3M"),)
+    spot = close("AAPL")
+
+    def value(s: float) -> float:
+        return float(engine.price(s, 600.0, YEARS, *market, row.volatility, False, q, True))
+
+    assert pnl[put] == pytest.approx((value(spot * 0.9) - value(spot)) * 300, rel=1e-12)
