@@ -24,38 +24,29 @@ max(European, intrinsic), a lower bound. Expired options are worth their intrins
 zero Greeks; with sigma = 0 (T > 0) the value is max(intrinsic, European), that of exercising now
 or at expiry.
 
-Greeks are exact derivatives of the approximation: the formula is evaluated once on forward-mode
-jets (value, first derivatives in S, sigma, r and T, and the second in S), each elementary
-function carrying its analytic derivative (the bivariate normal's from the univariate one).
+Greeks are exact derivatives of the approximation: the formula (`_american_jets`) is evaluated
+once on forward-mode jets, in the call's terms, carrying the first derivatives along the spot,
+sigma, the rate and the dividend yield and the second along the spot, each elementary function
+with its analytic derivative (the bivariate normal's from the univariate one). The put's delta
+and gamma and every theta follow exactly from two properties of the value (`_formula`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from marketdata.calculations import black_scholes as bs
-from marketdata.calculations._american_jets import T1 as _T1
-from marketdata.calculations._american_jets import (
-    _bivariate,
-    _exp,
-    _Jet,
-    _log,
-    _ndtr,
-    _sqrt,
-    _where,
-)
+from marketdata.calculations._american_jets import Model, _Boundary, _call, _Jet, _Market
 from marketdata.calculations.black_scholes import DAYS_PER_YEAR, Greeks, ImpliedVol, Reason
 
 Array = npt.NDArray[np.float64]
-Model = Literal["2002", "1993"]
 
-_RUNAWAY = 12.5  # boundary this many standard deviations above the forward: European value
 _MAX_TOTAL_VOL = 10.0  # top of the implied-volatility bracket when the European one has none
-_SIGMA_STEP = 1e-11  # a Newton step below this ends the implied-volatility iteration
+_SIGMA_STEP = 1e-6  # a Halley step under this fraction of sigma ends the IV iteration
 _PRICE_STOP = 1e-4  # so does a price within this fraction of the tolerance
 
 
@@ -64,170 +55,71 @@ _PRICE_STOP = 1e-4  # so does a price within this fraction of the tolerance
 _CHUNK = 4_096
 
 
-# The implied-volatility iteration: its last passes run on a few rows each, whose cost is the
-# per-pass overhead, so it takes black_scholes' larger slices (4x fewer of those passes;
-# 65,536 rows is 3x slower again, out of cache).
-_IV_CHUNK = bs._CHUNK
-
-
-def _in_chunks(
-    fn: bs.Pass, inputs: list[Array], shape: tuple[int, ...], chunk: int = _CHUNK
-) -> list[npt.NDArray[Any]]:
-    """fn over flat inputs, `chunk` rows at a time; its outputs joined and shaped."""
+def _in_chunks(fn: bs.Pass, inputs: list[Array], shape: tuple[int, ...]) -> list[npt.NDArray[Any]]:
+    """fn over flat inputs, _CHUNK rows at a time; its outputs joined and shaped."""
     n = inputs[0].size
-    pieces = [fn(*(a[i : i + chunk] for a in inputs)) for i in range(0, max(n, 1), chunk)]
+    pieces = [fn(*(a[i : i + _CHUNK] for a in inputs)) for i in range(0, max(n, 1), _CHUNK)]
     return [np.concatenate(column).reshape(shape) for column in zip(*pieces, strict=True)]
-
-
-class _Market:
-    """The call's inputs in logs and the drift terms shared by every phi and psi."""
-
-    def __init__(self, S: _Jet, K: _Jet, T: _Jet, r: _Jet, q: _Jet, sigma: _Jet) -> None:
-        self.x_s, self.x_k = _log(S), _log(K)
-        self.T, self.r, self.b = T, r, r - q
-        self.var = sigma * sigma
-        self.sigma = sigma
-
-
-def _phi(
-    m: _Market,
-    t: _Jet,
-    gamma: _Jet | float,
-    x_h: _Jet,
-    x_i: _Jet,
-    log_c: _Jet | float = 0.0,
-    minus: _Jet | None = None,
-) -> _Jet:
-    """e^log_c phi(S, t, gamma, H, I) of Bjerksund-Stensland, from x = ln S, ln H, ln I (less
-    the same at H = e^minus: the terms not in H are shared)."""
-    vol = _sqrt(m.var * t)
-    lam = (gamma * m.b - m.r + 0.5 * gamma * (gamma - 1.0) * m.var) * t
-    kappa = 2.0 * m.b / m.var + (2.0 * gamma - 1.0)
-    drift = m.x_s + (m.b + (gamma - 0.5) * m.var) * t
-    lead = lam + gamma * m.x_s + log_c
-    gap = 2.0 * (x_i - m.x_s) / vol
-    d = (drift - x_h) / vol
-    near, far = _ndtr(-d), _ndtr(-d - gap)
-    if minus is not None:
-        d = (drift - minus) / vol
-        near, far = near - _ndtr(-d), far - _ndtr(-d - gap)
-    return _exp(lead) * near - _exp(lead + kappa * (x_i - m.x_s)) * far
-
-
-def _psi(
-    m: _Market,
-    gamma: _Jet | float,
-    x_h: _Jet,
-    x_i2: _Jet,
-    x_i1: _Jet,
-    vol1: _Jet,
-    log_c: _Jet | float = 0.0,
-    minus: _Jet | None = None,
-) -> _Jet:
-    """e^log_c psi(S, T, gamma, H, I2, I1, t1) of Bjerksund-Stensland 2002 (less the same at
-    H = e^minus)."""
-    mu = m.b + (gamma - 0.5) * m.var
-    mu1, mu2 = mu * (_T1 * m.T), mu * m.T
-    vol2 = _sqrt(m.var * m.T)
-    near, far = m.x_s - x_i1, 2.0 * x_i2 - m.x_s - x_i1
-    e = (
-        -((near + mu1) / vol1),
-        -((far + mu1) / vol1),
-        -((near - mu1) / vol1),
-        -((far - mu1) / vol1),
-    )
-    shifts: tuple[_Jet | float, ...] = (
-        0.0,
-        2.0 * (x_i2 - m.x_s),
-        2.0 * (x_i1 - m.x_s),
-        2.0 * (x_i1 - x_i2),
-    )
-    sides = (1, 1, -1, -1)
-
-    def terms(x: _Jet) -> list[_Jet]:
-        base = m.x_s - x + mu2
-        return [
-            _bivariate(e_j, -((base + shift) / vol2), side)
-            for e_j, shift, side in zip(e, shifts, sides, strict=True)
-        ]
-
-    m_j = terms(x_h)
-    if minus is not None:
-        m_j = [a - b for a, b in zip(m_j, terms(minus), strict=True)]
-    lam = (gamma * m.b - m.r + 0.5 * gamma * (gamma - 1.0) * m.var) * m.T
-    kappa = 2.0 * m.b / m.var + (2.0 * gamma - 1.0)
-    lead = lam + gamma * m.x_s + log_c
-    return (
-        _exp(lead) * m_j[0]
-        - _exp(lead + kappa * (x_i2 - m.x_s)) * m_j[1]
-        - _exp(lead + kappa * (x_i1 - m.x_s)) * m_j[2]
-        + _exp(lead + kappa * (x_i1 - x_i2)) * m_j[3]
-    )
-
-
-class _Boundary:
-    """The call's exercise boundaries (I1 only in the 2002 model) and beta, with the rows where
-    S is at or past the boundary (exercise now) and those where it runs away (European value)."""
-
-    def __init__(self, m: _Market, K: _Jet, model: Model) -> None:
-        ratio = m.b / m.var
-        beta = (0.5 - ratio) + _sqrt((ratio - 0.5) * (ratio - 0.5) + 2.0 * m.r / m.var)
-        b_inf = beta / (beta - 1.0) * K
-        q = m.r - m.b
-        b_0 = _where(m.r.v > q.v, K * m.r / q, K)
-        span = b_inf - b_0
-
-        def boundary(t: _Jet, scale: _Jet) -> _Jet:
-            return b_0 + span * (1.0 - _exp(-(m.b * t + 2.0 * _sqrt(m.var * t)) * scale))
-
-        self.beta = beta
-        if model == "1993":
-            self.i_2 = self.i_1 = boundary(m.T, b_0 / span)
-        else:
-            scale = K * K / (span * b_0)
-            self.i_1, self.i_2 = boundary(_T1 * m.T, scale), boundary(m.T, scale)
-        self.x_i2 = _log(self.i_2)
-        self.now = m.x_s.v >= self.x_i2.v
-        forward = m.x_s.v + m.b.v * m.T.v
-        self.runaway = (self.x_i2.v - forward) / np.sqrt(m.var.v * m.T.v) > _RUNAWAY
-
-
-def _call(m: _Market, K: _Jet, edge: _Boundary, model: Model) -> _Jet:
-    """The approximation of the call on rows with q > 0."""
-    beta, i_1, i_2, x_i2 = edge.beta, edge.i_1, edge.i_2, edge.x_i2
-    x_k = m.x_k
-    if model == "1993":
-        value = (i_2 - K) * (
-            _exp(beta * (m.x_s - x_i2)) - _phi(m, m.T, beta, x_i2, x_i2, -beta * x_i2)
-        )
-        value = value + _phi(m, m.T, 1.0, x_i2, x_i2, minus=x_k)
-        value = value - K * _phi(m, m.T, 0.0, x_i2, x_i2, minus=x_k)
-    else:
-        t_1 = _T1 * m.T
-        x_i1 = _log(i_1)
-        vol1 = _sqrt(m.var * t_1)
-        value = (i_2 - K) * (
-            _exp(beta * (m.x_s - x_i2)) - _phi(m, t_1, beta, x_i2, x_i2, -beta * x_i2)
-        )
-        value = value + _phi(m, t_1, 1.0, x_i2, x_i2, minus=x_i1)
-        value = value - K * _phi(m, t_1, 0.0, x_i2, x_i2, minus=x_i1)
-        c_1 = -beta * x_i1
-        value = value + (i_1 - K) * (
-            _phi(m, t_1, beta, x_i1, x_i2, c_1) - _psi(m, beta, x_i1, x_i2, x_i1, vol1, c_1)
-        )
-        value = value + _psi(m, 1.0, x_i1, x_i2, x_i1, vol1, minus=x_k)
-        value = value - K * _psi(m, 0.0, x_i1, x_i2, x_i1, vol1, minus=x_k)
-    return value
 
 
 _DIRECTIONS = ("S", "sigma", "r", "T")
 
 
-def _seeded(values: Sequence[Array], seeds: Sequence[Array], second: bool) -> list[_Jet]:
-    """Jets of independent inputs: values[i] with derivative seeds[i][d] along direction d."""
-    return [
-        _Jet(v, s, np.zeros_like(v) if second else None) for v, s in zip(values, seeds, strict=True)
-    ]
+def _volga(S: Array, K: Array, T: Array, r: Array, sigma: Array, q: Array, vega: Array) -> Array:
+    """The European d2 value / d sigma2 from its vega (per unit of sigma): vega d1 d2 / sigma
+    (0 where sigma sqrt(T) is 0 or the inputs are bad)."""
+    with np.errstate(all="ignore"):
+        vol_t = sigma * np.sqrt(T)
+        d1 = (np.log(S / K) + (r - q) * T) / vol_t + 0.5 * vol_t
+        volga = vega * d1 * (d1 - vol_t) / sigma
+    return np.where(np.isfinite(volga), volga, 0.0)
+
+
+# The formula is seeded in the call's terms (inputs spot, strike, T, rate, div, sigma) along
+# the spot, sigma, the rate and the dividend yield; the strike and T stay constants, which is
+# cheaper. The put's delta and gamma (along its S, the call's strike) follow from the value's
+# homogeneity in (spot, strike), C = spot dC/dspot + strike dC/dstrike, and theta from its
+# invariance under T -> l T, (r, q) -> (r, q) / l, sigma -> sigma / sqrt(l):
+# T dC/dT = rate dC/drate + div dC/ddiv + sigma / 2 dC/dsigma.
+_SEEDS = {"s": 0, "r_c": 3, "q_c": 4, "sigma": 5}
+_NEEDS = {"S": ("s",), "sigma": ("sigma",), "r": ("r_c", "q_c"), "T": ("sigma", "r_c", "q_c")}
+
+
+def _formula(
+    inputs: list[Array],
+    call: npt.NDArray[np.bool_],
+    directions: tuple[str, ...],
+    second: bool,
+    model: Model,
+) -> tuple[Array, Array, Array]:
+    """The approximation's value, derivatives along `directions` (rows) and second derivative
+    along the first (S or sigma) on rows where it applies, from jets in the call's terms."""
+    seeds = list(dict.fromkeys(d for name in directions for d in _NEEDS[name]))
+    n = inputs[0].size
+    jets = [_Jet(a, None) for a in inputs]
+    for i, d in enumerate(seeds):
+        g = np.zeros((len(seeds), n))
+        g[i] = 1.0
+        jets[_SEEDS[d]] = _Jet(inputs[_SEEDS[d]], g, np.zeros(n) if second else None)
+    m = _Market(*jets)
+    am = _call(m, jets[1], _Boundary(m, jets[1], model), model)
+    v, h = am.v, am.h if am.h is not None else np.zeros(n)
+    rows = dict(zip(seeds, am.g if am.g is not None else [], strict=True))
+    spot, strike, t, rate, div, sigma = inputs
+    grad = []
+    for d in directions:
+        if d == "S":
+            grad.append(np.where(call, rows["s"], (v - spot * rows["s"]) / strike))
+            if second and d == directions[0]:
+                h = np.where(call, h, (spot / strike) ** 2 * h)
+        elif d == "sigma":
+            grad.append(rows["sigma"])
+        elif d == "r":
+            grad.append(np.where(call, rows["r_c"], rows["q_c"]))
+        else:
+            rates = rate * rows["r_c"] + div * rows["q_c"]
+            grad.append((rates + 0.5 * sigma * rows["sigma"]) / t)
+    return v, np.array(grad).reshape(len(directions), n), h
 
 
 def _evaluate(
@@ -241,10 +133,11 @@ def _evaluate(
     *,
     directions: tuple[str, ...],
     model: Model,
+    second: bool = False,
 ) -> tuple[Array, Array, Array, Array, npt.NDArray[np.int8]]:
-    """(American value, its derivatives along `directions` (rows), d2/dS2 (zeros unless the
-    first direction is S), European value, reason) of flat inputs."""
-    second = directions[:1] == ("S",)
+    """(American value, its derivatives along `directions` (rows), the second derivative along
+    the first direction (S or sigma; zeros unless `second`), European value, reason) of flat
+    inputs."""
     n, k = S.size, len(directions)
     call = call_flag != 0
     if k:
@@ -257,7 +150,11 @@ def _evaluate(
             "T": -eu.theta * DAYS_PER_YEAR,
         }
         grad = np.stack([parts[d] for d in directions])
-        curv = eu.gamma.copy() if second else np.zeros(n)
+        curv = np.zeros(n)
+        if second and directions[0] == "S":
+            curv = eu.gamma.copy()
+        elif second:
+            curv = _volga(S, K, T, r, sigma, q, parts["sigma"])
     else:
         reason = bs.validate(S, K, T, r, sigma, q)
         euro = bs.price(S, K, T, r, sigma, call, q)
@@ -272,21 +169,11 @@ def _evaluate(
     rows = np.flatnonzero(approx)
     if rows.size:
         c = call[rows]
-        one, zero = np.ones(rows.size), np.zeros(rows.size)
-        seed = {
-            "S": (c * 1.0, ~c * 1.0, zero, zero, zero, zero),
-            "sigma": (zero, zero, zero, zero, zero, one),
-            "r": (zero, zero, zero, c * 1.0, ~c * 1.0, zero),
-            "T": (zero, zero, one, zero, zero, zero),
-        }
-        columns = [
-            np.array([seed[d][i] for d in directions]).reshape(k, rows.size) for i in range(6)
-        ]
         inputs = [spot[rows], strike[rows], T[rows], rate[rows], div[rows], sigma[rows]]
         with np.errstate(all="ignore"):
             # The boundary alone (values, no derivatives) first: rows past it or where it runs
             # away take the intrinsic or the European value, so the formula skips them.
-            plain = _seeded(inputs, [np.zeros((0, rows.size))] * 6, False)
+            plain = [_Jet(a, None) for a in inputs]
             edge = _Boundary(_Market(*plain), plain[1], model)
             now, runaway = edge.now, edge.runaway
             formula = np.flatnonzero(~(now | runaway))
@@ -294,12 +181,9 @@ def _evaluate(
             am_h = np.zeros(rows.size)
             if formula.size:
                 picked = [a[formula] for a in inputs]
-                jets = _seeded(picked, [a[:, formula] for a in columns], second)
-                m = _Market(*jets)
-                am = _call(m, jets[1], _Boundary(m, jets[1], model), model)
-                am_v[formula], am_g[:, formula] = am.v, am.g
-                if am.h is not None:
-                    am_h[formula] = am.h
+                am_v[formula], am_g[:, formula], am_h[formula] = _formula(
+                    picked, c[formula], directions, second, model
+                )
         intrinsic = spot[rows] - strike[rows]
         # QuantLib's order: exercise now past the boundary, then never below the European
         # value (nor where the boundary runs away or the model is undefined), then never below
@@ -331,7 +215,9 @@ def _evaluate(
 
 def _pass(directions: tuple[str, ...], model: Model) -> bs.Pass:
     def run(*inputs: Array) -> tuple[npt.NDArray[np.generic], ...]:
-        value, grad, curv, euro, reason = _evaluate(*inputs, directions=directions, model=model)
+        value, grad, curv, euro, reason = _evaluate(
+            *inputs, directions=directions, model=model, second=bool(directions)
+        )
         return (value, *grad, curv, euro, reason)
 
     return run
@@ -405,24 +291,46 @@ def implied_volatility(
 ) -> ImpliedVol:
     """The sigma at which the American price equals `price`, per option.
 
-    The European implied volatility of the same price bounds it from above (an American option
-    is worth at least the European one at every sigma), so each row has the bracket [0, sigma_E]
-    (or up to a total volatility of 10 when the price is above the European bound). Where the
-    American value at sigma_E is the European one, sigma_E is the answer; elsewhere the start
-    is the European implied volatility of the price less the early exercise premium at sigma_E,
-    then Halley steps on sigma with the analytic vega and the Black-Scholes curvature
-    (d1 d2 / sigma); a step that leaves the bracket is replaced by bisection. A row stops once
-    its step is under 1e-11 in sigma, or its price is within 1e-4 tol; unless the last point
-    priced is within tol of the price it is NOT_CONVERGED. Reasons as in
-    `black_scholes.implied_volatility`; BELOW_LOWER_BOUND when the price is at or below the
-    value at sigma = 0 (max of intrinsic and discounted forward intrinsic), ABOVE_UPPER_BOUND
-    at or above S (a call) or K (a put).
+    The European implied volatility sigma_E of the same price bounds it from above (an American
+    option is worth at least the European one at every sigma), so each row has the bracket
+    [0, sigma_E] (or up to a total volatility of 10 when the price is above the European
+    bound). Where the American value at sigma_E is the European one, sigma_E is the answer;
+    elsewhere the start is the European implied volatility of the price less the early exercise
+    premium at sigma_E, then Halley steps on sigma with the analytic vega and volga (the
+    error is cubed each step); a step that leaves the bracket is replaced by bisection. A row
+    stops once its price is within 1e-4 tol (the answer is that sigma) or its step is under
+    1e-6 of sigma (the answer is where the step lands: the error left is of the order of the
+    step's cube); otherwise, after `max_iter` steps, it is NOT_CONVERGED unless the last point
+    priced is within tol of the price. Reasons as in `black_scholes.implied_volatility`;
+    BELOW_LOWER_BOUND when the price is at or below the value at sigma = 0 (max of intrinsic
+    and discounted forward intrinsic), ABOVE_UPPER_BOUND at or above S (a call) or K (a put).
     """
     shape, inputs = bs._flat(price, S, K, T, r, q, is_call)
-    sigma, reason, iterations = _in_chunks(
-        lambda *a: _implied(*a, tol=tol, max_iter=max_iter), inputs, shape, _IV_CHUNK
+    sigma, reason, iterations = _implied(*inputs, tol=tol, max_iter=max_iter)
+    return ImpliedVol(sigma.reshape(shape), reason.reshape(shape), iterations.reshape(shape))
+
+
+def _sweep(
+    inputs: Sequence[Array], directions: tuple[str, ...] = (), second: bool = False
+) -> tuple[Array, Array, Array, Array]:
+    """The 2002 model's (value, derivatives along `directions` (rows), second derivative along
+    the first, European value) of flat inputs (S, K, T, r, sigma, q, call), _CHUNK rows a pass."""
+    n = inputs[0].size
+    pieces = [
+        _evaluate(
+            *(a[i : i + _CHUNK] for a in inputs),
+            directions=directions,
+            model="2002",
+            second=second,
+        )
+        for i in range(0, n, _CHUNK)
+    ]
+    if not pieces:
+        return np.zeros(0), np.zeros((len(directions), 0)), np.zeros(0), np.zeros(0)
+    value, grad, curv, euro = (
+        np.concatenate([piece[j] for piece in pieces], axis=-1) for j in range(4)
     )
-    return ImpliedVol(sigma, reason, iterations)
+    return value, grad, curv, euro
 
 
 def _implied(
@@ -436,7 +344,7 @@ def _implied(
     *,
     tol: float,
     max_iter: int,
-) -> tuple[npt.NDArray[np.generic], ...]:
+) -> tuple[Array, npt.NDArray[np.int8], npt.NDArray[np.int16]]:
     """(sigma, reason, iterations) of flat float inputs."""
     reason = bs.validate(S, K, T, r, target, q)
     reason[reason == Reason.NEGATIVE_VOLATILITY] = Reason.OK
@@ -445,7 +353,7 @@ def _implied(
     iterations = np.zeros(target.shape, dtype=np.int16)
     rows = np.flatnonzero(reason == Reason.OK)
     p, s, k, t, rr, qq, c = (a[rows] for a in (target, S, K, T, r, q, call))
-    lower = _evaluate(s, k, t, rr, np.zeros(rows.size), qq, c, directions=(), model="2002")[0]
+    lower = _sweep([s, k, t, rr, np.zeros(rows.size), qq, c])[0]
     upper = np.where(c != 0, s, k)
     reason[rows[p <= lower]] = Reason.BELOW_LOWER_BOUND
     reason[rows[p >= upper]] = Reason.ABOVE_UPPER_BOUND
@@ -454,52 +362,51 @@ def _implied(
     p, s, k, t, rr, qq, c = (a[inside] for a in (p, s, k, t, rr, qq, c))
     european = bs.implied_volatility(p, s, k, t, rr, c, qq).sigma
     bounded = np.isfinite(european)
-    x = np.where(bounded, european, _MAX_TOTAL_VOL / np.sqrt(t))
+    top = np.where(bounded, european, _MAX_TOTAL_VOL / np.sqrt(t))
     # At the European volatility the American value is at least the price: equal where early
     # exercise adds nothing (a root), else its premium there shifts the start.
-    at_top, _, _, euro, _ = _evaluate(s, k, t, rr, x, qq, c, directions=(), model="2002")
-    premium = at_top - euro
-    first = bounded & (premium == 0.0)
-    with np.errstate(all="ignore"):
-        start = bs.implied_volatility(p - premium, s, k, t, rr, c, qq).sigma
-    hi = np.where(bounded, european * (1.0 + 1e-12), x)
-    lo = np.zeros(rows.size)
-    x = np.where(np.isfinite(start) & (start > lo) & (start < hi), start, hi)
-    solved, steps = x.copy(), np.full(rows.size, max_iter, dtype=np.int16)
-    miss_at = at_top - p
+    at_top, _, _, euro = _sweep([s, k, t, rr, top, qq, c])
+    first = bounded & (at_top == euro)
+    solved, steps = top.copy(), np.full(rows.size, max_iter, dtype=np.int16)
     steps[first] = 0
+    miss_at = at_top - p
+    settled = np.zeros(rows.size, dtype=bool)  # stopped by the step rule or on the price
     active = np.flatnonzero(~first)
-    state = [a[active] for a in (p, s, k, t, rr, qq, c, lo, hi, x)]
+    lo, hi = np.zeros(active.size), np.where(bounded, european * (1.0 + 1e-12), top)[active]
+    market = [a[active] for a in (s, k, t, rr, qq, c)]
+    s_a, k_a, t_a, r_a, q_a, c_a = market
+    with np.errstate(all="ignore"):
+        # The premium varies little with sigma: the European implied volatility of the price
+        # less the premium at the top is close to the root.
+        shifted = (p - (at_top - euro))[active]
+        x = bs.implied_volatility(shifted, s_a, k_a, t_a, r_a, c_a, q_a).sigma
+    x = np.where(np.isfinite(x) & (x > lo) & (x < hi), x, hi)
+    state = [p[active], *market, lo, hi, x]
     stop = _PRICE_STOP * tol
     for step_no in range(1, max_iter + 1):
         if not active.size:
             break
         p_a, s_a, k_a, t_a, r_a, q_a, c_a, lo_a, hi_a, x_a = state
-        value, grad, *_ = _evaluate(
-            s_a, k_a, t_a, r_a, x_a, q_a, c_a, directions=("sigma",), model="2002"
-        )
+        value, grad, curv, _ = _sweep([s_a, k_a, t_a, r_a, x_a, q_a, c_a], ("sigma",), True)
         miss = value - p_a
         hi_a, lo_a = np.where(miss > 0, x_a, hi_a), np.where(miss > 0, lo_a, x_a)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            # Halley with the European curvature: vega'/vega = d1 d2 / sigma (Black-Scholes).
-            vol_t = x_a * np.sqrt(t_a)
-            d1 = (np.log(s_a / k_a) + (r_a - q_a) * t_a) / vol_t + 0.5 * vol_t
             ratio = miss / grad[0]
-            bend = 0.5 * ratio * d1 * (d1 - vol_t) / x_a
+            bend = np.where(np.isfinite(curv), 0.5 * ratio * curv / grad[0], 0.0)
             nxt = x_a - ratio / np.clip(1.0 - bend, 0.5, 2.0)
         exact = np.abs(miss) <= stop
-        done = exact | (np.abs(nxt - x_a) <= _SIGMA_STEP)
+        done = exact | (np.abs(nxt - x_a) <= _SIGMA_STEP * x_a)
         inside_b = np.isfinite(nxt) & (nxt > lo_a) & (nxt < hi_a)
         nxt = np.where(done | inside_b, nxt, 0.5 * (lo_a + hi_a))
         finished = active[done]
         solved[finished] = np.where(exact, x_a, nxt)[done]
-        miss_at[finished], steps[finished] = miss[done], step_no
+        miss_at[finished], steps[finished], settled[finished] = miss[done], step_no, True
         keep = ~done
         active = active[keep]
         miss_at[active] = miss[keep]
         state = [a[keep] for a in (p_a, s_a, k_a, t_a, r_a, q_a, c_a, lo_a, hi_a, nxt)]
     solved[active] = state[-1]
-    converged = np.abs(miss_at) <= tol
+    converged = settled | (np.abs(miss_at) <= tol)
     sigma[rows[converged]] = solved[converged]
     reason[rows[~converged]] = Reason.NOT_CONVERGED
     iterations[rows] = steps

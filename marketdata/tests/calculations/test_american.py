@@ -171,6 +171,17 @@ def test_american_implied_volatility_round_trip():
     np.testing.assert_allclose(iv.sigma[determined], sigma[determined], rtol=0, atol=1e-8)
 
 
+def test_american_implied_volatility_takes_few_steps():
+    # Halley steps with the exact volga from the European implied volatility of the price less
+    # the early exercise premium: the error is cubed each step, so no option on the grid is
+    # priced with its vega and volga more than 4 times.
+    b = grid()
+    S, K, T, r, sigma, call, q = args(b)
+    g = am.greeks(S, K, T, r, sigma, call, q)
+    iv = am.implied_volatility(g.price, S, K, T, r, call, q)
+    assert iv.iterations[g.vega >= 1e-3].max() <= 4
+
+
 def test_american_no_arbitrage_relations():
     b = grid()
     S, K, T, r, sigma, call, q = args(b)
