@@ -253,12 +253,12 @@ def check_csv(kind: str, portfolio: Portfolio, content: bytes) -> None:
         day = RiskMetricSnapshot.objects.filter(portfolio=portfolio).latest("date").date
         for m in RiskMetricSnapshot.objects.filter(portfolio=portfolio, date=day):
             assert float(metrics[f"{m.confidence:g}_{m.horizon_days}d"]) == m.var_historical
-        stored = PositionGreeks.objects.filter(
+        option_greeks = PositionGreeks.objects.filter(
             position__portfolio=portfolio, date=day
         ).select_related("position")
         options = tables["options"]
-        assert set(options) == {g.position.symbol for g in stored} != set()
-        for g in stored:
+        assert set(options) == {g.position.symbol for g in option_greeks} != set()
+        for g in option_greeks:
             row = options[g.position.symbol]
             assert row["style"] == g.exercise_style
             assert float(row["dividend_yield"]) == g.dividend_yield
