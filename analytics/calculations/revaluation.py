@@ -38,10 +38,10 @@ included; sigma 5%-120%; calls and puts, deep in-the-money puts past the boundar
 scenarios spanning 7% to 280% in log spot: within 9.4e-8 x strike per share, the worst at sigma
 5% and one day (5e-8 at 15%, 2e-8 at 60%); tested to 1e-7 x strike. On a Monte Carlo book
 (`bench/bench_revaluation.py`: 10,000 draws x 400 legs) it is 8-10x faster than direct
-pricing, about 2.5x the European cost. A scenario on a node, today's spot above all, takes the node's price:
-no move, no P&L, exactly (as for European legs; an American leg priced directly is within the
-engine's rounding, which depends on the batch, ~1e-16 of its price), and a leg never exercised
-early (a call without dividends) is revalued exactly as a European one.
+pricing, about 2.5x the European cost. A scenario on a node, today's spot above all, takes the
+node's price: no move, no P&L, exactly (as for European legs, and for American legs priced
+directly: the engine's value for a row does not depend on the batch it is priced in), and a leg
+never exercised early (a call without dividends) is revalued exactly as a European one.
 """
 
 from __future__ import annotations

@@ -200,9 +200,14 @@ def _bivariate(
     weights, coefficients = _NODES[side]
     x, y = a.v, b.v
     cdf_x, pdf_x = _marginal(x) if marginal is None else marginal
-    # The exponents at all nodes as one (nodes x 2) @ (2 x rows) product, exponentiated in place.
-    exponent = coefficients @ np.stack([x * y, x * x + y * y])
-    tail = weights @ np.exp(exponent, out=exponent)
+    # The exponents at all nodes (nodes x rows), exponentiated in place and summed with their
+    # weights by elementwise numpy, not BLAS: a matrix product here is slower with a thread
+    # pool (2-8 rows of 4,096) and its result would depend on the batch (blocking order).
+    exponent = np.multiply.outer(coefficients[:, 0], x * y)
+    exponent += np.multiply.outer(coefficients[:, 1], x * x + y * y)
+    np.exp(exponent, out=exponent)
+    exponent *= weights[:, None]
+    tail = exponent.sum(axis=0)
     value = ndtr(y)
     value *= cdf_x
     value += tail
