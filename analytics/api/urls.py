@@ -4,6 +4,7 @@ from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
 from analytics.api import batch_views as bv
+from analytics.api import liquidity_views as lv
 from analytics.api import risk_views as rv
 from analytics.api import snapshot_views as snap
 from analytics.api import views
@@ -22,6 +23,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "risk/greeks/calculate/", views.GreeksCalculateView.as_view(), name="risk-greeks-calculate"
     ),
     path("risk/factors/", rv.RiskFactorsView.as_view(), name="risk-factors"),
+    path("risk/liquidity/", lv.LiquidityView.as_view(), name="risk-liquidity"),
+    path("risk/concentration/", lv.ConcentrationView.as_view(), name="risk-concentration"),
     path("risk/metrics/", rv.RiskMetricsView.as_view(), name="risk-metrics"),
     path("risk/scenarios/market/", rv.MarketScenariosView.as_view(), name="scenarios-market"),
     path("risk/scenarios/rates/", rv.RateScenariosView.as_view(), name="scenarios-rates"),

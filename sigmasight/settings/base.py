@@ -435,6 +435,16 @@ SIGMASIGHT_BATCH_RETRY_BACKOFF_S = env_float("SIGMASIGHT_BATCH_RETRY_BACKOFF_S",
 SIGMASIGHT_BATCH_RETRY_BACKOFF_MAX_S = env_float("SIGMASIGHT_BATCH_RETRY_BACKOFF_MAX_S", 600.0)
 SIGMASIGHT_BATCH_STALE_HOURS = env_int("SIGMASIGHT_BATCH_STALE_HOURS", 6, minimum=1)
 
+# Liquidity (risk/liquidity/) ------------------------------------------------------------------
+# The share of a session's volume a position may trade while it is sold (a decimal; the API's
+# `participation` overrides it per request), and the days to liquidate above which it is flagged.
+SIGMASIGHT_LIQUIDITY_PARTICIPATION = env_float("SIGMASIGHT_LIQUIDITY_PARTICIPATION", 0.20)
+if not 0 < SIGMASIGHT_LIQUIDITY_PARTICIPATION <= 1:
+    raise ImproperlyConfigured("SIGMASIGHT_LIQUIDITY_PARTICIPATION is a decimal, 0 < p <= 1.")
+SIGMASIGHT_LIQUIDITY_FLAG_DAYS = env_float("SIGMASIGHT_LIQUIDITY_FLAG_DAYS", 5.0)
+if not 0 < SIGMASIGHT_LIQUIDITY_FLAG_DAYS <= 1000:
+    raise ImproperlyConfigured("SIGMASIGHT_LIQUIDITY_FLAG_DAYS is sessions, > 0 and <= 1000.")
+
 # What-if modeling -----------------------------------------------------------------------------
 # FIX 4.4 trade export: SenderCompID (49) and TargetCompID (56) of every NewOrderSingle.
 SIGMASIGHT_FIX_SENDER_COMP_ID = env_str("SIGMASIGHT_FIX_SENDER_COMP_ID", "SIGMASIGHT")
