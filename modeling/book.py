@@ -483,7 +483,7 @@ def state(book: Book, ctx: Context) -> dict:
         ),
         "stress": _stress(book, ctx),
         "stress_error": ctx.model_error or None,
-        "var": _var(book, ctx),
+        "var": risk_of(book, ctx),
     }
 
 
@@ -536,7 +536,9 @@ def base_revalued(book: Book, ctx: Context) -> RevaluedRows | None:
     return revalued_rows(_risk_inputs(book, ctx), ctx.portfolio_id, horizon_days=1)
 
 
-def _var(book: Book, ctx: Context) -> list[dict]:
+def risk_of(book: Book, ctx: Context) -> list[dict]:
+    """VaR and ES of a book per confidence (one session, one day), as the batch computes them;
+    each confidence an error instead when the book cannot be measured."""
     try:
         inputs = _risk_inputs(book, ctx)
         metrics = portfolio_risk_metrics(inputs, ctx.portfolio_id, CONFIDENCES, horizon_days=1)

@@ -35,6 +35,7 @@ from marketdata.services import prices_fetch_within
 from modeling import book as engine
 from modeling import fix
 from modeling.blotter import blotter_csv
+from modeling.incremental import risk_removed, trade_increments
 from modeling.models import ExportHistory, ModelingSession, ModelingSessionSnapshot, ProFormaTrade
 from portfolios import position_csv
 from portfolios.models import Portfolio
@@ -161,6 +162,7 @@ def session_calculate(*, session: ModelingSession) -> dict:
     ctx = _context(session)
     _, after = _after(session, ctx, engine_trades(trades))
     before = session.base_context["before"]
+    base = engine.book_from_json(session.base_positions, ctx.factors)
     impacts = {
         "as_of": session.as_of.isoformat(),
         "trade_count": len(trades),
@@ -168,6 +170,7 @@ def session_calculate(*, session: ModelingSession) -> dict:
         "before": before,
         "after": after,
         "change": engine.change(before, after),
+        "trades": _clean(trade_increments(base, before["var"], engine_trades(trades), ctx)),
     }
     session.last_impacts = impacts
     session.status = ModelingSession.Status.CALCULATED
@@ -387,6 +390,7 @@ def session_suggest(
         hedges, metric = _factor_hedge(book, ctx, *_factor_proxy(factor))
     _, after = _after(session, ctx, [*current, *hedges])
     metric["after"] = _metric_value(after, metric)
+    removed = risk_removed(_clean(engine.risk_of(book, ctx)), after["var"])
     return {
         "target": target,
         "factor": metric.get("factor"),
@@ -403,6 +407,7 @@ def session_suggest(
             for t in hedges
         ],
         "after": after,
+        "risk_removed": removed,
     }
 
 

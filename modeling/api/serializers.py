@@ -88,6 +88,29 @@ class StateSerializer(serializers.Serializer):
     var = VarRowSerializer(many=True, help_text="1-day VaR and risk metrics at 95% and 99%")
 
 
+class RiskChangeRowSerializer(serializers.Serializer):
+    confidence = serializers.FloatField()
+    var_historical = serializers.FloatField(allow_null=True)
+    var_parametric = serializers.FloatField(allow_null=True)
+    var_monte_carlo = serializers.FloatField(allow_null=True)
+    expected_shortfall = serializers.FloatField(allow_null=True, help_text="historical")
+    error = serializers.CharField(required=False, help_text="why a side could not be measured")
+
+
+class RiskChangeSerializer(serializers.Serializer):
+    var = serializers.FloatField(allow_null=True, help_text="historical 1-day VaR at 95%, currency")
+    es = serializers.FloatField(allow_null=True, help_text="historical 1-day ES at 95%, currency")
+    by = RiskChangeRowSerializer(many=True, help_text="every measure at 95% and 99%")
+
+
+class TradeRiskSerializer(serializers.Serializer):
+    trade_id = serializers.IntegerField()
+    incremental = RiskChangeSerializer(
+        help_text="the change of the base book's VaR and ES when this trade alone is added "
+        "(positive: it adds risk)"
+    )
+
+
 class ImpactsSerializer(serializers.Serializer):
     as_of = serializers.DateField()
     trade_count = serializers.IntegerField()
@@ -95,6 +118,7 @@ class ImpactsSerializer(serializers.Serializer):
     before = StateSerializer(help_text="the frozen base book")
     after = StateSerializer(help_text="the base with the session's trades")
     change = StateSerializer(help_text="after minus before, item by item")
+    trades = TradeRiskSerializer(many=True, help_text="each trade's incremental risk")
 
 
 # --- sessions and trades ---------------------------------------------------------------------------
@@ -325,6 +349,10 @@ class SuggestionSerializer(serializers.Serializer):
     metric = SuggestionMetricSerializer()
     trades = SuggestedTradeSerializer(many=True)
     after = StateSerializer()
+    risk_removed = RiskChangeSerializer(
+        help_text="the session book's VaR and ES before the hedges less after them (positive: "
+        "the hedge removes risk)"
+    )
 
 
 # --- export ---------------------------------------------------------------------------------------

@@ -31,8 +31,10 @@ COUNTS = {
     "/modeling/sessions/": 3,  # user, count, page
     "/modeling/sessions/{s}/": 3,  # user, session, trades
     "/modeling/sessions/{s}/impacts/": 3,  # user, session, trades: the stored impacts
-    "/modeling/sessions/{s}/suggestions/?target=delta_neutral": 12,
-    "/modeling/sessions/{s}/suggestions/?target=beta_neutral": 15,
+    # + 1: the risk the hedge removes measures the book before it (`risk_free_daily` reads the
+    # rate again: it is not in the request's read cache).
+    "/modeling/sessions/{s}/suggestions/?target=delta_neutral": 13,
+    "/modeling/sessions/{s}/suggestions/?target=beta_neutral": 16,
     "/modeling/sessions/{s}/snapshots/": 4,
     "/export/history/": 3,
     "/reports/{r}/status/": 2,
