@@ -21,6 +21,7 @@ from modeling.reports.data import (
 )
 from modeling.reports.document import Document, Section
 from modeling.reports.option_sections import options_section
+from modeling.reports.risk_sources import concentration_section, liquidity_section
 from modeling.reports.stress_sections import stress_detail_sections, stress_rows, stress_section
 from portfolios.models import Portfolio
 
@@ -40,6 +41,8 @@ def _risk_summary(portfolio: Portfolio, as_of: date) -> list[Section]:
         risk_metrics_section(portfolio, as_of),
         scenarios_section(portfolio, as_of),
         factor_betas_section(portfolio, as_of),
+        liquidity_section(portfolio, as_of),
+        concentration_section(portfolio, as_of),
         stress_section(*stress_rows(portfolio, as_of)),
     ]
 

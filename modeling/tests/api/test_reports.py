@@ -60,6 +60,8 @@ SECTION_TITLES = {
         "Risk metrics",
         "Market and rate scenarios",
         "Factor betas",
+        "Liquidity",
+        "Concentration",
         "Stress test results",
     ],
     "stress": ["Stress test report", "Portfolio summary", "Stress test results"],
@@ -265,6 +267,17 @@ def check_csv(kind: str, portfolio: Portfolio, content: bytes) -> None:
             assert float(row["premium_per_share"]) == g.early_exercise_premium
             units = float(g.position.quantity) * g.position.multiplier
             assert float(row["premium"]) == pytest.approx(g.early_exercise_premium * units)
+        # Liquidity and concentration: the numbers GET /risk/liquidity/ and /concentration/ give.
+        liquidity = client_for(portfolio.owner).get(
+            f"/api/v1/risk/liquidity/?portfolio={portfolio.pk}&as_of={day}"
+        )
+        for horizon, share in liquidity.json()["liquidatable"].items():
+            assert float(tables["liquidity_summary"][f"{horizon} sessions"]["share"]) == share
+        concentration = client_for(portfolio.owner).get(
+            f"/api/v1/risk/concentration/?portfolio={portfolio.pk}&as_of={day}"
+        ).json()
+        herfindahl = tables["concentration_summary"]["Herfindahl index"]["value"]
+        assert float(herfindahl) == concentration["herfindahl"]
         greeks = tables["greeks_by_underlying"]
         assert "Total" in greeks
         assert sum(int(v["positions"]) for k, v in greeks.items() if k != "Total") == int(
