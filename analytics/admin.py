@@ -11,7 +11,9 @@ from analytics.models import (
     BatchJob,
     FactorDefinition,
     MarketRiskScenario,
+    PortfolioAttribution,
     PortfolioFactorExposure,
+    PositionAttribution,
     PositionFactorExposure,
     PositionGreeks,
     PositionInterestRateBeta,
@@ -119,6 +121,28 @@ class RiskMetricSnapshotAdmin(ComputedAdmin):
         "volatility",
     )
     list_select_related = ("portfolio",)
+
+
+@admin.register(PortfolioAttribution)
+class PortfolioAttributionAdmin(ComputedAdmin):
+    list_display = ("portfolio", "date", "total_pnl", "factor_pnl", "specific_pnl", "basis")
+    list_filter = ("basis",)
+    list_select_related = ("portfolio",)
+
+
+@admin.register(PositionAttribution)
+class PositionAttributionAdmin(ComputedAdmin):
+    list_display = (
+        "position",
+        "date",
+        "total_pnl",
+        "factor_pnl",
+        "specific_pnl",
+        "delta_pnl",
+        "residual_pnl",
+    )
+    list_select_related = ("position",)
+    search_fields = ("position__symbol",)
 
 
 @admin.register(BatchJob)

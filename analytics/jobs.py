@@ -263,3 +263,31 @@ def _corporate_actions(as_of: date, portfolio_ids: list[int], reads: ReadCache |
 
 
 declare(Job("corporate_actions", 5, _corporate_actions, 5 * 60, "market-data", writes_inputs=True))
+
+
+def _attribution(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:
+    """The session's P&L split into factors and specific, options' into their Greeks, from
+    what the previous session stored (analytics.attribution)."""
+    from analytics.attribution import attribution_compute
+
+    report = attribution_compute(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads)
+    warnings: dict[int, list[str]] = {}
+    if report.without_move and report.positions:
+        held = Position.objects.filter(portfolio_id__in=portfolio_ids, closed_at__isnull=True)
+        why = "factors without a move on the session (their P&L counted specific): " + ", ".join(
+            report.without_move
+        )
+        for portfolio_id in sorted(set(held.values_list("portfolio_id", flat=True))):
+            warnings[portfolio_id] = [why[:300]]
+    return {
+        "positions_attributed": report.positions,
+        "positions_without_yesterday": report.without_yesterday,
+        "options_explained": report.options_explained,
+        "options_without_greeks": report.options_without_greeks,
+        "positions_unvalued": report.unvalued,
+        "warnings": warnings,
+    }
+
+
+# After the factor exposures (it reads the previous session's), before the market risk.
+declare(Job("attribution", 35, _attribution, 5 * 60, "risk-metrics"))

@@ -319,3 +319,70 @@ class PortfolioSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.portfolio_id} {self.date}"
+
+
+class PortfolioAttribution(models.Model):
+    """A portfolio's P&L of one session split into factors and the rest, and its options' P&L
+    into their Greeks (analytics.calculations.attribution). Money in the book's currency: the
+    sums of its positions' rows (`PositionAttribution`), with specific = total - factor."""
+
+    class Basis(models.TextChoices):
+        STORED = "stored", "Previous session's stored exposures and Greeks (the batch)"
+        PRO_FORMA = "pro_forma", "Today's holdings and exposures over past closes (history)"
+
+    portfolio = models.ForeignKey(
+        "portfolios.Portfolio", on_delete=models.CASCADE, related_name="attributions"
+    )
+    date = models.DateField()
+    total_pnl = models.FloatField()
+    factor_pnl = models.FloatField()
+    specific_pnl = models.FloatField()
+    by_factor = models.JSONField(default=dict)  # {factor name: P&L}
+    # {delta, gamma, vega, theta, rho, residual}: summed over the options with an explain.
+    greeks = models.JSONField(default=dict)
+    basis = models.CharField(max_length=10, choices=Basis.choices, default=Basis.STORED)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["portfolio_id", "date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["portfolio", "date"], name="portfolioattribution_portfolio_date"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} {self.date}"
+
+
+class PositionAttribution(models.Model):
+    """A position's P&L of one session: factors (previous session's dollar exposures x the
+    session's factor moves) and specific; for an option with both sessions' Greeks, also the
+    Greeks explain and its residual (null otherwise: stocks, options without Greeks)."""
+
+    position = models.ForeignKey(
+        "portfolios.Position", on_delete=models.CASCADE, related_name="attributions"
+    )
+    date = models.DateField()
+    total_pnl = models.FloatField()
+    factor_pnl = models.FloatField()
+    specific_pnl = models.FloatField()
+    by_factor = models.JSONField(default=dict)  # {factor name: P&L}; {} without exposures
+    delta_pnl = models.FloatField(null=True, blank=True)
+    gamma_pnl = models.FloatField(null=True, blank=True)
+    vega_pnl = models.FloatField(null=True, blank=True)
+    theta_pnl = models.FloatField(null=True, blank=True)
+    rho_pnl = models.FloatField(null=True, blank=True)
+    residual_pnl = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position_id", "date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["position", "date"], name="positionattribution_position_date"
+            ),
+        ]
+        indexes = [models.Index(fields=["date", "position"], name="positionattribution_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.position_id} {self.date}"

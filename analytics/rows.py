@@ -138,3 +138,34 @@ class SnapshotRow(NamedTuple):
     factor_betas: object
     position_count: int
     data_quality: object
+
+
+class PortfolioAttributionRow(NamedTuple):
+    """A `PortfolioAttribution` row as upserted (JSON columns prepared for the database)."""
+
+    portfolio_id: int
+    date: date
+    total_pnl: float
+    factor_pnl: float
+    specific_pnl: float
+    by_factor: object
+    greeks: object
+    basis: str
+    computed_at: object
+
+
+class PositionAttributionRow(NamedTuple):
+    """A `PositionAttribution` row as upserted (the Greek parts None for stocks)."""
+
+    position_id: int
+    date: date
+    total_pnl: float
+    factor_pnl: float
+    specific_pnl: float
+    by_factor: object
+    delta_pnl: float | None
+    gamma_pnl: float | None
+    vega_pnl: float | None
+    theta_pnl: float | None
+    rho_pnl: float | None
+    residual_pnl: float | None

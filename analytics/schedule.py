@@ -38,6 +38,9 @@ DEFAULTS = [
     Entry("sigmasight:greeks", "analytics.run_job", "0", "17", WEEKDAYS, {"job": "greeks"}),
     Entry("sigmasight:factors", "analytics.run_job", "15", "17", WEEKDAYS, {"job": "factors"}),
     Entry(
+        "sigmasight:attribution", "analytics.run_job", "18", "17", WEEKDAYS, {"job": "attribution"}
+    ),
+    Entry(
         "sigmasight:market-risk", "analytics.run_job", "20", "17", WEEKDAYS, {"job": "market_risk"}
     ),
     Entry("sigmasight:snapshots", "analytics.run_job", "30", "17", WEEKDAYS, {"job": "snapshots"}),

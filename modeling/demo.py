@@ -31,6 +31,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from analytics.attribution import generate_historical_attribution
 from analytics.batch import run_daily_batch
 from analytics.models import (
     FactorDefinition,
@@ -548,19 +549,16 @@ class _Seeder:
             self.report.batch.append(
                 {"name": run.name, "status": run.status, "duration_s": round(run.duration_s, 2)}
             )
-        self.say(
-            "Daily batch: "
-            + ", ".join(f"{r.name} {r.status} {r.duration_s:.1f}s" for r in runs)
-            + "."
-        )
+        jobs = ", ".join(f"{r.name} {r.status} {r.duration_s:.1f}s" for r in runs)
+        self.say(f"Daily batch: {jobs}.")
         for run in runs:
             for portfolio, reason in run.failed_portfolios.items():
                 self.say(f"  {run.name}: portfolio {portfolio}: {reason}")
         started = time.perf_counter()
         for portfolio in Portfolio.objects.filter(pk__in=portfolio_ids).order_by("id"):
-            self.report.snapshots += generate_historical_snapshots(
-                portfolio=portfolio, days_back=HISTORY_SESSIONS, end=self.as_of
-            )
+            history = {"portfolio": portfolio, "days_back": HISTORY_SESSIONS, "end": self.as_of}
+            self.report.snapshots += generate_historical_snapshots(**history)
+            generate_historical_attribution(**history)  # the snapshots' P&L by factor
         self._timed("snapshots", started)
         self.say(f"Snapshots: {self.report.snapshots} rows over {HISTORY_SESSIONS} sessions.")
 

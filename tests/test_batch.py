@@ -118,7 +118,7 @@ def test_trigger_runs_and_health_reports_the_last_batch(
     assert response.status_code == 202, response.content
     job = staff_client.get(f"/api/v1/admin/batch/jobs/{response.json()['job_id']}/").json()
     assert job["name"] == "trigger:risk-metrics" and job["status"] == "succeeded"
-    assert set(job["counts"]["jobs"]) == {"greeks", "factors", "market_risk"}
+    assert set(job["counts"]["jobs"]) == {"greeks", "factors", "attribution", "market_risk"}
     listed = staff_client.get("/api/v1/admin/batch/jobs/", {"name": "greeks"}).json()
     assert listed["count"] == 1
     # Who ran it (this process: eager) and its last heartbeat, for spotting a lost runner.

@@ -54,6 +54,8 @@ COMPUTE = {
     },
 }
 GET_QUERY = {"as_of": AS_OF.isoformat(), "target": "delta_neutral", "symbols": "AAPL", "by": "type"}
+# Where a route's `by` means another grouping than the positions' `type`.
+GET_BY = {"/api/v1/risk/attribution/": "factor", "/api/v1/risk/contributions/": "position"}
 
 
 def _five_closes() -> None:
@@ -142,7 +144,8 @@ def _reads(client, ids: dict, shape: str) -> list[str]:
         url = _url(route, ids)
         if url is None:
             continue
-        response = client.get(url, {**GET_QUERY, "portfolio": ids["portfolio"]})
+        by = {"by": GET_BY[url]} if url in GET_BY else {}
+        response = client.get(url, {**GET_QUERY, "portfolio": ids["portfolio"], **by})
         _check(shape, url, response)
         urls.append(url)
     return urls

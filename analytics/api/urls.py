@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
+from analytics.api import attribution_views as av
 from analytics.api import batch_views as bv
 from analytics.api import liquidity_views as lv
 from analytics.api import risk_views as rv
@@ -23,6 +24,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "risk/greeks/calculate/", views.GreeksCalculateView.as_view(), name="risk-greeks-calculate"
     ),
     path("risk/factors/", rv.RiskFactorsView.as_view(), name="risk-factors"),
+    path("risk/attribution/", av.RiskAttributionView.as_view(), name="risk-attribution"),
     path("risk/liquidity/", lv.LiquidityView.as_view(), name="risk-liquidity"),
     path("risk/concentration/", lv.ConcentrationView.as_view(), name="risk-concentration"),
     path("risk/metrics/", rv.RiskMetricsView.as_view(), name="risk-metrics"),

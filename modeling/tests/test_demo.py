@@ -22,6 +22,7 @@ from analytics.models import (
     BatchJob,
     FactorDefinition,
     MarketRiskScenario,
+    PortfolioAttribution,
     PortfolioFactorExposure,
     PortfolioSnapshot,
     PositionGreeks,
@@ -106,6 +107,7 @@ def test_the_first_seed_ran_the_whole_daily_batch(seeded):
             "market_data",
             "greeks",
             "factors",
+            "attribution",
             "market_risk",
             "snapshots",
             "stress",
@@ -315,7 +317,7 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
     body = response.json()
     assert body["as_of"] == seeded.as_of.isoformat()
     assert body["price_rows"] == 0  # the cache already held every session
-    assert [job["status"] for job in body["batch"]] == ["succeeded"] * 7
+    assert [job["status"] for job in body["batch"]] == ["succeeded"] * 8
     rebuilt = {book["key"]: book["portfolio_id"] for book in body["books"]}
     assert set(rebuilt) == set(KEYS)
     assert not set(rebuilt.values()) & set(before.values())
@@ -329,8 +331,8 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
     # One more run of each daily job (the log, one chunk record each: the demo is one chunk), the
     # staff caller, the reset's audit event and those of the demo dividends applied again to the
     # rebuilt books (the audit trail outlives what it records); every other table the same.
-    assert counts.pop("analytics.BatchJob") == seeded.after_second["analytics.BatchJob"] + 7
-    chunks = seeded.after_second["analytics.BatchJobChunk"] + 7
+    assert counts.pop("analytics.BatchJob") == seeded.after_second["analytics.BatchJob"] + 8
+    chunks = seeded.after_second["analytics.BatchJobChunk"] + 8
     assert counts.pop("analytics.BatchJobChunk") == chunks
     assert counts.pop("accounts.User") == seeded.after_second["accounts.User"] + 1
     # The demo dividends applied to the rebuilt books, one event per holder.
@@ -417,14 +419,15 @@ def test_the_day_again_on_eager_workers_changes_nothing(seeded, books, eager_cel
             "market_data",
             "greeks",
             "factors",
+            "attribution",
             "market_risk",
             "snapshots",
             "stress",
         )
     ]
     after = row_counts()
-    assert after.pop("analytics.BatchJob") == before.pop("analytics.BatchJob") + 7
-    assert after.pop("analytics.BatchJobChunk") == before.pop("analytics.BatchJobChunk") + 7
+    assert after.pop("analytics.BatchJob") == before.pop("analytics.BatchJob") + 8
+    assert after.pop("analytics.BatchJobChunk") == before.pop("analytics.BatchJobChunk") + 8
     assert after == before
     again = numbers()
     assert [row[:2] for row in again] == [row[:2] for row in values]
@@ -466,3 +469,21 @@ def test_the_demo_pays_its_dividend_names_and_prices_their_calls_with_their_yiel
         assert greeks.exercise_style == "american"
         assert greeks.dividend_yield == universe.DIVIDEND_YIELDS[symbol] > 0
         assert greeks.early_exercise_premium is not None and greeks.early_exercise_premium >= 0
+
+
+def test_the_demo_attributes_its_90_sessions_of_pnl(seeded, books):
+    """Each demo book's P&L of its 90 rebuilt sessions, by factor and specific: the days' parts
+    sum to each day's P&L and the cumulative attribution is the cumulative P&L."""
+    for _, portfolio in books.values():
+        days = list(PortfolioAttribution.objects.filter(portfolio=portfolio).order_by("date"))
+        snapshots = list(PortfolioSnapshot.objects.filter(portfolio=portfolio).order_by("date"))
+        assert [d.date for d in days] == [s.date for s in snapshots]
+        assert len(days) == demo.HISTORY_SESSIONS
+        for day in days:
+            assert day.factor_pnl + day.specific_pnl == pytest.approx(day.total_pnl, abs=1e-6)
+            assert sum(day.by_factor.values()) == pytest.approx(day.factor_pnl, abs=1e-6)
+        cumulative = sum(d.total_pnl for d in days)
+        assert cumulative == pytest.approx(
+            float(snapshots[-1].cumulative_pnl), abs=0.01 * len(days)
+        )
+        assert any(abs(d.factor_pnl) > 1 for d in days)  # the factors explain some of it

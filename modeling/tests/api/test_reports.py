@@ -273,9 +273,11 @@ def check_csv(kind: str, portfolio: Portfolio, content: bytes) -> None:
         )
         for horizon, share in liquidity.json()["liquidatable"].items():
             assert float(tables["liquidity_summary"][f"{horizon} sessions"]["share"]) == share
-        concentration = client_for(portfolio.owner).get(
-            f"/api/v1/risk/concentration/?portfolio={portfolio.pk}&as_of={day}"
-        ).json()
+        concentration = (
+            client_for(portfolio.owner)
+            .get(f"/api/v1/risk/concentration/?portfolio={portfolio.pk}&as_of={day}")
+            .json()
+        )
         herfindahl = tables["concentration_summary"]["Herfindahl index"]["value"]
         assert float(herfindahl) == concentration["herfindahl"]
         greeks = tables["greeks_by_underlying"]
