@@ -149,6 +149,7 @@ class Report(models.Model):
         RISK_SUMMARY = "risk_summary", "Risk summary"
         STRESS = "stress", "Stress"
         FACTOR = "factor", "Factor"
+        ATTRIBUTION = "attribution", "P&L attribution"
 
     class Format(models.TextChoices):
         PDF = "pdf", "PDF"

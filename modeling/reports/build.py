@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from django.utils import timezone
 
+from modeling.reports.attribution_sections import attribution_detail_sections, attribution_section
 from modeling.reports.data import (
     exposures_section,
     factor_betas_section,
@@ -29,6 +30,7 @@ TITLES = {
     "risk_summary": "Risk summary",
     "stress": "Stress test report",
     "factor": "Factor exposure report",
+    "attribution": "P&L attribution report",
 }
 
 
@@ -41,6 +43,7 @@ def _risk_summary(portfolio: Portfolio, as_of: date) -> list[Section]:
         risk_metrics_section(portfolio, as_of),
         scenarios_section(portfolio, as_of),
         factor_betas_section(portfolio, as_of),
+        attribution_section(portfolio, as_of),
         liquidity_section(portfolio, as_of),
         concentration_section(portfolio, as_of),
         stress_section(*stress_rows(portfolio, as_of)),
@@ -60,7 +63,16 @@ def _factor(portfolio: Portfolio, as_of: date) -> list[Section]:
     ]
 
 
-BUILDERS = {"risk_summary": _risk_summary, "stress": _stress, "factor": _factor}
+def _attribution(portfolio: Portfolio, as_of: date) -> list[Section]:
+    return [attribution_section(portfolio, as_of), *attribution_detail_sections(portfolio, as_of)]
+
+
+BUILDERS = {
+    "risk_summary": _risk_summary,
+    "stress": _stress,
+    "factor": _factor,
+    "attribution": _attribution,
+}
 
 
 def document_build(*, kind: str, portfolio: Portfolio, now: datetime | None = None) -> Document:

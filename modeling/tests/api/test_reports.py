@@ -41,7 +41,7 @@ from stress.models import StressTestResult
 pytestmark = pytest.mark.django_db
 
 GENERATE = "/api/v1/reports/generate/"
-KINDS = ["risk_summary", "stress", "factor"]
+KINDS = ["risk_summary", "stress", "factor", "attribution"]
 FORMATS = ["pdf", "html", "csv", "xlsx"]
 CONTENT_TYPES = {
     "pdf": "application/pdf",
@@ -60,6 +60,7 @@ SECTION_TITLES = {
         "Risk metrics",
         "Market and rate scenarios",
         "Factor betas",
+        "P&L attribution",
         "Liquidity",
         "Concentration",
         "Stress test results",
@@ -71,6 +72,14 @@ SECTION_TITLES = {
         "Factor betas",
         "Factor betas over time",
         "Position factor betas",
+    ],
+    "attribution": [
+        "P&L attribution report",
+        "Portfolio summary",
+        "P&L attribution",
+        "P&L by Greek",
+        "P&L by underlying",
+        "P&L by position",
     ],
 }
 
@@ -157,8 +166,11 @@ def chart_titles(kind: str, portfolio: Portfolio) -> list[str]:
             f"Exposures ({portfolio.base_currency})",
             "Greeks by underlying",
             "Portfolio factor betas",
+            "Cumulative P&L by factor and specific",
             "Stress P&L by scenario",
         ]
+    if kind == "attribution":
+        return ["Cumulative P&L by factor and specific"]
     if kind == "stress":
         return ["Stress P&L by scenario", "P&L by factor in the worst scenario"]
     sessions = [
@@ -285,6 +297,24 @@ def check_csv(kind: str, portfolio: Portfolio, content: bytes) -> None:
         assert sum(int(v["positions"]) for k, v in greeks.items() if k != "Total") == int(
             greeks["Total"]["positions"]
         )
+    if kind in ("risk_summary", "attribution"):
+        # The attribution: the numbers GET /risk/attribution/ gives for the same sessions.
+        for by, table in (
+            ("factor", "attribution_by_factor"),
+            ("greek", "attribution_greek_totals"),
+        ):
+            if kind == "risk_summary" and by == "greek":
+                continue
+            answer = (
+                client_for(portfolio.owner)
+                .get(f"/api/v1/risk/attribution/?portfolio={portfolio.pk}&by={by}")
+                .json()
+            )
+            rows = tables[table]
+            assert {k: float(v["pnl"]) for k, v in rows.items() if k != "Total"} == pytest.approx(
+                answer["totals"], rel=1e-12, abs=1e-9
+            )
+            assert float(rows["Total"]["pnl"]) == pytest.approx(answer["total_pnl"], abs=1e-6)
     if kind == "factor":
         latest = PositionFactorExposure.objects.filter(position__portfolio=portfolio).latest("date")
         stored = PositionFactorExposure.objects.filter(
@@ -318,6 +348,11 @@ EXPECTED_SHEETS = {
         "Stress results": ["Scenario", "Category", "Direct P&L", "Total P&L", "P&L %"],
         "Stress worst factors": ["Factor", "Factor move", "P&L"],
         "Stress worst positions": ["Position", "Symbol", "P&L"],
+    },
+    "attribution": {
+        "Attribution by factor": ["Part", "P&L"],
+        "Attribution daily": ["Date", "Total P&L"],
+        "Attribution greek totals": ["Part", "P&L"],
     },
     "factor": {
         "Factor betas": [
