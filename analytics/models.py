@@ -386,3 +386,6 @@ class PositionAttribution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position_id} {self.date}"
+
+
+from analytics.contribution_models import PortfolioRiskContribution, PositionRiskContribution  # noqa: E402,F401

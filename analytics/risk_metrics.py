@@ -15,7 +15,7 @@ An empty book (nothing held) has zero risk: zeros, not an error.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
+from analytics import contributions
 from analytics.calculations import factors as fx
 from analytics.calculations import revaluation, risk
 from analytics.calculations.book_path import BookPath, book_path
@@ -45,6 +46,8 @@ from sigmasight.exceptions import InsufficientHistory
 
 MARKET_PROXY = "SPY"
 MONTE_CARLO_SEED = 20_261_124
+CONFIDENCES = (0.95, 0.99)  # the stored metrics' and contributions'
+HORIZON_DAYS = 1
 
 
 def book_units(frame: pd.DataFrame) -> pd.Series:
@@ -120,6 +123,8 @@ class RiskInputs:
     left_out: dict[str, str] = field(default_factory=dict)  # factor -> why not in the model
     # Portfolio id -> rows whose Monte Carlo revaluation is already known (not repeated).
     revalued: dict[int, RevaluedRows] = field(default_factory=dict)
+    # Position id x factors: the stored dollar exposures (None: a pro-forma book's, from betas).
+    position_dollar: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -154,13 +159,18 @@ def risk_inputs(
         list(
             PositionFactorExposure.objects.filter(
                 position__portfolio_id__in=portfolio_ids, date=as_of, factor__name__in=factors
-            ).values_list("position__portfolio_id", "factor__name", "dollar_exposure")
+            ).values_list(
+                "position_id", "position__portfolio_id", "factor__name", "dollar_exposure"
+            )
         ),
-        columns=["portfolio_id", "factor", "dollar"],
+        columns=["position_id", "portfolio_id", "factor", "dollar"],
     )
-    dollar = exposures.pivot_table(
-        index="portfolio_id", columns="factor", values="dollar", aggfunc="sum"
-    ).reindex(columns=factors)
+    dollar, position_dollar = (
+        exposures.pivot_table(
+            index=index, columns="factor", values="dollar", aggfunc="sum"
+        ).reindex(columns=factors)
+        for index in ("portfolio_id", "position_id")
+    )
     cash = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "cash"))
     return risk_inputs_of_frame(
         frame,
@@ -169,6 +179,7 @@ def risk_inputs(
         X=X,
         betas=stored_betas(frame["id"].tolist(), as_of, factors),
         dollar=dollar,
+        position_dollar=position_dollar,
         left_out=left_out,
         reads=reads,
     )
@@ -182,6 +193,7 @@ def risk_inputs_of_frame(
     X: pd.DataFrame,
     betas: np.ndarray,
     dollar: pd.DataFrame | None = None,
+    position_dollar: pd.DataFrame | None = None,
     left_out: dict[str, str] | None = None,
     reads: ReadCache | None = None,
 ) -> RiskInputs:
@@ -223,6 +235,7 @@ def risk_inputs_of_frame(
         market=closes_panel([MARKET_PROXY], as_of, window + 1, reads=reads)[MARKET_PROXY],
         rate=risk_free_daily(as_of),
         left_out=dict(left_out or {}),
+        position_dollar=position_dollar,
     )
 
 
@@ -262,42 +275,94 @@ def _factor_model(inputs: RiskInputs) -> dict:
     return {"factors": list(inputs.factors), "left_out": dict(inputs.left_out)}
 
 
-def portfolio_risk_metrics(
-    inputs: RiskInputs, portfolio_id: int, confidences: Sequence[float], horizon_days: int
-) -> dict[float, dict]:
-    """Historical, overlapping-window, parametric and Monte Carlo VaR and ES, volatility,
-    Sharpe, Sortino, drawdown, beta to SPY and the VaR backtest of one portfolio at each
-    confidence (see the module docstring for what each measure needs)."""
+@dataclass(frozen=True)
+class BookRisk:
+    """One portfolio's book on the session and what its measures share: the value path of its
+    own closes and, with a factor covariance, its factor and specific exposures and its Monte
+    Carlo revaluation (the seeded draws revalued once, for every confidence)."""
+
+    frame: pd.DataFrame  # the portfolio's rows of the book frame
+    path: BookPath
+    horizon_days: int
+    dollar: np.ndarray | None = None  # (K,) the book's factor dollar exposures
+    position_dollar: np.ndarray | None = None  # (P, K) each position's (when stored ones read)
+    specific: np.ndarray | None = None  # (P,) (factor exposure x residual vol)^2, 0 unknown
+    residual: float = 0.0  # the book's daily specific variance, sum of `specific`
+    revalue: SameDraws | None = None
+
+
+def book_risk(
+    inputs: RiskInputs, portfolio_id: int, horizon_days: int, *, by_position: bool = False
+) -> BookRisk | None:
+    """The portfolio's `BookRisk`; None for an empty book. A book whose own closes give too
+    little history is refused (InsufficientHistory). `by_position` keeps each position's Monte
+    Carlo P&L (the contributions need it)."""
     rows = (inputs.frame["portfolio_id"] == portfolio_id).to_numpy()
     frame = inputs.frame[rows].reset_index(drop=True)
     if frame.empty:
-        return {c: _empty_book(inputs, c, horizon_days) for c in confidences}
-    window = settings.SIGMASIGHT_FACTOR_WINDOW
+        return None
     path = book_path(book_units(frame), inputs.closes, inputs.cash.get(portfolio_id, 0.0))
     required = history_required()
     if len(path.pnl) < required:
-        raise too_little_history(path, required, window)
-    values, returns = path.pnl, path.returns
-    unavailable: dict[str, str] = {}
-    revalue = None
+        raise too_little_history(path, required, settings.SIGMASIGHT_FACTOR_WINDOW)
     if inputs.cov is None:
-        unavailable["var_parametric"] = unavailable["var_monte_carlo"] = inputs.cov_error
+        return BookRisk(frame=frame, path=path, horizon_days=horizon_days)
+    position_dollar = None
+    if inputs.position_dollar is not None:
+        position_dollar = (
+            inputs.position_dollar.reindex(frame["id"]).fillna(0.0).to_numpy(dtype=float)
+        )
+        dollar = position_dollar.sum(axis=0)
     else:
         dollar = (
             inputs.dollar.loc[portfolio_id].fillna(0.0).to_numpy(dtype=float)
             if portfolio_id in inputs.dollar.index
             else np.zeros(len(inputs.factors))
         )
-        exposure = factor_exposure(frame)
-        vols = frame["underlying_symbol"].map(inputs.residual_vol).to_numpy(dtype=float)
-        residual = float(np.nansum((exposure * vols) ** 2))
-        known = inputs.revalued.get(portfolio_id)
-        known = (
-            known
-            if known is not None and known.fits(len(frame), inputs.cov, horizon_days)
-            else None
-        )
-        revalue = _same_draws(_full_revaluation(frame, inputs.betas[rows], residual, known))
+    vols = frame["underlying_symbol"].map(inputs.residual_vol).to_numpy(dtype=float)
+    squared = (factor_exposure(frame) * vols) ** 2
+    residual = float(np.nansum(squared))
+    known = inputs.revalued.get(portfolio_id)
+    known = (
+        known if known is not None and known.fits(len(frame), inputs.cov, horizon_days) else None
+    )
+    revalue = _full_revaluation(
+        frame, inputs.betas[rows], residual, known, by_position=by_position and known is None
+    )
+    return BookRisk(
+        frame=frame,
+        path=path,
+        horizon_days=horizon_days,
+        dollar=dollar,
+        position_dollar=position_dollar,
+        specific=np.where(np.isnan(squared), 0.0, squared),
+        residual=residual,
+        revalue=SameDraws(revalue),
+    )
+
+
+def portfolio_risk_metrics(
+    inputs: RiskInputs, portfolio_id: int, confidences: Sequence[float], horizon_days: int
+) -> dict[float, dict]:
+    """Historical, overlapping-window, parametric and Monte Carlo VaR and ES, volatility,
+    Sharpe, Sortino, drawdown, beta to SPY and the VaR backtest of one portfolio at each
+    confidence (see the module docstring for what each measure needs)."""
+    book = book_risk(inputs, portfolio_id, horizon_days)
+    return book_metrics(inputs, book, confidences, horizon_days)
+
+
+def book_metrics(
+    inputs: RiskInputs, book: BookRisk | None, confidences: Sequence[float], horizon_days: int
+) -> dict[float, dict]:
+    """`portfolio_risk_metrics` of a `book_risk` (None: the empty book's zeros)."""
+    if book is None:
+        return {c: _empty_book(inputs, c, horizon_days) for c in confidences}
+    path = book.path
+    required = history_required()
+    values, returns = path.pnl, path.returns
+    unavailable: dict[str, str] = {}
+    if inputs.cov is None:
+        unavailable["var_parametric"] = unavailable["var_monte_carlo"] = inputs.cov_error
     market = _span_returns(inputs.market, path.sessions)
     beta = None
     if np.isfinite(market).sum() >= required:
@@ -320,13 +385,14 @@ def portfolio_risk_metrics(
             risk.kupiec_pof(exceptions, observations, confidence) if observations else (None, None)
         )
         var_parametric = var_monte_carlo = None
-        if revalue is not None and inputs.cov is not None:  # revalue is built only with a cov
+        # The revaluation and the exposures are built only with a covariance.
+        if book.revalue is not None and book.dollar is not None and inputs.cov is not None:
             var_parametric = risk.parametric_var(
-                dollar, inputs.cov, residual, confidence, horizon_days
+                book.dollar, inputs.cov, book.residual, confidence, horizon_days
             )
             var_monte_carlo, _ = risk.monte_carlo_var(
                 inputs.cov,
-                revalue,
+                book.revalue,
                 n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS,
                 seed=MONTE_CARLO_SEED,
                 confidence=confidence,
@@ -373,17 +439,30 @@ def portfolio_risk_metrics(
     return result
 
 
-def _same_draws(revalue):
+@dataclass(frozen=True)
+class Draws:
+    """One set of seeded Monte Carlo draws revalued: the book's P&L (residual noise included),
+    the noise drawn, and with `by_position` each position's P&L before the noise."""
+
+    pnl: np.ndarray  # (draws,)
+    noise: np.ndarray  # (draws,) residual_sd x N(0, 1), one draw per scenario
+    positions: np.ndarray | None  # (draws, positions): stocks linear, legs revalued, else 0
+
+
+class SameDraws:
     """Revalue once per set of draws: the confidences of one portfolio share the seeded moves,
-    so their Monte Carlo P&L is computed once (and its residual noise drawn once)."""
-    memo: dict = {}
+    so their Monte Carlo P&L is computed once (and its residual noise drawn once); the last
+    draws stay readable (`draws`) for the contributions."""
 
-    def cached(moves: np.ndarray) -> np.ndarray:
-        if "moves" not in memo or not np.array_equal(memo["moves"], moves):
-            memo["moves"], memo["pnl"] = moves, revalue(moves)
-        return memo["pnl"]
+    def __init__(self, revalue: Callable[[np.ndarray], Draws]) -> None:
+        self._revalue = revalue
+        self._moves: np.ndarray | None = None
+        self.draws: Draws | None = None
 
-    return cached
+    def __call__(self, moves: np.ndarray) -> np.ndarray:
+        if self.draws is None or self._moves is None or not np.array_equal(self._moves, moves):
+            self._moves, self.draws = moves, self._revalue(moves)
+        return self.draws.pnl
 
 
 def revalued_rows(inputs: RiskInputs, portfolio_id: int, horizon_days: int) -> RevaluedRows | None:
@@ -399,17 +478,24 @@ def revalued_rows(inputs: RiskInputs, portfolio_id: int, horizon_days: int) -> R
         horizon_days=horizon_days,
     )
     frame = inputs.frame[rows].reset_index(drop=True)
-    pnl = _full_revaluation(frame, inputs.betas[rows], 0.0)(moves)
+    pnl = _full_revaluation(frame, inputs.betas[rows], 0.0)(moves).pnl
     return RevaluedRows(rows=len(frame), horizon_days=horizon_days, cov=inputs.cov, pnl=pnl)
 
 
 def _full_revaluation(
-    frame: pd.DataFrame, betas: np.ndarray, residual_var: float, known: RevaluedRows | None = None
-):
+    frame: pd.DataFrame,
+    betas: np.ndarray,
+    residual_var: float,
+    known: RevaluedRows | None = None,
+    *,
+    by_position: bool = False,
+) -> Callable[[np.ndarray], Draws]:
     """P&L of the book under factor moves: every position's underlying moves by its own betas;
     stocks linearly, options fully revalued (`revaluation.revalue`); plus the
     positions' residual risk as seeded normal noise (so a linear book converges to parametric).
-    Rows already `known` under these draws add their P&L instead of being revalued."""
+    Rows already `known` under these draws add their P&L instead of being revalued.
+    `by_position` (without `known`) keeps each position's P&L, in the underlying returns' array
+    (turned into P&L in place once the book's is summed: no second draws x positions array)."""
     if known is not None:
         frame, betas = frame.iloc[known.rows :], betas[known.rows :]
     legs = revaluation.OptionLegs.from_frame(frame)
@@ -418,14 +504,19 @@ def _full_revaluation(
     noise = np.random.default_rng(MONTE_CARLO_SEED + 1)
     residual_sd = float(np.sqrt(max(residual_var, 0.0)))
 
-    def revalue(moves: np.ndarray) -> np.ndarray:
+    def revalue(moves: np.ndarray) -> Draws:
         underlying = moves @ betas.T  # (draws, positions) underlying returns
-        pnl = underlying[:, stock] @ exposure[stock]
-        if len(legs.rows):
-            pnl = pnl + revaluation.revalue(legs, underlying[:, legs.rows])
+        legs_pnl = revaluation.revalue(legs, underlying[:, legs.rows], by_leg=True)
+        pnl = underlying[:, stock] @ exposure[stock] + legs_pnl.sum(axis=1)
         if known is not None:
             pnl = known.pnl + pnl
-        return pnl + residual_sd * noise.standard_normal(len(moves))
+        drawn = residual_sd * noise.standard_normal(len(moves))
+        positions = None
+        if by_position:
+            underlying *= np.where(stock, exposure, 0.0)
+            underlying[:, legs.rows] = legs_pnl
+            positions = underlying
+        return Draws(pnl=pnl + drawn, noise=drawn, positions=positions)
 
     return revalue
 
@@ -456,26 +547,31 @@ def _backtest(pnl: np.ndarray, confidence: float, lookback: int = 100) -> tuple[
 def risk_metrics_compute(
     *, as_of: date | None = None, portfolio_ids: list[int], reads: ReadCache | None = None
 ) -> dict:
-    """Every portfolio's stored metrics (95% and 99%, one day) for the session. Returns
-    {"rows": written, "skipped": {portfolio id: why}} (a book without enough history of its own
-    is skipped with the reason, never a failure)."""
+    """Every portfolio's stored metrics (95% and 99%, one day) for the session, and its risk
+    contributions (`analytics.contributions`) from the same P&L and draws. Returns
+    {"rows": written, "contribution_rows": position rows written, "skipped": {portfolio id:
+    why}} (a book without enough history of its own is skipped with the reason, never a
+    failure)."""
     as_of = calendar.session_for(as_of)
     inputs = risk_inputs(portfolio_ids, as_of, reads=reads)
     rows: list[RiskMetricRow] = []
+    found: list[contributions.BookContributions] = []
     skipped: dict[int, str] = {}
     for portfolio_id in sorted(portfolio_ids):
         try:
-            metrics = portfolio_risk_metrics(inputs, portfolio_id, (0.95, 0.99), horizon_days=1)
+            book = book_risk(inputs, portfolio_id, HORIZON_DAYS, by_position=True)
         except InsufficientHistory as exc:
             skipped[portfolio_id] = f"risk metrics: {exc.message}"
             continue
+        metrics = book_metrics(inputs, book, CONFIDENCES, HORIZON_DAYS)
+        found.append(contributions.book_contributions(inputs, portfolio_id, book, metrics))
         for confidence, m in metrics.items():
             rows.append(
                 RiskMetricRow(
                     portfolio_id=portfolio_id,
                     date=as_of,
                     confidence=confidence,
-                    horizon_days=1,
+                    horizon_days=HORIZON_DAYS,
                     var_historical=m["var_historical"],
                     var_parametric=m["var_parametric"],
                     var_monte_carlo=m["var_monte_carlo"],
@@ -493,7 +589,10 @@ def risk_metrics_compute(
     written = upsert_records(
         RiskMetricSnapshot, rows, unique=["portfolio_id", "date", "confidence", "horizon_days"]
     )
-    return {"rows": written, "skipped": skipped}
+    stored = contributions.risk_contributions_store(
+        as_of=as_of, horizon_days=HORIZON_DAYS, books=found
+    )
+    return {"rows": written, "contribution_rows": stored, "skipped": skipped}
 
 
 # What a stored metric row keeps beside its columns.

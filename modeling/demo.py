@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import password_validation
@@ -556,9 +556,9 @@ class _Seeder:
                 self.say(f"  {run.name}: portfolio {portfolio}: {reason}")
         started = time.perf_counter()
         for portfolio in Portfolio.objects.filter(pk__in=portfolio_ids).order_by("id"):
-            history = {"portfolio": portfolio, "days_back": HISTORY_SESSIONS, "end": self.as_of}
-            self.report.snapshots += generate_historical_snapshots(**history)
-            generate_historical_attribution(**history)  # the snapshots' P&L by factor
+            history: dict[str, Any] = {"portfolio": portfolio, "days_back": HISTORY_SESSIONS}
+            self.report.snapshots += generate_historical_snapshots(**history, end=self.as_of)
+            generate_historical_attribution(**history, end=self.as_of)
         self._timed("snapshots", started)
         self.say(f"Snapshots: {self.report.snapshots} rows over {HISTORY_SESSIONS} sessions.")
 

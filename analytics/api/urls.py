@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from analytics.api import attribution_views as av
 from analytics.api import batch_views as bv
+from analytics.api import contribution_views as cv
 from analytics.api import liquidity_views as lv
 from analytics.api import risk_views as rv
 from analytics.api import snapshot_views as snap
@@ -26,6 +27,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("risk/factors/", rv.RiskFactorsView.as_view(), name="risk-factors"),
     path("risk/attribution/", av.RiskAttributionView.as_view(), name="risk-attribution"),
     path("risk/liquidity/", lv.LiquidityView.as_view(), name="risk-liquidity"),
+    path("risk/contributions/", cv.RiskContributionsView.as_view(), name="risk-contributions"),
     path("risk/concentration/", lv.ConcentrationView.as_view(), name="risk-concentration"),
     path("risk/metrics/", rv.RiskMetricsView.as_view(), name="risk-metrics"),
     path("risk/scenarios/market/", rv.MarketScenariosView.as_view(), name="scenarios-market"),

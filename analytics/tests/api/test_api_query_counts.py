@@ -1,6 +1,7 @@
 """Every list and result endpoint of the analytics API costs a fixed number of queries: the same
 for a book of 2 positions as for one of 10 (read with the API cache off, so each request
-computes; the session's prices, Greeks and betas stored first, as the batch leaves them)."""
+computes; the session's prices, Greeks, betas and risk metrics stored first, as the batch leaves
+them)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from django.test.utils import CaptureQueriesContext
 
 from analytics.models import BatchJob
+from analytics.risk_metrics import risk_metrics_compute
 from analytics.risk_services import factors_compute, ir_betas_compute
 from analytics.services import greeks_compute, positions_value
 from analytics.tests.helpers import SERIES
@@ -40,6 +42,7 @@ COUNTS: dict[str, int | dict[str, int]] = {
     "/risk/greeks/?portfolio={p}": 7,
     "/risk/factors/?as_of={a}": 10,
     "/risk/liquidity/?as_of={a}": 9,
+    "/risk/contributions/?as_of={a}&by=tag": 5,
     "/risk/concentration/?as_of={a}": 9,
     "/risk/metrics/?as_of={a}": {"sqlite": 21, "postgresql": 17},
     "/risk/scenarios/market/?as_of={a}": 11,
@@ -55,8 +58,8 @@ COUNTS: dict[str, int | dict[str, int]] = {
 
 @pytest.fixture(params=[2, 10], ids=lambda n: f"{n}-positions")
 def book(request: pytest.FixtureRequest, user, settings) -> Portfolio:
-    """A book of `n` positions (stocks and options on the session's closes, Greeks and betas
-    stored), read with the API cache off."""
+    """A book of `n` positions (stocks and options on the session's closes, Greeks, betas and
+    risk metrics stored), read with the API cache off."""
     settings.SIGMASIGHT_API_CACHE_TTL_S = 0
     size = request.param
     portfolio = Portfolio.objects.create(owner=user, name="Book", cash=Decimal("100000"))
@@ -72,6 +75,7 @@ def book(request: pytest.FixtureRequest, user, settings) -> Portfolio:
     )
     for job in (positions_value, greeks_compute, factors_compute, ir_betas_compute):
         job(as_of=AS_OF, portfolio_ids=[portfolio.pk])
+    risk_metrics_compute(as_of=AS_OF, portfolio_ids=[portfolio.pk])
     assert portfolio.positions.count() == len(options) + len(stocks) == size
     return portfolio
 
