@@ -22,7 +22,11 @@ from modeling.reports.data import (
 )
 from modeling.reports.document import Document, Section
 from modeling.reports.option_sections import options_section
-from modeling.reports.risk_sources import concentration_section, liquidity_section
+from modeling.reports.risk_sources import (
+    concentration_section,
+    contributions_section,
+    liquidity_section,
+)
 from modeling.reports.stress_sections import stress_detail_sections, stress_rows, stress_section
 from portfolios.models import Portfolio
 
@@ -41,6 +45,7 @@ def _risk_summary(portfolio: Portfolio, as_of: date) -> list[Section]:
         greeks_section(portfolio, as_of),
         options_section(portfolio, as_of),
         risk_metrics_section(portfolio, as_of),
+        contributions_section(portfolio, as_of),
         scenarios_section(portfolio, as_of),
         factor_betas_section(portfolio, as_of),
         attribution_section(portfolio, as_of),

@@ -1,14 +1,18 @@
-"""The risk summary's sections on where the risk sits: liquidity (days to liquidate at the
-default participation, the share of the gross sellable in 1, 5 and 10 days, flagged positions)
-and concentration (top names, Herfindahl, sectors), from the same services as
-GET /risk/liquidity/ and GET /risk/concentration/ (`analytics.liquidity`)."""
+"""The risk summary's sections on where the risk sits: contributions (the stored Euler components
+of VaR, by underlying and by factor), liquidity (days to liquidate at the default participation,
+the share of the gross sellable in 1, 5 and 10 days, flagged positions) and concentration (top
+names, Herfindahl, sectors), from the same services as GET /risk/contributions/,
+/risk/liquidity/ and /risk/concentration/ (`analytics.contributions`, `analytics.liquidity`)."""
 
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
+from analytics.contributions import ContributionRow, risk_contributions
 from analytics.liquidity import portfolio_concentration, portfolio_liquidity
-from modeling.reports.document import Column, Section, Table
+from modeling.reports import charts
+from modeling.reports.document import Chart, Column, Section, Table
 from portfolios.models import Portfolio
 
 LIQUIDITY_SHOWN = 15  # positions in the printed table, slowest first (the CSV holds every one)
@@ -101,5 +105,84 @@ def concentration_section(portfolio: Portfolio, as_of: date) -> Section:
             ],
             rows=[[g.key, g.gross, g.net, g.share] for g in report.sectors],
         )
+    )
+    return section
+
+
+CONTRIBUTORS = 10  # the chart's and the printed table's top contributors
+
+
+def contributions_section(portfolio: Portfolio, as_of: date) -> Section:
+    """Where the 95% one-day VaR comes from (historical, the stored Euler components): the top
+    contributors by underlying, and the parametric split by factor and specific, from the same
+    reader as GET /risk/contributions/ (`analytics.contributions.risk_contributions`)."""
+    section = Section("contributions", "Risk contributions", as_of=as_of)
+    found = risk_contributions(portfolio=portfolio, as_of=as_of, by="underlying")
+    if found is None or found.total is None:
+        why = found.unavailable if found is not None else None
+        section.empty = f"No VaR contributions are stored up to {as_of}" + (
+            f": {why}." if why else "."
+        )
+        return section
+    rows = sorted(found.contributions, key=lambda r: -abs(r.component or 0.0))
+    columns = [
+        Column("underlying", "Underlying"),
+        Column("exposure", "Exposure", "money"),
+        Column("component", "VaR contribution", "money"),
+        Column("marginal", "Marginal VaR per $", "number"),
+        Column("percent", "Share of VaR", "percent"),
+    ]
+
+    def cells(r: ContributionRow) -> list[object]:
+        return [r.key, r.exposure, r.component, r.marginal, r.percent]
+
+    section.tables.append(
+        Table(
+            "contributions_top",
+            f"Top {CONTRIBUTORS} contributors to the 95% 1-day historical VaR",
+            columns,
+            [cells(r) for r in rows[:CONTRIBUTORS]] + [["Total", None, found.total, None, 1.0]],
+        )
+    )
+    section.tables.append(
+        Table(
+            "contributions_all",
+            "Every underlying",
+            columns,
+            [cells(r) for r in rows],
+            printed=False,
+        )
+    )
+    top = rows[:CONTRIBUTORS]
+    section.charts.append(
+        Chart(
+            "Top contributors to VaR",
+            partial(
+                charts.bars,
+                [r.key for r in top],
+                [-(r.component or 0.0) for r in top],
+                "Top contributors to VaR (bars: P&L at risk, losses red)",
+            ),
+        )
+    )
+    factors = risk_contributions(portfolio=portfolio, as_of=as_of, method="parametric", by="factor")
+    if factors is not None and factors.total is not None:
+        section.tables.append(
+            Table(
+                "contributions_factors",
+                "Parametric 95% VaR by factor and specific",
+                [
+                    Column("factor", "Factor"),
+                    Column("component", "VaR contribution", "money"),
+                    Column("percent", "Share of VaR", "percent"),
+                ],
+                [[r.key, r.component, r.percent] for r in factors.contributions]
+                + [["Total", factors.total, 1.0]],
+            )
+        )
+    section.notes.append(
+        "Euler allocation: each contribution is the position's exposure x its marginal VaR, and "
+        "the contributions add up to the VaR. Historical: the positions' P&L on the VaR day "
+        "(options by their own closes); parametric: the factor model (options by their delta)."
     )
     return section

@@ -58,6 +58,7 @@ SECTION_TITLES = {
         "Greeks by underlying",
         "Options: exercise style and early exercise",
         "Risk metrics",
+        "Risk contributions",
         "Market and rate scenarios",
         "Factor betas",
         "P&L attribution",
@@ -165,6 +166,7 @@ def chart_titles(kind: str, portfolio: Portfolio) -> list[str]:
             "Equity and daily P&L",
             f"Exposures ({portfolio.base_currency})",
             "Greeks by underlying",
+            "Top contributors to VaR",
             "Portfolio factor betas",
             "Cumulative P&L by factor and specific",
             "Stress P&L by scenario",
@@ -279,6 +281,17 @@ def check_csv(kind: str, portfolio: Portfolio, content: bytes) -> None:
             assert float(row["premium_per_share"]) == g.early_exercise_premium
             units = float(g.position.quantity) * g.position.multiplier
             assert float(row["premium"]) == pytest.approx(g.early_exercise_premium * units)
+        # Contributions: GET /risk/contributions/'s (95%, historical VaR, by underlying).
+        answer = (
+            client_for(portfolio.owner)
+            .get(f"/api/v1/risk/contributions/?portfolio={portfolio.pk}&by=underlying")
+            .json()
+        )
+        rows = tables["contributions_all"]
+        assert float(tables["contributions_top"]["Total"]["component"]) == answer["total"]
+        assert {k: float(v["component"]) for k, v in rows.items()} == {
+            c["key"]: c["component"] for c in answer["contributions"]
+        }
         # Liquidity and concentration: the numbers GET /risk/liquidity/ and /concentration/ give.
         liquidity = client_for(portfolio.owner).get(
             f"/api/v1/risk/liquidity/?portfolio={portfolio.pk}&as_of={day}"
