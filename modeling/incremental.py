@@ -8,6 +8,11 @@ alone is added to it (the base as the session froze it, none of the session's ot
 the base's draws cancel and only the trade moves the number). Positive: the trade adds risk.
 `var` and `es` name the primary pair (historical, 95%), as the limits and the workbench read it.
 
+A trade's `contribution` is its Euler component in the after-book (the session's whole book): its
+share of the after-book's 95% one-day historical VaR and ES (its P&L on the VaR day, its mean P&L
+over the ES tail, on its own closes, as the stored contributions) and its marginal VaR per dollar
+of its exposure; null with the reason when the after-book has too little history.
+
 A hedge suggestion's `risk_removed` is the same difference the other way: the measures of the
 session's book (base + trades) before the hedges less those after them (positive: the hedge
 takes risk away).
@@ -17,7 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+from django.conf import settings
+
+from analytics.calculations.book_path import book_path
+from analytics.calculations.contributions import scenario_contributions
+from analytics.contributions import historical_position_pnl
+from analytics.risk_metrics import book_units
+from analytics.selectors import closes_panel
 from modeling import book as engine
+from sigmasight.exceptions import DomainError
 
 MEASURES = ("var_historical", "var_parametric", "var_monte_carlo", "expected_shortfall")
 PRIMARY_CONFIDENCE = 0.95
@@ -63,3 +77,36 @@ def risk_removed(before: Sequence[dict], after: Sequence[dict]) -> dict:
         for row in risk_change(before, after)
     ]
     return {**_primary(rows), "by": rows}
+
+
+def trade_contributions(
+    after: engine.Book, trades: Sequence[engine.Trade], ctx: engine.Context
+) -> dict[int, dict]:
+    """Each trade's historical VaR and ES components (95%, one day) in the after-book, by trade
+    id."""
+    frame = after.frame
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    try:
+        closes = closes_panel(sorted(set(frame["symbol"])), ctx.as_of, window + 1, reads=ctx.reads)
+        path = book_path(book_units(frame), closes, ctx.cash)
+        pnl = historical_position_pnl(frame, closes, path.sessions)
+        found = scenario_contributions(
+            pnl, exposures=frame["exposure"].to_numpy(dtype=float), confidence=PRIMARY_CONFIDENCE
+        )
+    except (DomainError, ValueError) as exc:
+        why = exc.message if isinstance(exc, DomainError) else str(exc)
+        empty = {"var": None, "es": None, "marginal_var": None, "share_of_var": None, "error": why}
+        return {-t.key: dict(empty) for t in trades}
+    ids = frame["id"].to_numpy()
+    result = {}
+    for trade in trades:
+        rows = np.flatnonzero(ids == trade.key)
+        var, es = found.var.components[rows].sum(), found.es.components[rows].sum()
+        exposure = float(frame["exposure"].to_numpy(dtype=float)[rows].sum())
+        result[-trade.key] = {
+            "var": float(var),
+            "es": float(es),
+            "marginal_var": float(var) / exposure if exposure else None,
+            "share_of_var": float(var) / found.var.total if found.var.total else None,
+        }
+    return result

@@ -35,7 +35,7 @@ from marketdata.services import prices_fetch_within
 from modeling import book as engine
 from modeling import fix
 from modeling.blotter import blotter_csv
-from modeling.incremental import risk_removed, trade_increments
+from modeling.incremental import risk_removed, trade_contributions, trade_increments
 from modeling.models import ExportHistory, ModelingSession, ModelingSessionSnapshot, ProFormaTrade
 from portfolios import position_csv
 from portfolios.models import Portfolio
@@ -160,9 +160,13 @@ def session_calculate(*, session: ModelingSession) -> dict:
     """Apply the trades to the frozen base in memory: before, after and change."""
     trades = list(session.trades.order_by("id"))
     ctx = _context(session)
-    _, after = _after(session, ctx, engine_trades(trades))
+    after_book, after = _after(session, ctx, engine_trades(trades))
     before = session.base_context["before"]
     base = engine.book_from_json(session.base_positions, ctx.factors)
+    increments = trade_increments(base, before["var"], engine_trades(trades), ctx)
+    shares = trade_contributions(after_book, engine_trades(trades), ctx)
+    for row in increments:
+        row["contribution"] = shares[row["trade_id"]]
     impacts = {
         "as_of": session.as_of.isoformat(),
         "trade_count": len(trades),
@@ -170,7 +174,7 @@ def session_calculate(*, session: ModelingSession) -> dict:
         "before": before,
         "after": after,
         "change": engine.change(before, after),
-        "trades": _clean(trade_increments(base, before["var"], engine_trades(trades), ctx)),
+        "trades": _clean(increments),
     }
     session.last_impacts = impacts
     session.status = ModelingSession.Status.CALCULATED

@@ -103,11 +103,22 @@ class RiskChangeSerializer(serializers.Serializer):
     by = RiskChangeRowSerializer(many=True, help_text="every measure at 95% and 99%")
 
 
+class TradeContributionSerializer(serializers.Serializer):
+    var = serializers.FloatField(allow_null=True, help_text="Euler component of the VaR")
+    es = serializers.FloatField(allow_null=True, help_text="Euler component of the ES")
+    marginal_var = serializers.FloatField(allow_null=True, help_text="VaR per $ of exposure")
+    share_of_var = serializers.FloatField(allow_null=True, help_text="component / VaR")
+    error = serializers.CharField(required=False, help_text="why it is unknown")
+
+
 class TradeRiskSerializer(serializers.Serializer):
     trade_id = serializers.IntegerField()
     incremental = RiskChangeSerializer(
         help_text="the change of the base book's VaR and ES when this trade alone is added "
         "(positive: it adds risk)"
+    )
+    contribution = TradeContributionSerializer(
+        help_text="the trade's share of the after-book's 95% 1-day historical VaR and ES"
     )
 
 

@@ -8,9 +8,15 @@ relative: the same seeded draws and closes), and the increments of two trades ar
 
 from __future__ import annotations
 
-import pytest
+import math
 
-from modeling.tests.helpers import SESSIONS, add, calculate, open_session
+import pandas as pd
+import pytest
+from django.conf import settings
+
+from marketdata.calendar import sessions_back
+from marketdata.models import DailyPrice
+from modeling.tests.helpers import AS_OF, SESSIONS, add, calculate, open_session
 from sigmasight.tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
@@ -79,3 +85,44 @@ def test_a_hedge_suggestion_says_how_much_risk_it_removes(portfolio, user):
             assert row[measure] == pytest.approx(want, rel=1e-9, abs=1e-6), measure
     assert body["risk_removed"]["var"] == removed[0.95]["var_historical"]
     assert removed[0.95]["var_parametric"] > 0  # taking the market out lowers the factor VaR
+
+
+def test_each_trade_reports_its_euler_contribution_in_the_after_book(portfolio, user):
+    """Checked by hand with pandas on the stored closes: the after-book's daily P&L (units x
+    close changes), the VaR day (the k-th worst, k = ceil(n x 5%)) and the ES tail; the trade's
+    components are minus its P&L on that day and minus its mean P&L over the tail."""
+    client = client_for(user)
+    session_id = open_session(client, portfolio)
+    trade = add(client, session_id, symbol="NVDA", quantity="150")
+    impacts = calculate(client, session_id)
+    [row] = impacts["trades"]
+    share = row["contribution"]
+    units = {p.symbol: float(p.quantity) * p.multiplier for p in portfolio.positions.all()}
+    units["NVDA"] = units.get("NVDA", 0.0) + 150.0
+    window = settings.SIGMASIGHT_FACTOR_WINDOW
+    days = sessions_back(AS_OF, window + 1)
+    closes = (
+        pd.DataFrame.from_records(
+            DailyPrice.objects.filter(
+                security__symbol__in=list(units), date__gte=days[0], date__lte=AS_OF
+            ).values_list("date", "security__symbol", "close"),
+            columns=["date", "symbol", "close"],
+        )
+        .pivot(index="date", columns="symbol", values="close")
+        .astype(float)
+        .dropna()
+    )
+    pnl = closes.diff().iloc[1:] * pd.Series(units)
+    book = pnl.sum(axis=1)
+    k = math.ceil(round(len(book) * 0.05, 9))
+    cutoff = book.sort_values().iloc[k - 1]
+    tail = book <= cutoff
+    var_day = book[book == cutoff].index
+    after_var = var_rows(impacts["after"])[0.95]["var_historical"]
+    assert -cutoff == pytest.approx(after_var, rel=1e-9)
+    nvda = pnl["NVDA"] * 150.0 / units["NVDA"]  # the trade's share of the NVDA line
+    assert share["var"] == pytest.approx(-nvda[var_day].mean(), rel=1e-9, abs=1e-6)
+    assert share["es"] == pytest.approx(-nvda[tail].mean(), rel=1e-9, abs=1e-6)
+    assert share["share_of_var"] == pytest.approx(share["var"] / after_var, rel=1e-9)
+    exposure = 150.0 * float(trade["price"])
+    assert share["marginal_var"] == pytest.approx(share["var"] / exposure, rel=1e-9)
