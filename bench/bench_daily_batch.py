@@ -2,8 +2,10 @@
 40% options) with a year of synthetic prices already cached: seconds per job for one session at
 1,000, 10,000 and 50,000 positions, on SQLite and PostgreSQL, in one process (the sequential path
 of manage.py run_batch; workers run the same chunks in parallel). Each size is a new session, so
-market data fetches that session's closes for every symbol, as on a real evening. Target: under
-60 s for 10,000 positions."""
+market data fetches that session's closes for every symbol, as on a real evening. The previous
+session's Greeks and factor exposures are computed first (untimed), so the attribution job
+explains the day with yesterday's exposures and Greeks as on a real evening. Targets: under
+60 s for 10,000 positions; the attribution job under 10% of the rest of the evening."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ PER_PORTFOLIO = 100
 AS_OF = date(2026, 11, 20)
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TARGET_S = 60.0
+TARGET_ATTRIBUTION = 0.10  # the attribution job's seconds / the other jobs' seconds
 
 
 def worker() -> dict:
@@ -57,6 +60,8 @@ def worker() -> dict:
         ids = list(Portfolio.objects.values_list("id", flat=True))
         session = SESSIONS[SIZES.index(size)]
         harness.cache_history(previous_trading_day(session), now=NOW)
+        for job in ("market_data", "greeks", "factors"):  # yesterday, untimed
+            batch.job_run(job, previous_trading_day(session), portfolio_ids=ids)
         timings = {}
         for job in batch.daily():
             seconds, run = harness.timed(
@@ -75,22 +80,26 @@ def main() -> None:
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append(harness.skipped_row(r, 4 + len(jobs)))
+            rows.append(harness.skipped_row(r, 6 + len(jobs)))
             continue
         for size, timings in r["results"].items():
             total = sum(timings.values())
+            share = timings["attribution"] / (total - timings["attribution"])
+            at_target = int(size) == 10_000
             rows.append(
                 [
                     r["backend"],
                     int(size),
                     *[timings[j] for j in jobs],
                     total,
-                    ("yes" if total < TARGET_S else "NO") if int(size) == 10_000 else "-",
+                    ("yes" if total < TARGET_S else "NO") if at_target else "-",
+                    f"{share:.1%}",
+                    ("yes" if share < TARGET_ATTRIBUTION else "NO") if at_target else "-",
                 ]
             )
     harness.print_table(
-        f"Daily batch, whole chain for one session in one process (seconds per job; a year of history cached), target 10,000 positions < {TARGET_S:g} s",
-        ["backend", "positions", *jobs, "total s", "target met"],
+        f"Daily batch, whole chain for one session in one process (seconds per job; a year of history cached), targets at 10,000 positions: < {TARGET_S:g} s; attribution < {TARGET_ATTRIBUTION:.0%} of the rest",
+        ["backend", "positions", *jobs, "total s", "target met", "attribution / rest", "met"],
         rows,
     )
 
