@@ -13,10 +13,12 @@ from analytics.models import (
     MarketRiskScenario,
     PortfolioAttribution,
     PortfolioFactorExposure,
+    PortfolioRiskContribution,
     PositionAttribution,
     PositionFactorExposure,
     PositionGreeks,
     PositionInterestRateBeta,
+    PositionRiskContribution,
     RiskMetricSnapshot,
 )
 from analytics.resources import FactorDefinitionResource
@@ -141,6 +143,39 @@ class PositionAttributionAdmin(ComputedAdmin):
         "delta_pnl",
         "residual_pnl",
     )
+    list_select_related = ("position",)
+    search_fields = ("position__symbol",)
+
+
+@admin.register(PortfolioRiskContribution)
+class PortfolioRiskContributionAdmin(ComputedAdmin):
+    list_display = (
+        "portfolio",
+        "date",
+        "confidence",
+        "horizon_days",
+        "historical_var",
+        "parametric_var",
+        "monte_carlo_var",
+        "historical_es",
+    )
+    list_filter = ("confidence",)
+    list_select_related = ("portfolio",)
+
+
+@admin.register(PositionRiskContribution)
+class PositionRiskContributionAdmin(ComputedAdmin):
+    list_display = (
+        "position",
+        "date",
+        "confidence",
+        "exposure",
+        "historical_var",
+        "parametric_var",
+        "monte_carlo_var",
+        "historical_es",
+    )
+    list_filter = ("confidence",)
     list_select_related = ("position",)
     search_fields = ("position__symbol",)
 

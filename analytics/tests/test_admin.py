@@ -10,9 +10,11 @@ from analytics.models import (
     BatchJob,
     MarketRiskScenario,
     PortfolioFactorExposure,
+    PortfolioRiskContribution,
     PositionFactorExposure,
     PositionGreeks,
     PositionInterestRateBeta,
+    PositionRiskContribution,
     RiskMetricSnapshot,
 )
 from sigmasight.accounts.tests.factories import UserFactory
@@ -50,6 +52,8 @@ def test_computed_result_changelists_show_both_users_rows(computed, staff):
         "positioninterestratebeta": (PositionInterestRateBeta, ["JPM", "KO"]),
         "marketriskscenario": (MarketRiskScenario, [first.name, second.name]),
         "riskmetricsnapshot": (RiskMetricSnapshot, [first.name, second.name]),
+        "portfolioriskcontribution": (PortfolioRiskContribution, [first.name, second.name]),
+        "positionriskcontribution": (PositionRiskContribution, ["AAPL", "Historical var"]),
     }
     for model, (cls, shown) in pages.items():
         html = _page(staff, f"/admin/analytics/{model}/")
