@@ -110,14 +110,19 @@ def _underlying_history(underlyings: list[str], as_of: date, window: int) -> np.
 
 
 def option_greeks(
-    options: pd.DataFrame, as_of: date, *, option_close: np.ndarray | None = None
+    options: pd.DataFrame,
+    as_of: date,
+    *,
+    option_close: np.ndarray | None = None,
+    yields: dict[str, float] | None = None,
 ) -> tuple[PositionGreeksArrays, np.ndarray, float, np.ndarray]:
     """Greeks of option rows (symbol, underlying_symbol, option_type, strike, expiration,
     quantity, multiplier) on the session, from cached closes, each contract by its exercise style
     (`marketdata.symbols.exercise_style`) with its underlying's latest stored dividend yield on
     or before the session (0 without one): implied vol from `option_close` (default: each
-    contract's own close), else the underlying's realized vol, else the default. Returns the
-    Greeks, underlying prices, short rate and days to expiry."""
+    contract's own close), else the underlying's realized vol, else the default (`yields`: the
+    stored yields when the caller read them already). Returns the Greeks, underlying prices,
+    short rate and days to expiry."""
     underlyings = sorted(set(options["underlying_symbol"]))
     price, _ = latest_closes(sorted(set(options["symbol"])) + underlyings + [RATE_SHORT], as_of)
     rate = price.get(RATE_SHORT, settings.SIGMASIGHT_DEFAULT_RATE)
@@ -128,7 +133,8 @@ def option_greeks(
             strict=True,
         )
     )
-    yields = dividend_yields(underlyings, as_of)
+    if yields is None:
+        yields = dividend_yields(underlyings, as_of)
     spot = options["underlying_symbol"].map(price).astype(float).to_numpy()
     days = np.array([(e - as_of).days for e in options["expiration"]], dtype=float)
     if option_close is None:
@@ -165,8 +171,8 @@ def greeks_compute(
     report = RunReport(as_of=as_of, positions=len(options))
     if options.empty:
         return report
-    result, spot, rate, days = option_greeks(options, as_of)
     stored_yields = dividend_yields(set(options["underlying_symbol"]), as_of)
+    result, spot, rate, days = option_greeks(options, as_of, yields=stored_yields)
     report.without_yield = sorted(
         set(options.loc[result.american, "underlying_symbol"]) - set(stored_yields)
     )

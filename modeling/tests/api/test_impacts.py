@@ -150,13 +150,10 @@ def _bs(spot: float, strike: float, years: float, rate: float, vol: float, call:
     return put, norm.cdf(d1) - 1.0
 
 
-def test_an_option_trade_adds_its_black_scholes_delta(portfolio, user, settings):
-    """A European contract (JPM made a European root by the setting) against a hand-written
-    Black-Scholes; the American case is the next test."""
-    settings.SIGMASIGHT_EUROPEAN_UNDERLYINGS = ["JPM"]
+def _jpm_put_change(portfolio, user, contracts: int, strike: float, premium: str) -> dict:
+    """The change a session's one JPM put trade makes."""
     client = client_for(user)
     session_id = open_session(client, portfolio)
-    contracts, strike, premium = -5, 190.0, "14.25"
     add(
         client,
         session_id,
@@ -167,7 +164,15 @@ def test_an_option_trade_adds_its_black_scholes_delta(portfolio, user, settings)
         expiration=EXPIRY.isoformat(),
         price=premium,
     )
-    change = calculate(client, session_id)["change"]
+    return calculate(client, session_id)["change"]
+
+
+def test_an_option_trade_adds_its_black_scholes_delta(portfolio, user, settings):
+    """A European contract (JPM made a European root by the setting) against a hand-written
+    Black-Scholes; the American case is the next test."""
+    settings.SIGMASIGHT_EUROPEAN_UNDERLYINGS = ["JPM"]
+    contracts, strike, premium = -5, 190.0, "14.25"
+    change = _jpm_put_change(portfolio, user, contracts, strike, premium)
     spot, rate = close("JPM"), close("US3M")
     years = (EXPIRY - AS_OF).days / 365.0
     vol = brentq(lambda v: _bs(spot, strike, years, rate, v, False)[0] - float(premium), 1e-3, 5)
@@ -181,20 +186,8 @@ def test_an_american_option_trade_adds_its_american_delta(portfolio, user):
     """JPM's contracts are American: the trade's vol is implied and its delta computed by
     Bjerksund-Stensland 2002 (the facade, checked against QuantLib in marketdata's tests) with
     JPM's stored yield (none here: 0), and an in-the-money put's differs from the European."""
-    client = client_for(user)
-    session_id = open_session(client, portfolio)
     contracts, strike, premium = -5, 190.0, "14.25"
-    add(
-        client,
-        session_id,
-        symbol="JPM",
-        quantity=str(contracts),
-        option_type="P",
-        strike=str(strike),
-        expiration=EXPIRY.isoformat(),
-        price=premium,
-    )
-    change = calculate(client, session_id)["change"]
+    change = _jpm_put_change(portfolio, user, contracts, strike, premium)
     market = (close("JPM"), strike, (EXPIRY - AS_OF).days / 365.0, close("US3M"))
     vol = option_engine.implied_volatility(float(premium), *market, False, 0.0, True).sigma
     delta = float(option_engine.greeks(*market, vol, False, 0.0, True).delta) * contracts * 100
