@@ -54,7 +54,7 @@ from analytics.calculations import risk
 from analytics.contribution_models import PortfolioRiskContribution, PositionRiskContribution
 from analytics.liquidity import classifications
 from portfolios.models import Portfolio, PositionTag, Strategy
-from sigmasight.db import upsert_records
+from sigmasight.db import insert_records, records, upsert_records
 from sigmasight.exceptions import ValidationFailed
 
 if TYPE_CHECKING:  # risk_metrics calls this module: its types only
@@ -132,15 +132,57 @@ def historical_position_pnl(
     frame: pd.DataFrame, closes: pd.DataFrame, sessions: list[date]
 ) -> FloatArray:
     """(S, P) each position's P&L between consecutive `sessions`: units (quantity x multiplier,
-    signed) x the change of its symbol's close, currency, gains positive."""
-    prices = closes.reindex(index=sessions, columns=frame["symbol"]).to_numpy(dtype=float)
+    signed) x the change of its symbol's close, currency, gains positive (NaN where a close is
+    missing). Indexed positionally: `reindex` of the whole closes frame per book cost more than
+    the maths."""
+    rows = closes.index.get_indexer(sessions)
+    columns = closes.columns.get_indexer(frame["symbol"])
+    values = closes.to_numpy(dtype=float)
+    prices = values[np.ix_(np.maximum(rows, 0), np.maximum(columns, 0))]
+    prices[rows < 0, :] = np.nan
+    prices[:, columns < 0] = np.nan
     units = (frame["quantity"] * frame["multiplier"]).to_numpy(dtype=float)
     pnl: FloatArray = np.diff(prices, axis=0) * units
     return pnl
 
 
+@dataclass(frozen=True)
+class ScenarioPnl:
+    """(S, P) position P&L per scenario, `positions` + outer(`noise`, `weights`) without forming
+    the sum: the Monte Carlo residual noise (one aggregate draw per scenario) allocated by
+    specific variance. Tail means and covariances are linear in it, so each is the positions'
+    plus the weights x the noise's (no second draws x positions array per book)."""
+
+    positions: FloatArray
+    noise: FloatArray | None = None  # (S,)
+    weights: FloatArray | None = None  # (P,) summing to 1
+
+    def tail_mean(self, rows: npt.NDArray[np.bool_]) -> FloatArray:
+        mean: FloatArray = self.positions[rows].mean(axis=0)
+        if self.noise is not None and self.weights is not None:
+            mean = mean + self.weights * float(self.noise[rows].mean())
+        return mean
+
+    def volatility(self, book: FloatArray, exposure: FloatArray) -> calc.Allocation:
+        """The Euler components of std(book, ddof=1), `book` the row sums (to rounding):
+        cov(X_i, book) / std(book), as `calc.scenario_volatility_contributions`."""
+        n = book.size
+        total = float(np.std(book, ddof=1))
+        if total == 0.0:
+            zero = np.zeros(self.positions.shape[1])
+            return calc.Allocation("volatility", 0.0, zero, np.full_like(zero, np.nan))
+        centred = book - book.mean()
+        covariance: FloatArray = self.positions.T @ centred
+        if self.noise is not None and self.weights is not None:
+            covariance = covariance + self.weights * float(self.noise @ centred)
+        components = covariance / ((n - 1) * total)
+        marginals = np.full_like(components, np.nan)
+        np.divide(components, exposure, out=marginals, where=exposure != 0.0)
+        return calc.Allocation("volatility", total, components, marginals)
+
+
 def _scenarios(
-    pnl: FloatArray,
+    pnl: ScenarioPnl,
     book: FloatArray,
     volatility: calc.Allocation,
     confidence: float,
@@ -160,22 +202,20 @@ def _scenarios(
         },
         components={
             "volatility": volatility.components * one_day,
-            "var": -pnl[book == quantile].mean(axis=0) * scale,
-            "es": -pnl[book <= quantile].mean(axis=0) * scale,
+            "var": -pnl.tail_mean(book == quantile) * scale,
+            "es": -pnl.tail_mean(book <= quantile) * scale,
         },
         observations=int(book.size),
     )
 
 
-def _monte_carlo_pnl(draws: Draws, specific: FloatArray) -> FloatArray:
-    """The draws' position P&L with the residual noise allocated by specific variance (in
-    place: the job's array, not needed after)."""
+def _monte_carlo_pnl(draws: Draws, specific: FloatArray) -> ScenarioPnl:
+    """The draws' position P&L with the residual noise allocated by specific variance."""
     assert draws.positions is not None  # revalued by_position
-    pnl = draws.positions
     residual = float(specific.sum())
     if residual > 0.0:
-        pnl += np.multiply.outer(draws.noise, specific / residual)
-    return pnl
+        return ScenarioPnl(draws.positions, draws.noise, specific / residual)
+    return ScenarioPnl(draws.positions)
 
 
 def _finite(value: float) -> float | None:
@@ -210,7 +250,7 @@ def book_contributions(
     simulated = mc_volatility = None
     if draws is not None and book.specific is not None:
         simulated = _monte_carlo_pnl(draws, book.specific)
-        mc_volatility = calc.scenario_volatility_contributions(simulated, exposures=exposure)
+        mc_volatility = simulated.volatility(draws.pnl, exposure)
     factors: dict[str, float] | None = None  # None: no factor model for the book
     parametric = None
     if inputs.cov is not None and book.position_dollar is not None:
@@ -221,7 +261,7 @@ def book_contributions(
         key = (inputs.as_of, confidence, horizon_days)
         measured: dict[str, Measured | None] = dict.fromkeys(METHODS)
         measured["historical"] = _scenarios(
-            historical,
+            ScenarioPnl(historical),
             book.path.pnl,
             one_day,
             confidence,
@@ -295,6 +335,17 @@ def _portfolio_row(
     )
 
 
+def _nullable(values: FloatArray | None, positions: int) -> list[float | None]:
+    """A stored column: the values, None where unavailable or not finite (vectorized: a
+    Python call per value cost more than the maths at 10,000 positions)."""
+    if values is None:
+        return [None] * positions
+    column = values.astype(object)
+    column[~np.isfinite(values)] = None
+    listed: list[float | None] = column.tolist()
+    return listed
+
+
 def _position_rows(
     ids: pd.Series,
     exposure: FloatArray,
@@ -304,39 +355,34 @@ def _position_rows(
 ) -> list[PositionContributionRow]:
     as_of, confidence, horizon_days = key
     positions = len(ids)
-
-    def column(values: FloatArray | None) -> list[float | None]:
-        return [None] * positions if values is None else [_finite(v) for v in values]
-
     columns = [
-        column(None if m is None else m.components[measure])
+        _nullable(None if m is None else m.components[measure], positions)
         for m in (measured[method] for method in METHODS)
         for measure in MEASURES
     ]
-    systematic = column(None if volatility is None else volatility.systematic)
-    specific = column(None if volatility is None else volatility.specific)
-    return [
-        PositionContributionRow._make(
-            (
-                int(pk),
-                as_of,
-                confidence,
-                horizon_days,
-                float(exposure[i]),
-                *(values[i] for values in columns),
-                systematic[i],
-                specific[i],
-            )
-        )
-        for i, pk in enumerate(ids)
-    ]
+    return records(
+        PositionContributionRow,
+        position_id=ids.astype(int).tolist(),
+        date=[as_of] * positions,
+        confidence=[confidence] * positions,
+        horizon_days=[horizon_days] * positions,
+        exposure=exposure.tolist(),
+        **dict(zip(PositionContributionRow._fields[5:14], columns, strict=True)),
+        parametric_systematic=_nullable(
+            None if volatility is None else volatility.systematic, positions
+        ),
+        parametric_specific=_nullable(
+            None if volatility is None else volatility.specific, positions
+        ),
+    )
 
 
 def risk_contributions_store(
     *, as_of: date, horizon_days: int, books: list[BookContributions]
 ) -> int:
     """Replace the books' contributions of the session and horizon (a position no longer held
-    loses its row): one delete and one upsert per table. Returns the position rows written."""
+    loses its row): the portfolio rows upserted, the position rows deleted and inserted anew.
+    Returns the position rows written."""
     ids = [book.portfolio_id for book in books]
     if not ids:
         return 0
@@ -349,10 +395,9 @@ def risk_contributions_store(
             [row for book in books for row in book.portfolio],
             unique=["portfolio_id", "date", "confidence", "horizon_days"],
         )
-        return upsert_records(
-            PositionRiskContribution,
-            [row for book in books for row in book.positions],
-            unique=["position_id", "date", "confidence", "horizon_days"],
+        # Every row of these books, session and horizon was deleted above: a plain insert.
+        return insert_records(
+            PositionRiskContribution, [row for book in books for row in book.positions]
         )
 
 

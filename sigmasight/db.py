@@ -61,19 +61,27 @@ def records(kind: type[Row], **columns: Sequence[Any]) -> list[Row]:
     return [new(kind, values) for values in zip(*(columns[f] for f in fields), strict=True)]
 
 
+COPY_FROM_ROWS = 500  # PostgreSQL: from this many rows, COPY beats a pipelined executemany
+
+
 def insert_rows(
     model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> int:
-    """INSERT rows (tuples in `columns` order, by field attname) in one executemany."""
+    """INSERT rows (tuples in `columns` order, by field attname): one executemany, or on
+    PostgreSQL from COPY_FROM_ROWS rows one COPY into the table."""
     if not rows:
         return 0
     quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
     names = ", ".join(quote(_column(model, c)) for c in columns)
-    placeholders = ", ".join(["%s"] * len(columns))
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({placeholders})", rows
-        )
+        if connection.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            placeholders = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)
     return len(rows)
 
 
@@ -98,9 +106,6 @@ def update_rows(
             f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {where} = %s", rows
         )
     return len(rows)
-
-
-COPY_FROM_ROWS = 500  # PostgreSQL: from this many rows, COPY beats a pipelined executemany
 
 
 def upsert_rows(

@@ -9,7 +9,7 @@ from django.db.models import FloatField
 from django.db.models.functions import Cast
 
 from marketdata.models import DailyPrice, Security
-from sigmasight.db import COPY_FROM_ROWS, fetch_frame, fetch_rows, upsert_rows
+from sigmasight.db import COPY_FROM_ROWS, fetch_frame, fetch_rows, insert_rows, upsert_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +44,19 @@ def test_upsert_inserts_then_updates_in_place(count):
     assert DailyPrice.objects.count() == 2 * count
     row = DailyPrice.objects.get(security=securities[-1], date=days[1])
     assert float(row.close) == pytest.approx(12.5) and row.adjusted_close is None
+
+
+@pytest.mark.parametrize("count", [3, COPY_FROM_ROWS + 7])  # executemany, then COPY on PostgreSQL
+def test_insert_writes_every_row_with_its_nulls_text_and_timestamps(count):
+    securities = [Security.objects.create(symbol=f"I{n:04d}") for n in range(count)]
+    days = [date(2026, 11, 18), date(2026, 11, 19)]
+    rows = [(*row[:7], "csv\tx\\y", row[8]) for row in _rows(securities, days)]
+    assert insert_rows(DailyPrice, COLUMNS, rows) == 2 * count
+    assert DailyPrice.objects.count() == 2 * count
+    first = DailyPrice.objects.get(security=securities[0], date=days[0])
+    second = DailyPrice.objects.get(security=securities[-1], date=days[1])
+    assert float(first.adjusted_close) == pytest.approx(10.25) and second.adjusted_close is None
+    assert second.source == "csv\tx\\y" and second.fetched_at == NOW
 
 
 def test_fetch_frame_matches_the_rows_with_nulls_and_text_kept():
