@@ -38,7 +38,7 @@ from portfolios.models import Position
 ChunkFunction = Callable[[date, list[int], ReadCache | None], dict]
 # The staff triggers (API.md: POST /admin/batch/{trigger}/): each job belongs to one, "all" runs
 # every job. "market-data" runs corporate_actions, then market_data.
-TRIGGERS = ("market-data", "risk-metrics", "snapshots", "stress", "all")
+TRIGGERS = ("market-data", "risk-metrics", "snapshots", "stress", "limits", "all")
 
 
 @dataclass(frozen=True)

@@ -255,6 +255,7 @@ def _empty_book(inputs: RiskInputs, confidence: float, horizon_days: int) -> dic
         "var_historical": 0.0,
         "var_parametric": 0.0,
         "var_monte_carlo": 0.0,
+        "es_monte_carlo": 0.0,
         "expected_shortfall": 0.0,
         "volatility": 0.0,
         "sharpe": None,
@@ -380,17 +381,17 @@ def book_metrics(
         )
     result = {}
     for confidence in confidences:
-        exceptions, observations = _backtest(values, confidence)
+        exceptions, observations = risk.rolling_var_backtest(values, confidence)
         _, p_value = (
             risk.kupiec_pof(exceptions, observations, confidence) if observations else (None, None)
         )
-        var_parametric = var_monte_carlo = None
+        var_parametric = var_monte_carlo = es_monte_carlo = None
         # The revaluation and the exposures are built only with a covariance.
         if book.revalue is not None and book.dollar is not None and inputs.cov is not None:
             var_parametric = risk.parametric_var(
                 book.dollar, inputs.cov, book.residual, confidence, horizon_days
             )
-            var_monte_carlo, _ = risk.monte_carlo_var(
+            var_monte_carlo, es_monte_carlo = risk.monte_carlo_var(
                 inputs.cov,
                 book.revalue,
                 n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS,
@@ -416,6 +417,7 @@ def book_metrics(
             ),
             "var_parametric": var_parametric,
             "var_monte_carlo": var_monte_carlo,
+            "es_monte_carlo": es_monte_carlo,  # at the horizon, as the draws
             "expected_shortfall": risk.scale_to_horizon(
                 risk.expected_shortfall(values, confidence), horizon_days
             ),
@@ -532,16 +534,6 @@ def risk_free_daily(as_of: date) -> float:
     )
     annual = float(quote) if quote is not None else settings.SIGMASIGHT_DEFAULT_RATE
     return annual / risk.TRADING_DAYS
-
-
-def _backtest(pnl: np.ndarray, confidence: float, lookback: int = 100) -> tuple[int, int]:
-    """Rolling 1-day historical VaR from the previous `lookback` days against each next day."""
-    var = np.array(
-        [risk.historical_var(pnl[t - lookback : t], confidence) for t in range(lookback, len(pnl))]
-    )
-    if not len(var):
-        return 0, 0
-    return risk.var_backtest(pnl[lookback:], var)
 
 
 def risk_metrics_compute(

@@ -49,6 +49,8 @@ DEFAULTS = [
     Entry(
         "sigmasight:weekly-scenario-backtest", "analytics.scenario_backtest", "45", "17", "5", {}
     ),
+    Entry("sigmasight:limits", "analytics.run_job", "45", "17", WEEKDAYS, {"job": "limits"}),
+    Entry("sigmasight:alerts", "analytics.run_job", "50", "17", WEEKDAYS, {"job": "alerts"}),
     # Tasks the web kept in the outbox while the broker was down (sigmasight/outbox/services.py).
     Entry("sigmasight:outbox-flush", "outbox.flush", "*", "*", "*", {}),
 ]

@@ -8,6 +8,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from modeling import (
+    alert_admin,  # noqa: F401 - registers the alert log's admin
+    limit_admin,  # noqa: F401 - registers the limits' and breaches' admin
+)
 from modeling.models import (
     ExportHistory,
     ModelingSession,

@@ -49,6 +49,7 @@ from marketdata.providers.synthetic import monthly_expirations
 from marketdata.services import prices_fetch_and_cache
 from marketdata.symbols import build_occ
 from modeling.demo_actions import demo_dividends
+from modeling.demo_limits import demo_limits
 from portfolios import services
 from portfolios.models import Portfolio, Position
 from sigmasight.accounts.models import User
@@ -358,6 +359,7 @@ class _Seeder:
         ids = [b.portfolio_id for b in self.report.books]
         if self.report.source == "synthetic":  # a real source's actions come with the batch
             self.say(f"Dividends (JPM, XOM): applied to {demo_dividends(ids, self.sessions)}.")
+        self.say(demo_limits(ids, self.as_of))
         self._analytics(ids)
         everything_changed()  # books deleted and rebuilt (their ids may come back on SQLite)
         self.report.seconds["total"] = round(time.perf_counter() - begin, 2)

@@ -3,9 +3,15 @@ not validated as a choice among everyone's: another user's id answers like a mis
 
 from __future__ import annotations
 
-import django_filters
+from typing import Any
 
-from modeling.models import ExportHistory, ModelingSession
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
+
+from modeling.limits.spec import MEASURES
+from modeling.models import Breach, ExportHistory, Limit, ModelingSession
 from sigmasight.api.fields import MAX_ID
 
 
@@ -25,3 +31,44 @@ class ExportHistoryFilter(django_filters.FilterSet):
     class Meta:
         model = ExportHistory
         fields = ["session", "format"]
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
+class IdFilter(django_filters.NumberFilter):
+    """An id that is not one of the schema's usual id parameters: a whole number in range."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class LimitFilter(django_filters.FilterSet):
+    portfolio = django_filters.NumberFilter(
+        field_name="portfolio_id", min_value=1, max_value=MAX_ID
+    )
+    applies_to = IdFilter(
+        method="filter_applies_to",
+        help_text="a portfolio id: its own limits and those on all your portfolios",
+    )
+    measure = django_filters.MultipleChoiceFilter(choices=[(m, m) for m in MEASURES])
+
+    class Meta:
+        model = Limit
+        fields = ["portfolio", "applies_to", "measure", "is_active"]
+
+    def filter_applies_to(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
+        return queryset.filter(Q(portfolio_id=value) | Q(portfolio__isnull=True))
+
+
+class BreachFilter(django_filters.FilterSet):
+    portfolio = django_filters.NumberFilter(
+        field_name="portfolio_id", min_value=1, max_value=MAX_ID
+    )
+    limit = IdFilter(field_name="limit_id")
+    status = django_filters.MultipleChoiceFilter(choices=Breach.Status.choices)
+    level = django_filters.MultipleChoiceFilter(choices=Breach.Level.choices)
+
+    class Meta:
+        model = Breach
+        fields = ["portfolio", "limit", "status", "level"]

@@ -184,3 +184,14 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.format}) {self.pk}"
+
+
+# The limits and alerts models (`modeling.limit_models`) are this app's.
+from modeling.limit_models import (  # noqa: E402, F401
+    AlertDelivery,
+    AlertDigest,
+    AlertSettings,
+    Breach,
+    BreachEvent,
+    Limit,
+)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from django.db.models import Count, Prefetch, QuerySet
 
-from modeling.models import ExportHistory, ModelingSession, ModelingSessionSnapshot, ProFormaTrade
+from modeling.models import (
+    Breach,
+    ExportHistory,
+    Limit,
+    ModelingSession,
+    ModelingSessionSnapshot,
+    ProFormaTrade,
+)
 from sigmasight.accounts.models import User
 
 # The frozen book and its state can be megabytes: lists never load them.
@@ -31,3 +38,15 @@ def snapshots_of(user: User, session: ModelingSession) -> QuerySet[ModelingSessi
 
 def exports_of(user: User) -> QuerySet[ExportHistory]:
     return ExportHistory.objects.filter(user=user).order_by("-id")
+
+
+def limits_of(user: User) -> QuerySet[Limit]:
+    return Limit.objects.filter(owner=user).order_by("id")
+
+
+def breaches_of(user: User) -> QuerySet[Breach]:
+    return (
+        Breach.objects.filter(limit__owner=user)
+        .select_related("limit")
+        .order_by("-last_seen", "-id")
+    )

@@ -36,6 +36,7 @@ from modeling import book as engine
 from modeling import fix
 from modeling.blotter import blotter_csv
 from modeling.incremental import risk_removed, trade_contributions, trade_increments
+from modeling.limits.pretrade import limits_check, limits_cleared
 from modeling.models import ExportHistory, ModelingSession, ModelingSessionSnapshot, ProFormaTrade
 from portfolios import position_csv
 from portfolios.models import Portfolio
@@ -175,6 +176,7 @@ def session_calculate(*, session: ModelingSession) -> dict:
         "after": after,
         "change": engine.change(before, after),
         "trades": _clean(increments),
+        "limits": limits_check(session.owner_id, ctx, (base, before), (after_book, after)),
     }
     session.last_impacts = impacts
     session.status = ModelingSession.Status.CALCULATED
@@ -392,9 +394,14 @@ def session_suggest(
         hedges, metric = _factor_hedge(book, ctx, MARKET, HEDGE_INSTRUMENT)
     else:
         hedges, metric = _factor_hedge(book, ctx, *_factor_proxy(factor))
-    _, after = _after(session, ctx, [*current, *hedges])
+    hedged, after = _after(session, ctx, [*current, *hedges])
     metric["after"] = _metric_value(after, metric)
-    removed = risk_removed(_clean(engine.risk_of(book, ctx)), after["var"])
+    # The book's state before the hedges: the last calculation's while the trades are unchanged.
+    now = (session.last_impacts or {}).get("after") or (
+        _clean(engine.state(book, ctx)) if current else session.base_context["before"]
+    )
+    removed = risk_removed(now["var"], after["var"])
+    limits = limits_check(session.owner_id, ctx, (book, now), (hedged, after))
     return {
         "target": target,
         "factor": metric.get("factor"),
@@ -412,6 +419,8 @@ def session_suggest(
         ],
         "after": after,
         "risk_removed": removed,
+        "limits_cleared": limits_cleared(limits),
+        "limits": limits,
     }
 
 

@@ -20,6 +20,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("admin/demo/", include("modeling.api.demo_urls")),
     path("export/", include("modeling.api.export_urls")),
     path("reports/", include("modeling.api.report_urls")),
+    path("", include("modeling.api.limit_urls")),
     path("health/", HealthView.as_view(), name="health"),
 ]
 

@@ -77,6 +77,12 @@ DOMAIN_RULES = {
     "DELETE /api/v1/strategies/{id}/": "detected strategies follow the book (read-only)",
     "GET /api/v1/risk/scenarios/market/": "each of `moves` within +-0.5 (a number in a string)",
     "GET /api/v1/risk/scenarios/rates/": "each of `moves` within +-0.05 (a number in a string)",
+    "POST /api/v1/limits/": "the unit, params and levels suit the measure (warning within hard); "
+    "a named stress scenario exists",
+    "PATCH /api/v1/limits/{id}/": "the same rules for the limit as changed",
+    "POST /api/v1/breaches/{id}/acknowledge/": "a resolved breach cannot be acknowledged (409)",
+    "PUT /api/v1/alerts/settings/": "a webhook URL is public https and resolves; rotate_secret "
+    "needs one",
 }
 
 CONFIG = SchemathesisConfig.from_dict(

@@ -33,7 +33,7 @@ def test_schema_batch_trigger_is_an_enum_of_the_triggers(openapi):
     trigger = _parameter(openapi, "/api/v1/admin/batch/{trigger}/", "trigger", "post")
     assert trigger["in"] == "path"
     assert sorted(trigger["schema"]["enum"]) == sorted(TRIGGERS)
-    assert set(TRIGGERS) == {"market-data", "risk-metrics", "snapshots", "stress", "all"}
+    assert set(TRIGGERS) == {"market-data", "risk-metrics", "snapshots", "stress", "limits", "all"}
 
 
 def test_schema_historical_crisis_enum_and_portfolio_query(openapi):

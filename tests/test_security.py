@@ -25,7 +25,15 @@ from rest_framework.test import APIClient
 from analytics.jobs import TRIGGERS
 from analytics.models import BatchJob
 from analytics.tests.helpers import SERIES
-from modeling.models import ExportHistory, ModelingSession, ProFormaTrade, Report
+from modeling.models import (
+    AlertSettings,
+    Breach,
+    ExportHistory,
+    Limit,
+    ModelingSession,
+    ProFormaTrade,
+    Report,
+)
 from modeling.tests.helpers import AS_OF, EXPIRY, add, fetch, open_session
 from portfolios import services as book
 from portfolios.models import Portfolio, Position, Strategy, Tag
@@ -89,6 +97,24 @@ def _world(user) -> dict[str, int]:
         format="json",
     )
     assert report.status_code == 202, report.content
+    limit = client.post(
+        "/api/v1/limits/",
+        {"portfolio": portfolio.pk, "measure": "beta", "unit": "number", "hard": 1.5},
+        format="json",
+    )
+    assert limit.status_code == 201, limit.content
+    # Breaches are opened by the limits job; one made here stands for it.
+    breach = Breach.objects.create(
+        limit_id=limit.json()["id"],
+        portfolio=portfolio,
+        session=AS_OF,
+        value=1.8,
+        bound_value=1.5,
+        level="hard",
+        first_seen=AS_OF,
+        last_seen=AS_OF,
+        notified_value=1.8,
+    )
     return {
         "portfolio": portfolio.pk,
         "position": aapl.pk,
@@ -99,6 +125,8 @@ def _world(user) -> dict[str, int]:
         "trade": trade["id"],
         "export": int(export["X-Export-Id"]),
         "report": report.json()["id"],
+        "limit": limit.json()["id"],
+        "breach": breach.pk,
     }
 
 
@@ -134,6 +162,9 @@ def _state(user) -> dict[str, list]:
         ProFormaTrade.objects.filter(session__owner=user),
         ExportHistory.objects.filter(user=user),
         Report.objects.filter(owner=user),
+        Limit.objects.filter(owner=user),
+        Breach.objects.filter(limit__owner=user),
+        AlertSettings.objects.filter(user=user),
     ]
     return {
         qs.model.__name__: [
@@ -255,7 +286,8 @@ def test_staff_only_routes_are_403_for_everyone_else(auth_client, staff_client):
 def test_creating_with_another_users_portfolio_is_refused_and_writes_nothing(theirs, auth_client):
     portfolio = theirs["portfolio"]
     counts = {
-        m: m.objects.count() for m in (Position, Strategy, ModelingSession, Report, StressScenario)
+        m: m.objects.count()
+        for m in (Position, Strategy, ModelingSession, Report, StressScenario, Limit)
     }
     attempts = [
         (
@@ -284,6 +316,10 @@ def test_creating_with_another_users_portfolio_is_refused_and_writes_nothing(the
         ),
         ("/api/v1/risk/scenarios/calculate/", {"portfolio": portfolio}),
         ("/api/v1/export/trades/", {"session": theirs["session"], "format": "csv"}),
+        (
+            "/api/v1/limits/",
+            {"portfolio": portfolio, "measure": "beta", "unit": "number", "hard": 1},
+        ),
         (f"/api/v1/stress/test/{portfolio}/", {"scenario_ids": [theirs["scenario"]]}),
     ]
     for url, body in attempts:

@@ -351,3 +351,17 @@ def var_backtest(
     limit = np.broadcast_to(np.asarray(var, dtype=float), realized.shape)
     both = ~(np.isnan(realized) | np.isnan(limit))
     return int(np.count_nonzero(-realized[both] > limit[both])), int(np.count_nonzero(both))
+
+
+def rolling_var_backtest(
+    pnl: np.ndarray, confidence: float, lookback: int = 100
+) -> tuple[int, int]:
+    """(exceptions, observations) of a rolling 1-day historical VaR, each from the previous
+    `lookback` days of `pnl`, against each next day (`var_backtest`); (0, 0) when `pnl` has
+    no more than `lookback` days."""
+    var = np.array(
+        [historical_var(pnl[t - lookback : t], confidence) for t in range(lookback, len(pnl))]
+    )
+    if not len(var):
+        return 0, 0
+    return var_backtest(pnl[lookback:], var)

@@ -122,6 +122,30 @@ class TradeRiskSerializer(serializers.Serializer):
     )
 
 
+class LimitSideSerializer(serializers.Serializer):
+    value = serializers.FloatField(
+        allow_null=True, help_text="the measure in the limit's unit; null when unknown"
+    )
+    level = serializers.CharField(allow_null=True, help_text="pass, warning or hard; null: unknown")
+    reason = serializers.CharField(allow_null=True, help_text="why the value is unknown")
+
+
+class LimitCheckSerializer(serializers.Serializer):
+    limit = serializers.IntegerField()
+    name = serializers.CharField()
+    measure = serializers.CharField()
+    params = serializers.DictField(help_text="with the measure's defaults filled in")
+    bound = serializers.CharField(help_text="max, min or abs_max")
+    unit = serializers.CharField(help_text="money, share_of_equity, number or days")
+    warning = serializers.FloatField(allow_null=True)
+    hard = serializers.FloatField()
+    before = LimitSideSerializer()
+    after = LimitSideSerializer()
+    cleared = serializers.BooleanField(
+        required=False, help_text="suggestions: beyond a level before the hedge, within after"
+    )
+
+
 class ImpactsSerializer(serializers.Serializer):
     as_of = serializers.DateField()
     trade_count = serializers.IntegerField()
@@ -130,6 +154,9 @@ class ImpactsSerializer(serializers.Serializer):
     after = StateSerializer(help_text="the base with the session's trades")
     change = StateSerializer(help_text="after minus before, item by item")
     trades = TradeRiskSerializer(many=True, help_text="each trade's incremental risk")
+    limits = LimitCheckSerializer(
+        many=True, help_text="every active limit of the portfolio before and after the trades"
+    )
 
 
 # --- sessions and trades ---------------------------------------------------------------------------
@@ -363,6 +390,12 @@ class SuggestionSerializer(serializers.Serializer):
     risk_removed = RiskChangeSerializer(
         help_text="the session book's VaR and ES before the hedges less after them (positive: "
         "the hedge removes risk)"
+    )
+    limits = LimitCheckSerializer(
+        many=True, help_text="every active limit of the portfolio before and after the hedge"
+    )
+    limits_cleared = serializers.ListField(
+        child=serializers.IntegerField(), help_text="the limits the hedge brings back within"
     )
 
 

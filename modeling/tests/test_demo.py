@@ -16,6 +16,7 @@ import pytest
 from celery import Signature
 from django.apps import apps
 from django.conf import settings
+from django.core import mail
 from django.core.management import CommandError, call_command
 
 from analytics.models import (
@@ -111,6 +112,8 @@ def test_the_first_seed_ran_the_whole_daily_batch(seeded):
             "market_risk",
             "snapshots",
             "stress",
+            "limits",
+            "alerts",
         ]
     )
     assert set(runs.values_list("status", flat=True)) == {"succeeded"}
@@ -317,7 +320,7 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
     body = response.json()
     assert body["as_of"] == seeded.as_of.isoformat()
     assert body["price_rows"] == 0  # the cache already held every session
-    assert [job["status"] for job in body["batch"]] == ["succeeded"] * 8
+    assert [job["status"] for job in body["batch"]] == ["succeeded"] * 10
     rebuilt = {book["key"]: book["portfolio_id"] for book in body["books"]}
     assert set(rebuilt) == set(KEYS)
     assert not set(rebuilt.values()) & set(before.values())
@@ -331,8 +334,8 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
     # One more run of each daily job (the log, one chunk record each: the demo is one chunk), the
     # staff caller, the reset's audit event and those of the demo dividends applied again to the
     # rebuilt books (the audit trail outlives what it records); every other table the same.
-    assert counts.pop("analytics.BatchJob") == seeded.after_second["analytics.BatchJob"] + 8
-    chunks = seeded.after_second["analytics.BatchJobChunk"] + 8
+    assert counts.pop("analytics.BatchJob") == seeded.after_second["analytics.BatchJob"] + 10
+    chunks = seeded.after_second["analytics.BatchJobChunk"] + 10
     assert counts.pop("analytics.BatchJobChunk") == chunks
     assert counts.pop("accounts.User") == seeded.after_second["accounts.User"] + 1
     # The demo dividends applied to the rebuilt books, one event per holder.
@@ -423,11 +426,13 @@ def test_the_day_again_on_eager_workers_changes_nothing(seeded, books, eager_cel
             "market_risk",
             "snapshots",
             "stress",
+            "limits",
+            "alerts",
         )
     ]
     after = row_counts()
-    assert after.pop("analytics.BatchJob") == before.pop("analytics.BatchJob") + 8
-    assert after.pop("analytics.BatchJobChunk") == before.pop("analytics.BatchJobChunk") + 8
+    assert after.pop("analytics.BatchJob") == before.pop("analytics.BatchJob") + 10
+    assert after.pop("analytics.BatchJobChunk") == before.pop("analytics.BatchJobChunk") + 10
     assert after == before
     again = numbers()
     assert [row[:2] for row in again] == [row[:2] for row in values]
@@ -487,3 +492,37 @@ def test_the_demo_attributes_its_90_sessions_of_pnl(seeded, books):
             float(snapshots[-1].cumulative_pnl), abs=0.01 * len(days)
         )
         assert any(abs(d.factor_pnl) > 1 for d in days)  # the factors explain some of it
+
+
+def test_every_demo_book_has_limits_and_the_growth_book_breaches_its_gross_cap(seeded, books):
+    """The demo's limits (modeling/demo_limits.py): the growth book's gross-exposure cap, 90% of
+    its stock gross, is a hard breach on the demo date, told once in its owner's digest."""
+    from modeling.models import AlertDelivery, Breach, Limit
+
+    for _, portfolio in books.values():
+        assert Limit.objects.filter(portfolio=portfolio, is_active=True).count() >= 5
+    user, growth = books["growth"]
+    cap = Limit.objects.get(portfolio=growth, measure="gross_exposure", unit="money")
+    breach = Breach.objects.get(limit=cap)
+    snapshot = PortfolioSnapshot.objects.get(portfolio=growth, date=seeded.as_of)
+    assert breach.status == "open" and breach.level == "hard"
+    assert breach.first_seen == breach.last_seen == seeded.as_of
+    # The job read the batch's snapshot; the 90-session history rebuilt after it values the
+    # session's options by the model instead of their closes (a few dollars in a million).
+    assert breach.value == pytest.approx(float(snapshot.gross_exposure), rel=1e-3)
+    assert breach.value > breach.bound_value == cap.hard
+    events = list(breach.events.values_list("kind", "session"))
+    assert events == [("opened", seeded.as_of)]
+    digest = breach.events.get().digest
+    assert digest is not None and digest.user == user and digest.session == seeded.as_of
+    email = AlertDelivery.objects.get(digest=digest, channel="email")
+    assert email.target == user.email
+    # Sent at commit by the eager task (the module's seed ran inside the test's transaction,
+    # which never commits): sent here through the same task.
+    if email.status == "pending":
+        from modeling.tasks import deliver_alert
+
+        deliver_alert.apply(args=(email.pk,))
+        email.refresh_from_db()
+        assert len(mail.outbox) == 1 and cap.name in mail.outbox[0].body
+    assert email.status == "sent"

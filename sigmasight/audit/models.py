@@ -36,6 +36,12 @@ class AuditEvent(models.Model):
         EXPORT_DOWNLOAD = "export.download", "Export downloaded again"
         REPORT_DOWNLOAD = "report.download", "Report downloaded"
         CORPORATE_ACTION_APPLY = "corporate_action.apply", "Corporate action applied"
+        LIMIT_CREATE = "limit.create", "Risk limit created"
+        LIMIT_UPDATE = "limit.update", "Risk limit updated"
+        LIMIT_DELETE = "limit.delete", "Risk limit deleted"
+        LIMIT_IMPORT = "limit.import", "Risk limits imported"
+        BREACH_ACKNOWLEDGE = "breach.acknowledge", "Limit breach acknowledged"
+        ALERTS_UPDATE = "alerts.update", "Alert settings changed"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
     # SET_NULL keeps the event when the user goes; actor_email still says who it was.

@@ -450,6 +450,41 @@ if not 0 < SIGMASIGHT_LIQUIDITY_FLAG_DAYS <= 1000:
 SIGMASIGHT_FIX_SENDER_COMP_ID = env_str("SIGMASIGHT_FIX_SENDER_COMP_ID", "SIGMASIGHT")
 SIGMASIGHT_FIX_TARGET_COMP_ID = env_str("SIGMASIGHT_FIX_TARGET_COMP_ID", "BROKER")
 
+# Limits and alerts (modeling/limits/) -----------------------------------------------------------
+# A breach "worsens" (a new alert) when it moves further beyond the level it crosses by more than
+# this share of |that level| since the user was last told (a decimal: 0.25 = 25%).
+SIGMASIGHT_LIMIT_WORSEN_STEP = env_float("SIGMASIGHT_LIMIT_WORSEN_STEP", 0.25)
+if not 0 < SIGMASIGHT_LIMIT_WORSEN_STEP <= 10:
+    raise ImproperlyConfigured("SIGMASIGHT_LIMIT_WORSEN_STEP is a decimal share, > 0 and <= 10.")
+# Alert delivery (modeling/limits/delivery.py): email through SMTP when EMAIL_HOST is set and
+# DEBUG is off, otherwise printed on the console; webhooks (HTTPS, signed) refuse private,
+# loopback and link-local addresses unless SIGMASIGHT_WEBHOOK_ALLOW_PRIVATE is on (tests, a
+# receiver on the same network). A failed delivery is retried SIGMASIGHT_ALERT_RETRIES times,
+# backing off exponentially from SIGMASIGHT_ALERT_RETRY_BACKOFF_S up to ..._BACKOFF_MAX_S.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST and not DEBUG
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SigmaSight <alerts@localhost>")
+SIGMASIGHT_WEBHOOK_ALLOW_PRIVATE = env_bool("SIGMASIGHT_WEBHOOK_ALLOW_PRIVATE", False)
+SIGMASIGHT_WEBHOOK_TIMEOUT_S = env_float("SIGMASIGHT_WEBHOOK_TIMEOUT_S", 10.0)
+if not 0 < SIGMASIGHT_WEBHOOK_TIMEOUT_S <= 60:
+    raise ImproperlyConfigured("SIGMASIGHT_WEBHOOK_TIMEOUT_S is seconds, > 0 and <= 60.")
+# A CA bundle (PEM file) webhook certificates are verified against; unset: certifi's.
+SIGMASIGHT_WEBHOOK_CA_BUNDLE = env_optional("SIGMASIGHT_WEBHOOK_CA_BUNDLE")
+SIGMASIGHT_ALERT_RETRIES = env_int("SIGMASIGHT_ALERT_RETRIES", 5, minimum=0)
+SIGMASIGHT_ALERT_RETRY_BACKOFF_S = env_int("SIGMASIGHT_ALERT_RETRY_BACKOFF_S", 30, minimum=1)
+SIGMASIGHT_ALERT_RETRY_BACKOFF_MAX_S = env_int(
+    "SIGMASIGHT_ALERT_RETRY_BACKOFF_MAX_S", 3600, minimum=1
+)
+
 # Metrics and error reporting ----------------------------------------------------------------
 # /metrics answers only a bearer token or a client address in the allow-list (the address the
 # throttles count by, SIGMASIGHT_NUM_PROXIES); with neither set it is a 404 for everyone.

@@ -40,6 +40,8 @@ OWNED = {
     "modeling/sessions/": {"pk": "session", "trade_id": "trade"},
     "export/history/": {"pk": "export"},
     "reports/": {"pk": "report"},
+    "limits/": {"pk": "limit"},
+    "breaches/": {"pk": "breach"},
 }
 # Shared reference data (prices, chains, crisis replays): no owner, the same for every user.
 SHARED = {
