@@ -10,11 +10,10 @@ explains the day with yesterday's exposures and Greeks as on a real evening. Tar
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from bench import harness
+from bench.bench_contributions_job import HEADERS, contributions_cost, cost_row
 
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_SIZES", "1000,10000,50000").split(","))
 SESSIONS = (date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20))  # one per size
@@ -23,49 +22,13 @@ AS_OF = date(2026, 11, 20)
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TARGET_S = 60.0
 TARGET_ATTRIBUTION = 0.10  # the attribution job's seconds / the other jobs' seconds
-TARGET_CONTRIBUTIONS_S = 0.3  # every measure's contributions of a 10,000-position book
-EXTRA = (
-    "risk with contributions",
-    "risk without",
-    "inside contributions",
-)  # timed beside the chain, not in it
-
-
-class Stopwatch:
-    """The seconds spent inside the functions it wraps (`counted`), added up."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def counted(self, fn: Callable) -> Callable:
-        def run(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - start
-
-        return run
-
-
-def without_positions(book_risk: Callable) -> Callable:
-    """`book_risk` that never keeps the per-position Monte Carlo P&L (only contributions read
-    it)."""
-    return lambda inputs, portfolio_id, horizon_days, **_: book_risk(
-        inputs, portfolio_id, horizon_days
-    )
 
 
 def worker() -> dict:
     harness.worker_setup()
-    from unittest import mock
-
     from django.db import connection
 
-    from analytics import batch, contributions, risk_metrics
-    from analytics.contributions import book_contributions
-    from analytics.contributions import risk_contributions_store as store
-    from analytics.risk_metrics import book_risk, risk_metrics_compute
+    from analytics import batch
     from marketdata.calendar import previous_trading_day
     from marketdata.providers.synthetic import SyntheticProvider
     from portfolios.models import Portfolio
@@ -107,70 +70,26 @@ def worker() -> dict:
             )
             assert run.status == "succeeded", (job, run.error)
             timings[job] = seconds
-        # The market-risk job's computation again, with and without its risk contributions,
-        # best of 2 each, alternating: "without" skips them and the per-position Monte Carlo
-        # P&L they read; "with" also adds up the seconds spent inside them (computed, stored).
-        with_s, without_s, inside_s = [], [], []
-        for _ in range(2):
-            inside = Stopwatch()
-            with (
-                mock.patch.object(
-                    contributions, "book_contributions", inside.counted(book_contributions)
-                ),
-                mock.patch.object(contributions, "risk_contributions_store", inside.counted(store)),
-            ):
-                with_s.append(
-                    harness.timed(
-                        lambda ids=ids, day=session: risk_metrics_compute(
-                            as_of=day, portfolio_ids=ids
-                        )
-                    )[0]
-                )
-            inside_s.append(inside.seconds)
-            with (
-                mock.patch.object(contributions, "book_contributions", lambda *a, **k: None),
-                mock.patch.object(contributions, "risk_contributions_store", lambda **k: 0),
-                mock.patch.object(risk_metrics, "book_risk", without_positions(book_risk)),
-            ):
-                without_s.append(
-                    harness.timed(
-                        lambda ids=ids, day=session: risk_metrics_compute(
-                            as_of=day, portfolio_ids=ids
-                        )
-                    )[0]
-                )
-        timings["risk with contributions"] = min(with_s)
-        timings["risk without"] = min(without_s)
-        timings["inside contributions"] = min(inside_s)
-        results[str(size)] = timings
+        # The market-risk job's computation again, with and without its risk contributions.
+        cost = contributions_cost(ids, session)
+        results[str(size)] = {"jobs": timings, "contributions": cost}
     return {"vendor": connection.vendor, "results": results}
 
 
 def main() -> None:
     results = harness.run("bench.bench_daily_batch", timeout=3600)
     done = [r for r in results if "results" in r]
-    jobs = [j for j in next(iter(done[0]["results"].values())) if j not in EXTRA] if done else []
+    jobs = list(next(iter(done[0]["results"].values()))["jobs"]) if done else []
     rows, extra = [], []
     for r in results:
         if "skipped" in r:
             rows.append(harness.skipped_row(r, 6 + len(jobs)))
             continue
-        for size, timings in r["results"].items():
-            total = sum(timings[j] for j in jobs)
-            inside = timings["inside contributions"]
-            extra.append(
-                [
-                    r["backend"],
-                    int(size),
-                    timings["risk with contributions"],
-                    timings["risk without"],
-                    timings["risk with contributions"] - timings["risk without"],
-                    inside,
-                    ("yes" if inside < TARGET_CONTRIBUTIONS_S else "NO")
-                    if int(size) == 10_000
-                    else "-",
-                ]
-            )
+        for size, measured in r["results"].items():
+            timings = measured["jobs"]
+            books = f"{int(size) // PER_PORTFOLIO:,} x {PER_PORTFOLIO} positions"
+            extra.append(cost_row(r["backend"], books, measured["contributions"], False))
+            total = sum(timings.values())
             share = timings["attribution"] / (total - timings["attribution"])
             at_target = int(size) == 10_000
             rows.append(
@@ -190,16 +109,10 @@ def main() -> None:
         rows,
     )
     harness.print_table(
-        f"Risk contributions (every measure, computed and stored) in the market-risk job's computation, with and without them in the same run (best of 2 each); 'inside' is the seconds spent in them during the run with them, the difference of the totals is within the run-to-run noise; target at 10,000 positions: inside < {TARGET_CONTRIBUTIONS_S:g} s",
-        [
-            "backend",
-            "positions",
-            "with s",
-            "without s",
-            "difference s",
-            "inside contributions s",
-            "met",
-        ],
+        "Risk contributions in the market-risk job's computation, many small books (the target "
+        "is judged on one 10,000-position book: bench_contributions_job); inside = computed + "
+        "stored",
+        HEADERS,
         extra,
     )
 

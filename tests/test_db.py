@@ -55,7 +55,8 @@ def test_insert_writes_every_row_with_its_nulls_text_and_timestamps(count):
     assert DailyPrice.objects.count() == 2 * count
     first = DailyPrice.objects.get(security=securities[0], date=days[0])
     second = DailyPrice.objects.get(security=securities[-1], date=days[1])
-    assert float(first.adjusted_close) == pytest.approx(10.25) and second.adjusted_close is None
+    assert first.adjusted_close is not None and second.adjusted_close is None
+    assert float(first.adjusted_close) == pytest.approx(10.25)
     assert second.source == "csv\tx\\y" and second.fetched_at == NOW
 
 
