@@ -1,11 +1,14 @@
-"""The whole daily chain (market data .. stress) on generated books (100 positions per portfolio,
-40% options) with a year of synthetic prices already cached: seconds per job for one session at
+"""The whole daily chain (corporate actions .. alerts) on generated books (100 positions per
+portfolio, 40% options) with a year of synthetic prices already cached: seconds per job for one session at
 1,000, 10,000 and 50,000 positions, on SQLite and PostgreSQL, in one process (the sequential path
 of manage.py run_batch; workers run the same chunks in parallel). Each size is a new session, so
 market data fetches that session's closes for every symbol, as on a real evening. The previous
 session's Greeks and factor exposures are computed first (untimed), so the attribution job
-explains the day with yesterday's exposures and Greeks as on a real evening. Targets: under
-60 s for 10,000 positions; the attribution job under 10% of the rest of the evening."""
+explains the day with yesterday's exposures and Greeks as on a real evening. The bench user has
+a limit of every measure on all of its books (`bench_limits`: the gross cap breached by each), so
+the limits and alerts jobs have work. Targets: under 60 s for 10,000 positions; the attribution
+job under 10% of the rest of the evening. Beside the chain: the risk contributions' cost
+(bench_contributions_job's table) and the limits evaluation against one book at a time."""
 
 from __future__ import annotations
 
@@ -24,6 +27,38 @@ TARGET_S = 60.0
 TARGET_ATTRIBUTION = 0.10  # the attribution job's seconds / the other jobs' seconds
 
 
+def bench_limits(user) -> int:
+    """One limit of every measure on all of `user`'s books (the gross cap breached by each)."""
+    from modeling.models import Limit
+    from stress.models import StressScenario
+
+    scenario = StressScenario.objects.filter(is_active=True).order_by("id").first()
+    rows = [
+        ("gross_exposure", "money", {}, 1.0),
+        ("net_exposure", "share_of_equity", {}, 5.0),
+        ("long_exposure", "money", {}, 1e12),
+        ("short_exposure", "money", {}, 1e12),
+        ("beta", "number", {}, 3.0),
+        ("delta", "number", {}, 1e9),
+        ("dollar_delta", "share_of_equity", {}, 10.0),
+        ("gamma", "number", {}, 1e9),
+        ("vega", "number", {}, 1e9),
+        ("var", "share_of_equity", {"method": "historical", "confidence": 0.99}, 0.5),
+        ("es", "money", {"method": "monte_carlo", "confidence": 0.95}, 1e12),
+        ("name_concentration", "number", {}, 0.9),
+        ("sector_concentration", "number", {}, 1.0),
+        ("days_to_liquidate", "days", {}, 1e6),
+        ("drawdown", "share_of_equity", {}, 0.9),
+    ]
+    if scenario is not None:
+        rows.append(("stress_loss", "share_of_equity", {"scenario": scenario.name}, 0.9))
+    Limit.objects.bulk_create(
+        Limit(owner=user, measure=m, unit=u, params=p, bound="abs_max", hard=h, warning=None)
+        for m, u, p, h in rows
+    )
+    return len(rows)
+
+
 def worker() -> dict:
     harness.worker_setup()
     from django.db import connection
@@ -31,6 +66,7 @@ def worker() -> dict:
     from analytics import batch
     from marketdata.calendar import previous_trading_day
     from marketdata.providers.synthetic import SyntheticProvider
+    from modeling.limits.evaluate import limits_evaluate
     from portfolios.models import Portfolio
     from portfolios.services import positions_import_csv
     from sigmasight.accounts.models import User
@@ -40,6 +76,7 @@ def worker() -> dict:
         b.symbol: b.close for b in SyntheticProvider().daily_bars(roots, AS_OF, AS_OF).itertuples()
     }
     user = User.objects.create_user("bench@example.com", "a-long-bench-password")
+    limits = bench_limits(user)
     results = {}
     made = 0
     for size in SIZES:
@@ -72,7 +109,21 @@ def worker() -> dict:
             timings[job] = seconds
         # The market-risk job's computation again, with and without its risk contributions.
         cost = contributions_cost(ids, session)
-        results[str(size)] = {"jobs": timings, "contributions": cost}
+        # The limits job's evaluation again (the session re-run: nothing changes), every book at
+        # once as the job reads them, and one book at a time.
+        together = harness.timed(
+            lambda ids=ids, day=session: limits_evaluate(as_of=day, portfolio_ids=ids)
+        )[0]
+        one_by_one = harness.timed(
+            lambda ids=ids, day=session: [
+                limits_evaluate(as_of=day, portfolio_ids=[pk]) for pk in ids
+            ]
+        )[0]
+        results[str(size)] = {
+            "jobs": timings,
+            "contributions": cost,
+            "limits": [limits * len(ids), together, one_by_one],
+        }
     return {"vendor": connection.vendor, "results": results}
 
 
@@ -80,7 +131,7 @@ def main() -> None:
     results = harness.run("bench.bench_daily_batch", timeout=3600)
     done = [r for r in results if "results" in r]
     jobs = list(next(iter(done[0]["results"].values()))["jobs"]) if done else []
-    rows, extra = [], []
+    rows, extra, limits = [], [], []
     for r in results:
         if "skipped" in r:
             rows.append(harness.skipped_row(r, 6 + len(jobs)))
@@ -89,6 +140,17 @@ def main() -> None:
             timings = measured["jobs"]
             books = f"{int(size) // PER_PORTFOLIO:,} x {PER_PORTFOLIO} positions"
             extra.append(cost_row(r["backend"], books, measured["contributions"], False))
+            pairs, together, one_by_one = measured["limits"]
+            limits.append(
+                [
+                    r["backend"],
+                    int(size),
+                    pairs,
+                    together,
+                    one_by_one,
+                    f"{one_by_one / together:.1f}x",
+                ]
+            )
             total = sum(timings.values())
             share = timings["attribution"] / (total - timings["attribution"])
             at_target = int(size) == 10_000
@@ -114,6 +176,19 @@ def main() -> None:
         "stored",
         HEADERS,
         extra,
+    )
+    harness.print_table(
+        "Limits evaluation (the limits job's work, the session re-run: nothing changes), every "
+        "book at once (as the job reads them) against one book at a time",
+        [
+            "backend",
+            "positions",
+            "limits x books",
+            "all at once s",
+            "one book at a time s",
+            "speed-up",
+        ],
+        limits,
     )
 
 
