@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_SETTINGS := DJANGO_SETTINGS_MODULE=sigmasight.settings.test
 
-.PHONY: run test lint migrate bench fuzz load worker beat clean
+.PHONY: run test lint migrate bench fuzz load worker beat clean browser
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -55,6 +55,15 @@ fuzz: $(VENV)/.dev
 
 # Latency under 20 and 100 concurrent users against gunicorn on the demo, idle and during the
 # daily batch, on a fresh PostgreSQL database (and SQLite): p50/p95/p99 and errors.
+# Debian's chromium and chromedriver for the workbench's browser tests (modeling/tests/web).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		echo "chromium and chromedriver are installed"; \
+	else \
+		apt-get install -y --no-install-recommends chromium chromium-driver \
+		|| (apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver); \
+	fi
+
 load: $(VENV)/.dev
 	$(BIN)/python -m bench.load
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
-from django.db.models import F, QuerySet, Window
+from django.db.models import Count, F, Max, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from marketdata.models import DailyPrice, DividendYield, Security
@@ -57,3 +58,27 @@ def dividend_yields(symbols: Iterable[str], as_of: date) -> dict[str, float]:
         .values_list("security__symbol", "dividend_yield")
     )
     return {symbol: float(value) for symbol, value in rows}
+
+
+def price_sources(session: date) -> list[dict[str, Any]]:
+    """Each price source: how many securities it priced, its latest close and fetch, and how many
+    of its securities have no close for `session` (stale). Newest first."""
+    latest = (
+        DailyPrice.objects.values("source")
+        .annotate(
+            securities=Count("security", distinct=True),
+            latest=Max("date"),
+            fetched_at=Max("fetched_at"),
+        )
+        .order_by("-latest", "source")
+    )
+    last_close = (
+        DailyPrice.objects.values("source", "security")
+        .annotate(last=Max("date"))
+        .filter(last__lt=session)
+        .values("source")
+        .annotate(stale=Count("security"))
+        .order_by()
+    )
+    stale = {row["source"]: row["stale"] for row in last_close}
+    return [{**row, "stale": stale.get(row["source"], 0)} for row in latest]

@@ -18,6 +18,12 @@ class PositionFilter(django_filters.FilterSet):
     tag = django_filters.BaseInFilter(
         method="filter_tags", help_text="tag ids or names; repeat or comma-separate"
     )
+    strategy = django_filters.NumberFilter(
+        method="filter_strategy",
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="a strategy's id: its positions",
+    )
     tag_mode = django_filters.ChoiceFilter(
         choices=[("any", "any"), ("all", "all")],
         method="filter_noop",
@@ -34,7 +40,16 @@ class PositionFilter(django_filters.FilterSet):
             "expiring_before",
             "tag",
             "tag_mode",
+            "strategy",
         ]
+
+    def filter_strategy(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
+        # A subquery: a position in the strategy once, whatever else it joins.
+        return queryset.filter(
+            pk__in=Position.strategies.through.objects.filter(strategy_id=value).values(
+                "position_id"
+            )
+        )
 
     def filter_noop(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset

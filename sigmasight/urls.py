@@ -33,6 +33,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     # Anything else under /api/ is a 404 in the envelope, even with DEBUG on.
     re_path(r"^api/", api_views.not_found),
+    # The workbench: server-rendered pages for managers (modeling/web).
+    path("", include("modeling.web.urls")),
 ]
 
 handler400 = "sigmasight.api.views.bad_request"

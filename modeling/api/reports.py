@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,8 @@ from modeling.api import serializers as s
 from modeling.models import Report
 from modeling.reports.renderers import CONTENT_TYPES
 from modeling.reports.services import report_queue
+from sigmasight.api.fields import id_field
+from sigmasight.api.query import QuerySerializer
 from sigmasight.api.users import request_user
 from sigmasight.audit.services import audit_record
 from sigmasight.exceptions import NotFoundError
@@ -50,6 +52,29 @@ class ReportGenerateView(APIView):
             status=status.HTTP_202_ACCEPTED,
             headers={"Location": reverse("report-status", kwargs={"pk": report.pk})},
         )
+
+
+class ReportListQuery(QuerySerializer):
+    portfolio = id_field(required=False, help_text="only this portfolio's reports")
+
+
+@extend_schema(parameters=[ReportListQuery], tags=["reports"])
+class ReportListView(generics.ListAPIView):
+    """Your reports, newest first (paginated); `?portfolio=` keeps one portfolio's."""
+
+    serializer_class = s.ReportSerializer
+    queryset = Report.objects.none()  # the schema's model; get_queryset scopes to the user
+
+    def get_queryset(self):
+        query = ReportListQuery(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        reports = Report.objects.filter(owner=request_user(self.request)).order_by("-id")
+        if "portfolio" in query.validated_data:
+            reports = reports.filter(portfolio_id=query.validated_data["portfolio"])
+        return reports
+
+    def filter_queryset(self, queryset):
+        return queryset  # the query serializer above is the whole filter
 
 
 class ReportStatusView(APIView):

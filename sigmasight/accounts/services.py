@@ -48,17 +48,24 @@ def user_create(*, email: str, password: str, full_name: str) -> User:
     return user
 
 
-def tokens_issue(*, email: str, password: str, request=None) -> dict[str, object]:
-    """Log in by email and password. Unknown email and wrong password give the same error."""
+def user_sign_in(*, email: str, password: str, request=None) -> User:
+    """The user with this email and password, the attempt logged and audited (the API's token
+    login and the pages' session sign-in). Unknown email and wrong password give the same error."""
     user = authenticate(request, email=normalize_email(email), password=password)
     if user is None:
         logger.info("login failed")
         audit_record("auth.login_failed", request=request, actor_email=normalize_email(email))
         raise InvalidCredentials("Email or password is incorrect.")
-    refresh = RefreshToken.for_user(user)
     update_last_login(type(user), user)
     logger.info("login succeeded", extra={"user_id": user.pk})
     audit_record("auth.login", request=request, actor=user)
+    return user
+
+
+def tokens_issue(*, email: str, password: str, request=None) -> dict[str, object]:
+    """Log in by email and password: a token pair."""
+    user = user_sign_in(email=email, password=password, request=request)
+    refresh = RefreshToken.for_user(user)
     return {
         "access": str(refresh.access_token),
         "refresh": str(refresh),

@@ -72,7 +72,15 @@ ERRORS: dict[str, tuple[str, str, dict]] = {
     ),
 }
 
-ID_PARAMETERS = {"id", "portfolio_id", "position_id", "trade_id", "portfolio", "session"}
+ID_PARAMETERS = {
+    "id",
+    "portfolio_id",
+    "position_id",
+    "trade_id",
+    "portfolio",
+    "session",
+    "strategy",
+}
 # as_of is a trading date of the market calendar (marketdata.calendar FIRST_YEAR-LAST_YEAR);
 # a calendar date's shape (month and day ranges) is checked by the format.
 AS_OF_PATTERN = r"^(199[0-9]|20[0-9][0-9])-[0-9]{2}-[0-9]{2}$"

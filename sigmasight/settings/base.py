@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
+    "django_htmx",
     "sigmasight.accounts",
     "sigmasight.audit",
     "sigmasight.outbox",
@@ -89,7 +90,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # request.htmx for the workbench's partial updates (modeling/web).
+    "django_htmx.middleware.HtmxMiddleware",
 ]
+
+# The workbench's sign-in page (`/` for a visitor).
+LOGIN_URL = "web:signin"
 
 ROOT_URLCONF = "sigmasight.urls"
 WSGI_APPLICATION = "sigmasight.wsgi.application"

@@ -53,8 +53,9 @@ class Command(BaseCommand):
     def _logins(self, url: str) -> None:
         password = demo.demo_password()
         self.stdout.write("")
+        self.stdout.write(f"Open      {url}/  (the workbench: sign in with a login below)")
         self.stdout.write(f"Logins (password: {password}, setting SIGMASIGHT_DEMO_PASSWORD):")
-        self.stdout.write(f"  {demo.ADMIN_EMAIL:34} staff: the admin and the operations API")
+        self.stdout.write(f"  {demo.ADMIN_EMAIL:34} staff: the admin and the operations page")
         for book in demo.BOOKS:
             self.stdout.write(f"  {book.email:34} {book.portfolio}")
         self.stdout.write(f"API docs  {url}/api/docs/")
