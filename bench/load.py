@@ -9,6 +9,8 @@ alternative the cache is measured against; SQLite without Redis, the embedded de
 API cache is off), logs in as the three demo users and runs each phase for a bounded time:
 20 and 100 concurrent users, once idle and once while `manage.py run_batch` recomputes the demo's
 session in a subprocess (started again whenever it finishes, so the whole phase runs under it).
+Then the workbench's pages (bench/load_pages.py): --page-users visitors signed in through the
+sign-in form, the server's time per page from the Server-Timing header (target p95 < 100 ms).
 
 A user is a thread with its own connection that asks for summary, positions, Greeks, factor
 exposures and stress results of its portfolio in turn, thinking a random 0 to 2 x --think seconds
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.harness import ROOT, drop_postgres, fresh_postgres, print_table
+from bench.load_pages import PAGES, STAFF_PAGES, PageSample, load_pages, sign_in
 from sigmasight.servers import HOST, gunicorn
 
 LOAD_DB = "sigmasight_load"
@@ -46,6 +49,7 @@ DEMO_EMAILS = (
     "demo_value@sigmasight.local",
     "demo_balanced@sigmasight.local",
 )
+ADMIN_EMAIL = "admin@sigmasight.local"
 THROTTLE = "1000000/min"
 ENDPOINTS = {
     "summary": "/api/v1/portfolios/{id}/summary/",
@@ -72,6 +76,7 @@ class Phase:
     samples: list[Sample] = field(default_factory=list)
     batch_runs: int = 0
     batch_failures: int = 0
+    pages: list[PageSample] = field(default_factory=list)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -293,6 +298,17 @@ def run_backend(
                     phase.batch_runs, phase.batch_failures = batch.runs, batch.failures
                 phases.append(phase)
                 sys.stderr.write(f"{label}: {users} users {name}: {len(phase.samples)} requests\n")
+        # The workbench's pages: the demo users' and the staff admin's sessions, idle.
+        page_logins = [
+            sign_in(port, email, PASSWORD, login.portfolio, staff=False)
+            for email, login in zip(DEMO_EMAILS, logins, strict=True)
+        ]
+        page_logins.append(sign_in(port, ADMIN_EMAIL, PASSWORD, None, staff=True))
+        load_pages(port, page_logins, users=4, seconds=3, think=0)  # warm up
+        phase = Phase(label, args.page_users, "pages", args.duration)
+        phase.pages = load_pages(port, page_logins, args.page_users, args.duration, args.think)
+        phases.append(phase)
+        sys.stderr.write(f"{label}: pages: {len(phase.pages)} requests\n")
     return phases
 
 
@@ -300,7 +316,47 @@ def _ms(seconds: float) -> float:
     return seconds * 1000
 
 
+def report_pages(phases: list[Phase], args: argparse.Namespace) -> None:
+    """Per page and backend: requests, errors, server time p50/p95 (Server-Timing), client p95."""
+    rows = []
+    for p in phases:
+        for name in [*PAGES, *STAFF_PAGES]:
+            samples = [s for s in p.pages if s.page == name]
+            server = sorted(s.server_ms for s in samples if s.server_ms is not None)
+            client = sorted(s.seconds for s in samples)
+            p95 = _pct(server, 95) if server else float("nan")
+            rows.append(
+                [
+                    p.backend,
+                    name,
+                    len(samples),
+                    sum(not s.ok for s in samples),
+                    _pct(server, 50) if server else float("nan"),
+                    p95,
+                    _ms(_pct(client, 95)) if client else float("nan"),
+                    "met" if p95 < 100 and all(s.ok for s in samples) else "NOT met",
+                ]
+            )
+    print_table(
+        f"Pages: {args.page_users} visitors for {args.duration:.0f} s, idle (times in ms; server "
+        "= the Server-Timing header; target p95 < 100 ms)",
+        [
+            "backend",
+            "page",
+            "requests",
+            "errors",
+            "server p50",
+            "server p95",
+            "client p95",
+            "target",
+        ],
+        rows,
+    )
+
+
 def report(phases: list[Phase], args: argparse.Namespace) -> None:
+    report_pages([p for p in phases if p.phase == "pages"], args)
+    phases = [p for p in phases if p.phase != "pages"]
     rows = []
     uncached = {
         (p.users, p.phase): _pct(sorted(s.seconds for s in p.samples), 95)
@@ -372,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase")
     parser.add_argument("--users", type=int, nargs="+", default=[20, 100])
     parser.add_argument("--think", type=float, default=1.0, help="mean think time (s)")
+    parser.add_argument("--page-users", type=int, default=20, help="visitors of the pages")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
         "--backend",

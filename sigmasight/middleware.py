@@ -56,6 +56,8 @@ class RequestLogMiddleware:
         response = self.get_response(request)
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
         response[REQUEST_ID_HEADER] = request_id
+        # The server's own time, for browsers' dev tools and the load test (`make load`).
+        response["Server-Timing"] = f"app;dur={duration_ms}"
         fields = {
             "request_id": request_id,
             "user_id": _user_id(request),

@@ -98,6 +98,8 @@ def test_seed_demo_prints_the_logins_and_urls(seeded):
             assert email in output
         assert settings.SIGMASIGHT_DEMO_PASSWORD in output
         assert "http://127.0.0.1:8000/api/docs/" in output
+        # The workbench's sign-in page comes first, before the logins and the other links.
+        assert output.index("http://127.0.0.1:8000/ ") < output.index("Logins")
         assert "http://127.0.0.1:8000/admin/" in output
 
 

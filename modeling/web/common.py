@@ -63,12 +63,42 @@ def staff_only(view: PageView) -> PageView:
 
 
 def book_context(request: HttpRequest, portfolio_id: int, section: str) -> dict[str, Any]:
-    """The navigation's portfolios and the chosen one (another user's: the page's 404)."""
+    """The navigation's portfolios, the chosen one (another user's: the page's 404), its summary
+    and the data-quality banner every page of the book carries."""
     portfolios = portfolios_of(request)
     chosen = next((p for p in portfolios if p["id"] == portfolio_id), None)
     if chosen is None:
         raise PageNotFound
-    return {"portfolios": portfolios, "portfolio": chosen, "section": section}
+    summary = data(api(request, f"/api/v1/portfolios/{portfolio_id}/summary/"))
+    return {
+        "portfolios": portfolios,
+        "portfolio": chosen,
+        "section": section,
+        "summary": summary,
+        "warnings": quality_warnings(summary.get("data_quality")),
+    }
+
+
+def quality_warnings(quality: dict[str, Any] | None) -> list[str]:
+    """What the banner says about the data a result rests on (nothing when all is real and
+    fresh)."""
+    if not quality:
+        return []
+    warnings = []
+    if quality.get("source") == "synthetic":
+        warnings.append(
+            "Synthetic prices: these numbers come from generated demo series, not from a market."
+        )
+    elif quality.get("mixed") or quality.get("source") == "mixed":
+        warnings.append("Mixed sources: real book prices meet synthetic series in these results.")
+    if quality.get("stale"):
+        warnings.append("Stale prices: some prices are older than the session shown.")
+    if quality.get("fallbacks"):
+        warnings.append(f"{quality['fallbacks']} option(s) priced with a default volatility.")
+    if quality.get("missing_greeks"):
+        warnings.append(f"{quality['missing_greeks']} option(s) have no Greeks for this session.")
+    return warnings
+
 
 
 def first_error(answer: Answer) -> str:

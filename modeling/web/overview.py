@@ -15,27 +15,6 @@ from modeling.web.common import book_context, data, first_error, portfolios_of, 
 SECTIONS = {"overview", "positions", "risk", "stress", "whatif", "reports"}
 
 
-def quality_warnings(quality: dict[str, Any] | None) -> list[str]:
-    """What the banner says about the data a result rests on (nothing when all is real and
-    fresh)."""
-    if not quality:
-        return []
-    warnings = []
-    if quality.get("source") == "synthetic":
-        warnings.append(
-            "Synthetic prices: these numbers come from generated demo series, not from a market."
-        )
-    elif quality.get("mixed") or quality.get("source") == "mixed":
-        warnings.append("Mixed sources: real book prices meet synthetic series in these results.")
-    if quality.get("stale"):
-        warnings.append("Stale prices: some prices are older than the session shown.")
-    if quality.get("fallbacks"):
-        warnings.append(f"{quality['fallbacks']} option(s) priced with a default volatility.")
-    if quality.get("missing_greeks"):
-        warnings.append(f"{quality['missing_greeks']} option(s) have no Greeks for this session.")
-    return warnings
-
-
 def betas_chart(betas: dict[str, float]) -> list[dict[str, Any]]:
     ordered = sorted(betas.items(), key=lambda item: -abs(item[1] or 0))
     top = max((abs(v or 0) for _, v in ordered), default=0) or 1
@@ -45,7 +24,7 @@ def betas_chart(betas: dict[str, float]) -> list[dict[str, Any]]:
 @signed_in
 def overview(request: HttpRequest, portfolio_id: int) -> HttpResponse:
     context = book_context(request, portfolio_id, "overview")
-    summary = data(api(request, f"/api/v1/portfolios/{portfolio_id}/summary/"))
+    summary = context["summary"]
     performance = data(api(request, f"/api/v1/portfolios/{portfolio_id}/performance/"))
     metrics = api(request, "/api/v1/risk/metrics/", {"portfolio": portfolio_id})
     breaches = data(
@@ -58,7 +37,6 @@ def overview(request: HttpRequest, portfolio_id: int) -> HttpResponse:
         metrics=metrics.data if metrics.ok else None,
         metrics_error=None if metrics.ok else first_error(metrics),
         breaches=breaches["results"],
-        warnings=quality_warnings(summary.get("data_quality")),
         betas=betas_chart(summary.get("factor_betas") or {}),
         equity_chart={
             "title": "Equity and daily P&L",

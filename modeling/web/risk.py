@@ -17,7 +17,6 @@ from django.views.decorators.http import require_POST
 from analytics.contributions import BY, MEASURES, METHODS
 from modeling.web.bridge import Answer, api
 from modeling.web.common import book_context, data, first_error, signed_in
-from modeling.web.overview import quality_warnings
 from stress.models import StressScenario
 
 CONFIDENCES = ("0.95", "0.99")
@@ -136,8 +135,7 @@ def risk(request: HttpRequest, portfolio_id: int) -> HttpResponse:
 
 def _stress_context(request: HttpRequest, portfolio_id: int) -> dict[str, Any]:
     context = book_context(request, portfolio_id, "stress")
-    summary = data(api(request, f"/api/v1/portfolios/{portfolio_id}/summary/"))
-    as_of = summary["as_of"]
+    as_of = context["summary"]["as_of"]
     results = data(
         api(request, f"/api/v1/stress/results/{portfolio_id}/", {"start": as_of, "end": as_of})
     )
@@ -154,7 +152,6 @@ def _stress_context(request: HttpRequest, portfolio_id: int) -> dict[str, Any]:
     factor_rows = factors["results"] if isinstance(factors, dict) else factors
     context.update(
         as_of=as_of,
-        warnings=quality_warnings(summary.get("data_quality")),
         results=results,
         selected=selected,
         by_factor=by_factor,
