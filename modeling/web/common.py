@@ -100,7 +100,6 @@ def quality_warnings(quality: dict[str, Any] | None) -> list[str]:
     return warnings
 
 
-
 def first_error(answer: Answer) -> str:
     error = answer.error
     return str(error.get("message") or f"The request failed ({answer.status}).")
