@@ -278,6 +278,7 @@ def run_backend(
     started = time.monotonic()
     _manage(env, "migrate", "--noinput", timeout=600)
     _manage(env, "seed_demo", timeout=1800)
+    _manage(env, "collectstatic", "--noinput", timeout=600)  # the pages' {% static %} manifest
     sys.stderr.write(f"{label}: migrated and seeded in {time.monotonic() - started:.0f}s\n")
     phases = []
     with gunicorn(env, workers=args.workers, log=Path(tmp) / "gunicorn.log") as port:
