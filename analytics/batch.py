@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from analytics.jobs import JOBS, daily, time_limit
 from analytics.models import BatchJob, BatchJobChunk
-from analytics.selectors import ReadCache
+from analytics.selectors import ReadCache, SessionCloses
 from marketdata import calendar
 from marketdata.providers.base import is_transient
 from portfolios.models import Portfolio
@@ -258,9 +258,23 @@ def job_chunks(
     return portfolio_chunks(portfolio_ids, settings.SIGMASIGHT_BATCH_CHUNK_POSITIONS, exclude=done)
 
 
-def job_reads(name: str) -> ReadCache | None:
-    """A read cache for a job's chunks, or None for a job that writes what it reads."""
-    return None if JOBS[name].writes_inputs else ReadCache()
+def job_prepare(name: str, run_date: date) -> None:
+    """The job's once-per-run step before its chunks (Job.prepare), committed before any chunk
+    starts. A failure is logged, not raised: the chunks compute what they miss themselves."""
+    prepare = JOBS[name].prepare
+    if prepare is None:
+        return
+    try:
+        with transaction.atomic():
+            prepare(run_date)
+    except Exception:
+        logger.exception("batch job prepare failed", extra={"job": name})
+
+
+def job_reads(name: str, closes: SessionCloses | None = None) -> ReadCache | None:
+    """A read cache for a job's chunks, or None for a job that writes what it reads. `closes`:
+    a worker process's closes of the session, kept across its chunks (analytics.tasks)."""
+    return None if JOBS[name].writes_inputs else ReadCache(closes)
 
 
 def chunk_run(
@@ -383,6 +397,8 @@ def job_run(
     )
     done = job_done(job)
     chunks = job_chunks(name, run_date, portfolio_ids, done=done)
+    if chunks:
+        job_prepare(name, run_date)
     if on_chunk and done:  # carried from the run this one took over: already done
         on_chunk(len(done))
     results = []

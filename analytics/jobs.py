@@ -51,6 +51,10 @@ class Job:
     soft_time_limit_s: int  # per chunk; SIGMASIGHT_BATCH_TIME_LIMIT_<NAME> overrides
     trigger: str  # the staff trigger that runs it (one of TRIGGERS)
     writes_inputs: bool = False  # writes what it (or a later step in it) reads: no read cache
+    # Run once per run of the job, before its chunks, in its own transaction: what every chunk
+    # would otherwise write again (and lock against its siblings), e.g. the session's stress
+    # correlation. Chunks must still work without it (they compute what is missing).
+    prepare: Callable[[date], None] | None = None
 
 
 # Every declared job by name (analytics' at import, the others' in their AppConfig.ready).

@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from django.conf import settings
 from django.db.models import F, FloatField, Max, OuterRef, Subquery, Sum, Window
 from django.db.models.functions import Cast, RowNumber
 
@@ -130,6 +131,41 @@ FRAME_FLOATS = [
 ]
 
 
+class SessionCloses:
+    """The closes a worker process read for one session, kept across the chunks of that
+    session's read-only jobs (a worker runs many chunks: without it each re-read the same year of
+    the same underlyings and proxies). `current(session, generation)` gives the panels to reuse:
+    emptied when the session or the closes' generation (bumped by every price write, anywhere)
+    changes, or when no generation can be read (then nothing is reused). Bounded by `max_cells`
+    (sessions x symbols summed over spans): past it, the panels are dropped and read again."""
+
+    def __init__(self, max_cells: int | None = None) -> None:
+        self._max_cells = max_cells  # None: the setting SIGMASIGHT_WORKER_CLOSES_MAX_CELLS
+        self.key: tuple[date, int] | None = None
+        self.panels: dict[tuple[date, int], pd.DataFrame] = {}
+
+    @property
+    def max_cells(self) -> int:
+        if self._max_cells is not None:
+            return self._max_cells
+        return int(settings.SIGMASIGHT_WORKER_CLOSES_MAX_CELLS)
+
+    def current(self, session: date, generation: int | None) -> SessionCloses | None:
+        if generation is None or self.max_cells <= 0:
+            self.key, self.panels = None, {}
+            return None
+        if self.key != (session, generation):
+            self.key, self.panels = (session, generation), {}
+        return self
+
+    def cells(self) -> int:
+        return sum(panel.size for panel in self.panels.values())
+
+    def bound(self) -> None:
+        if self.cells() > self.max_cells:
+            self.panels.clear()
+
+
 class ReadCache:
     """A job's read cache: the valued book frames and closes panels read for a session, each read
     once and shared by whoever the job passes this object to. The batch creates one per chunk of a
@@ -138,9 +174,14 @@ class ReadCache:
     underlyings and factor proxies); a what-if session creates one per request and seeds it with
     the session's frozen history. Readers get copies. Not shared across threads or sessions."""
 
-    def __init__(self) -> None:
+    def __init__(self, closes: SessionCloses | None = None) -> None:
         self._books: dict[tuple[tuple[int, ...], date], tuple[pd.DataFrame, BookQuality]] = {}
-        self._closes: dict[tuple[date, int], pd.DataFrame] = {}
+        # The closes read so far: this cache's own, or a worker process's for its session
+        # (`SessionCloses`, shared by the read caches of that session's chunks).
+        self._shared = closes
+        self._closes: dict[tuple[date, int], pd.DataFrame] = (
+            closes.panels if closes is not None else {}
+        )
 
     def book(self, portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, BookQuality]:
         key = (tuple(sorted(portfolio_ids)), as_of)
@@ -157,6 +198,8 @@ class ReadCache:
             fresh = _read_closes(missing, as_of, sessions)
             have = fresh if have is None else pd.concat([have, fresh], axis=1)
             self._closes[(as_of, sessions)] = have
+            if self._shared is not None:
+                self._shared.bound()
         assert have is not None
         return have[symbols].copy()
 

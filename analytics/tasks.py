@@ -10,8 +10,10 @@ from django.core.cache import cache
 from analytics import batch
 from analytics.models import BatchJob
 from analytics.risk_metrics import scenario_accuracy
+from analytics.selectors import SessionCloses
 from marketdata import calendar
 from portfolios.models import Portfolio
+from sigmasight.api.caching import everything_generation
 from sigmasight.exceptions import ConflictError, DomainError
 
 logger = logging.getLogger("sigmasight.batch")
@@ -46,6 +48,8 @@ def run_job(
         logger.warning("batch job already running", extra={"job": job, "error": str(exc)})
         return {"job": job, "status": "already_running"}
     chunks = batch.job_chunks(job, run_date, portfolio_ids, done=batch.job_done(row))
+    if chunks:  # once, before the chunks run in parallel
+        batch.job_prepare(job, run_date)
     if self.request.is_eager:  # no broker (the embedded default): the chunks in this process
         results = [
             batch.chunk_run_with_retries(job, run_date, chunk, job_id=row.pk) for chunk in chunks
@@ -72,6 +76,11 @@ def job_canvas(row: BatchJob, chunks: list[list[int]]) -> chord:
     return chord(header, finish_job.s(row.pk).on_error(abandon_job.si(row.pk)))
 
 
+# This worker process's closes of the session it is working on, reused by the chunks of every
+# read-only job of that session it runs (bounded; dropped when the session or the closes change).
+WORKER_CLOSES = SessionCloses()
+
+
 @shared_task(bind=True, name="analytics.run_chunk")
 def run_chunk(self, job_id: int, job: str, date: str, chunk: list[int]) -> dict:
     """One chunk of a job. Claimed in the cache first under this task's id: another task for the
@@ -90,7 +99,8 @@ def run_chunk(self, job_id: int, job: str, date: str, chunk: list[int]) -> dict:
         return {"counts": {}, "failed": {}, "retry": None, "job_closed": True}
     if self.request.is_eager:  # applied in-process: wait out the backoff here
         return batch.chunk_run_with_retries(job, run_date, chunk, job_id=job_id)
-    result = batch.chunk_run(job, run_date, chunk)
+    closes = WORKER_CLOSES.current(run_date, everything_generation())
+    result = batch.chunk_run(job, run_date, chunk, reads=batch.job_reads(job, closes))
     if result["retry"] and self.request.retries < settings.SIGMASIGHT_BATCH_RETRIES:
         logger.warning(
             "batch chunk retried",

@@ -8,12 +8,14 @@ from datetime import date
 from analytics.jobs import Job, declare
 from analytics.selectors import ReadCache
 from sigmasight.exceptions import InsufficientHistory
-from stress.services import stress_prepare, stress_run
+from stress.services import stress_prepare, stress_run, stress_session_prepare
 
 
 def _stress(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:
     try:
-        inputs = stress_prepare(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads)
+        inputs = stress_prepare(
+            as_of=as_of, portfolio_ids=portfolio_ids, reads=reads, store_correlation=False
+        )
         results = stress_run(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads, inputs=inputs)
     except InsufficientHistory as exc:  # no factor model for the session: the data, not a failure
         return {"results": 0, "warnings": {pk: [f"stress: {exc.message}"] for pk in portfolio_ids}}
@@ -26,4 +28,4 @@ def _stress(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> d
 
 def declare_jobs() -> None:
     # The plan's 10 minutes per chunk.
-    declare(Job("stress", 60, _stress, 10 * 60, "stress"))
+    declare(Job("stress", 60, _stress, 10 * 60, "stress", prepare=stress_session_prepare))

@@ -191,15 +191,36 @@ class StressInputs:
     betas_computed_for: list[int]  # portfolios the factor job had not covered: computed here
 
 
+def stress_session_prepare(as_of: date) -> None:
+    """The stress job's step before its chunks: the session's correlation stored once, so the
+    chunks (in parallel on workers) only read it instead of each upserting the same row and
+    waiting on each other's lock. Too little factor history: nothing to store (the chunks say)."""
+    lookback = settings.SIGMASIGHT_FACTOR_WINDOW
+    try:
+        model = factor_model(as_of, lookback)
+    except InsufficientHistory:
+        return
+    correlation_store(as_of, model, lookback)
+
+
 def stress_prepare(
-    *, as_of: date, portfolio_ids: list[int], reads: ReadCache | None = None
+    *,
+    as_of: date,
+    portfolio_ids: list[int],
+    reads: ReadCache | None = None,
+    store_correlation: bool = True,
 ) -> StressInputs:
     """The session's factor model, its correlation stored (the stress correlation API reads it),
     and factor and IR betas computed for the portfolios the factor job did not cover (a book
-    created after the day's batch): said in `betas_computed_for`, never silently."""
+    created after the day's batch): said in `betas_computed_for`, never silently. The batch's
+    chunks pass `store_correlation=False`: their job stored it before them
+    (`stress_session_prepare`), and they store it only when it is missing."""
     lookback = settings.SIGMASIGHT_FACTOR_WINDOW
     model = factor_model(as_of, lookback, reads=reads)
-    correlation_store(as_of, model, lookback)
+    lam = settings.SIGMASIGHT_EWMA_LAMBDA
+    stored = FactorCorrelation.objects.filter(date=as_of, lookback=lookback, lam=lam).exists()
+    if store_correlation or not stored:
+        correlation_store(as_of, model, lookback)
     missing, _ = _betas_ensure(as_of, portfolio_ids, reads)
     return StressInputs(model=model, betas_computed_for=missing)
 

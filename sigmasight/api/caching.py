@@ -173,6 +173,15 @@ def everything_changed() -> None:
     _bump([GLOBAL_GENERATION])
 
 
+def everything_generation() -> int | None:
+    """The global counter (bumped by `everything_changed`: new closes anywhere), or None while
+    the cache cannot say: a reader keeping what it read must then keep nothing."""
+    try:
+        return _generations([GLOBAL_GENERATION])[0]
+    except _Unavailable:
+        return None
+
+
 def _digest(params: Mapping[str, Any]) -> str:
     text = json.dumps(sorted((str(k), v) for k, v in params.items()), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]

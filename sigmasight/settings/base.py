@@ -421,6 +421,14 @@ SIGMASIGHT_MONTE_CARLO_DRAWS = env_int("SIGMASIGHT_MONTE_CARLO_DRAWS", 10_000, m
 SIGMASIGHT_EWMA_LAMBDA = env_float("SIGMASIGHT_EWMA_LAMBDA", 0.94)
 SIGMASIGHT_SNAPSHOT_RETENTION_DAYS = env_int("SIGMASIGHT_SNAPSHOT_RETENTION_DAYS", 365, minimum=1)
 SIGMASIGHT_BATCH_CHUNK_POSITIONS = env_int("SIGMASIGHT_BATCH_CHUNK_POSITIONS", 1000, minimum=1)
+# BLAS/OpenMP threads of each Celery worker process (set by the worker at start, whatever the
+# environment says): processes, not threads, use the cores (sigmasight/celery.py).
+SIGMASIGHT_WORKER_BLAS_THREADS = env_int("SIGMASIGHT_WORKER_BLAS_THREADS", 1, minimum=1)
+# Closes a worker process keeps for the session it is working on, reused across the chunks of
+# every read-only job of that session (cells = sessions x symbols; about 8 bytes each).
+SIGMASIGHT_WORKER_CLOSES_MAX_CELLS = env_int(
+    "SIGMASIGHT_WORKER_CLOSES_MAX_CELLS", 5_000_000, minimum=0
+)
 # Each job's chunks run as a Celery chord; a chunk gets its job's soft time limit in seconds (each
 # app declares its jobs' limits: the plan's 5, 10, 15, 5, 5 and 10 minutes for market_data, greeks,
 # factors, market_risk, snapshots and stress; SIGMASIGHT_BATCH_TIME_LIMIT_<JOB> overrides, a job
