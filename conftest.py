@@ -219,13 +219,23 @@ class SharedDatabase:
                 source.backup(connection.connection)
 
 
-@pytest.fixture
-def shared_database(transactional_db, tmp_path) -> SharedDatabase:
-    """Needs committed data (transactional_db): a subprocess never sees this test's transaction.
-    An earlier transactional test's flush took what the data migrations seeded (the factors, and
-    so the scenario library): seeded again."""
+def reference_data_ensure() -> None:
+    """What the data migrations seeded (the factors, and so the scenario library), seeded again
+    when an earlier transactional test's flush took it."""
     if not FactorDefinition.objects.exists():
         for migration in ("0003_seed_factors", "0004_macro_factors"):
             import_module(f"analytics.migrations.{migration}").seed(apps, None)
         load_library()
+
+
+@pytest.fixture
+def reference_data(transactional_db) -> None:
+    """For a transactional test (committed data, a live server): the migrations' seed data."""
+    reference_data_ensure()
+
+
+@pytest.fixture
+def shared_database(transactional_db, tmp_path) -> SharedDatabase:
+    """Needs committed data (transactional_db): a subprocess never sees this test's transaction."""
+    reference_data_ensure()
     return SharedDatabase(tmp_path)

@@ -295,3 +295,15 @@ def _attribution(as_of: date, portfolio_ids: list[int], reads: ReadCache | None)
 
 # After the factor exposures (it reads the previous session's), before the market risk.
 declare(Job("attribution", 35, _attribution, 5 * 60, "risk-metrics"))
+
+
+def _retention(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:
+    """Position-level results older than the retention deleted (analytics.retention)."""
+    from analytics.retention import position_results_prune
+
+    pruned = position_results_prune(as_of=as_of, portfolio_ids=portfolio_ids)
+    return {"rows_pruned": sum(pruned.rows.values())}
+
+
+# Last of the evening: everything that reads the older sessions has run.
+declare(Job("retention", 90, _retention, 10 * 60, "snapshots"))

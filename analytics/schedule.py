@@ -51,6 +51,7 @@ DEFAULTS = [
     ),
     Entry("sigmasight:limits", "analytics.run_job", "45", "17", WEEKDAYS, {"job": "limits"}),
     Entry("sigmasight:alerts", "analytics.run_job", "50", "17", WEEKDAYS, {"job": "alerts"}),
+    Entry("sigmasight:retention", "analytics.run_job", "55", "17", WEEKDAYS, {"job": "retention"}),
     # Tasks the web kept in the outbox while the broker was down (sigmasight/outbox/services.py).
     Entry("sigmasight:outbox-flush", "outbox.flush", "*", "*", "*", {}),
 ]

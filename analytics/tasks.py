@@ -111,6 +111,7 @@ def run_chunk(self, job_id: int, job: str, date: str, chunk: list[int]) -> dict:
             max_retries=settings.SIGMASIGHT_BATCH_RETRIES,
         )
     result["retries"] = self.request.retries
+    result["worker"] = self.request.hostname  # who computed it, in the chunk's record
     batch.chunk_record(job_id, chunk, result)
     return result
 

@@ -59,42 +59,49 @@ def bench_limits(user) -> int:
     return len(rows)
 
 
+def bench_books(user, portfolios: int) -> None:
+    """`user`'s books up to `portfolios` of PER_PORTFOLIO positions (40% options) on 300
+    synthetic roots, imported through the service like a user's CSV (in a worker)."""
+    from marketdata.providers.synthetic import SyntheticProvider
+    from portfolios.models import Portfolio
+    from portfolios.services import positions_import_csv
+
+    roots = [f"D{i:03d}" for i in range(300)]
+    spot = {
+        b.symbol: b.close for b in SyntheticProvider().daily_bars(roots, AS_OF, AS_OF).itertuples()
+    }
+    made = Portfolio.objects.filter(owner=user).count()
+    while made < portfolios:
+        portfolio = Portfolio.objects.create(owner=user, name=f"p{made}", cash=1_000_000)
+        lines = ["symbol,quantity,entry_price,entry_date,option_type,strike,expiration"]
+        for n in range(PER_PORTFOLIO):
+            root = roots[(made * 31 + n) % len(roots)]
+            if n % 5 < 2:  # 40% options
+                strike = round(spot[root] * (0.85 + 0.03 * (n % 10)), 0)
+                lines.append(
+                    f"{root},{(-1) ** n * 3},5,2026-01-05,{'CP'[n % 2]},{strike},2027-03-19"
+                )
+            else:
+                lines.append(f"{root},{(-1) ** (n // 7) * (40 + n)},50,2026-01-05,,,")
+        positions_import_csv(portfolio=portfolio, raw=("\n".join(lines) + "\n").encode())
+        made += 1
+
+
 def worker() -> dict:
     harness.worker_setup()
     from django.db import connection
 
     from analytics import batch
     from marketdata.calendar import previous_trading_day
-    from marketdata.providers.synthetic import SyntheticProvider
     from modeling.limits.evaluate import limits_evaluate
     from portfolios.models import Portfolio
-    from portfolios.services import positions_import_csv
     from sigmasight.accounts.models import User
 
-    roots = [f"D{i:03d}" for i in range(300)]
-    spot = {
-        b.symbol: b.close for b in SyntheticProvider().daily_bars(roots, AS_OF, AS_OF).itertuples()
-    }
     user = User.objects.create_user("bench@example.com", "a-long-bench-password")
     limits = bench_limits(user)
     results = {}
-    made = 0
     for size in SIZES:
-        ids = []
-        while made < size // PER_PORTFOLIO:
-            portfolio = Portfolio.objects.create(owner=user, name=f"p{made}", cash=1_000_000)
-            lines = ["symbol,quantity,entry_price,entry_date,option_type,strike,expiration"]
-            for n in range(PER_PORTFOLIO):
-                root = roots[(made * 31 + n) % len(roots)]
-                if n % 5 < 2:  # 40% options
-                    strike = round(spot[root] * (0.85 + 0.03 * (n % 10)), 0)
-                    lines.append(
-                        f"{root},{(-1) ** n * 3},5,2026-01-05,{'CP'[n % 2]},{strike},2027-03-19"
-                    )
-                else:
-                    lines.append(f"{root},{(-1) ** (n // 7) * (40 + n)},50,2026-01-05,,,")
-            positions_import_csv(portfolio=portfolio, raw=("\n".join(lines) + "\n").encode())
-            made += 1
+        bench_books(user, size // PER_PORTFOLIO)
         ids = list(Portfolio.objects.values_list("id", flat=True))
         session = SESSIONS[SIZES.index(size)]
         harness.cache_history(previous_trading_day(session), now=NOW)

@@ -424,7 +424,7 @@ def test_every_trigger_of_api_md_is_served(
 ):
     for trigger, jobs in [
         ("market-data", ["corporate_actions", "market_data"]),  # sorted
-        ("snapshots", ["snapshots"]),
+        ("snapshots", ["retention", "snapshots"]),  # the position results pruned after
         ("stress", ["stress"]),
     ]:
         with django_capture_on_commit_callbacks(execute=True):
@@ -465,3 +465,85 @@ def test_a_worker_retries_a_provider_error_with_backoff(books, monkeypatch):
     job = BatchJob.objects.get(pk=reply["job_id"])
     assert job.status == "succeeded", job.failed_portfolios
     assert job.counts["retries"] == 1 and feed.calls == 2
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_two_hosts_share_an_evening_without_computing_a_chunk_twice(
+    books, shared_database
+):
+    """Two worker processes with different host names (two machines, as Celery tells them
+    apart) on one queue and one database: every job's chunks are split between them, each chunk
+    computed and recorded once."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from analytics.models import BatchJobChunk
+    from analytics.tasks import run_trigger
+    from portfolios.tests.factories import PortfolioFactory, stock
+    from sigmasight.servers import ROOT
+
+    first, _ = books
+    for symbol in ("KO", "JPM", "AAPL", "KO"):  # more books: more chunks to share
+        stock(PortfolioFactory(owner=first.owner), symbol, "10")
+    queue = f"batch-{uuid.uuid4().hex[:8]}"
+    hosts = ("worker-a@host-a", "worker-b@host-b")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test",
+        "DATABASE_URL": shared_database.url,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "SIGMASIGHT_BATCH_CHUNK_POSITIONS": "1",
+    }
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "sigmasight",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "--prefetch-multiplier=1",
+                "-n",
+                host,
+                "-Q",
+                queue,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for host in hosts
+    ]
+    umbrella = BatchJob.objects.create(name="trigger:all", run_date=AS_OF)
+    try:
+        reply = run_trigger.apply_async(args=(umbrella.pk, None), queue=queue).get(timeout=300)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    assert reply == {"job_id": umbrella.pk, "status": "succeeded"}
+    books_count = 6
+    seen = set()
+    for job in umbrella.children.all():
+        records = list(BatchJobChunk.objects.filter(job=job))
+        portfolios = [pk for r in records for pk in r.portfolio_ids]
+        assert len(portfolios) == len(set(portfolios)) == books_count, job.name  # once each
+        seen |= {r.result["worker"] for r in records}
+    assert seen == set(hosts)  # both machines took part

@@ -117,6 +117,7 @@ def test_the_first_seed_ran_the_whole_daily_batch(seeded):
             "stress",
             "limits",
             "alerts",
+            "retention",
         ]
     )
     assert set(runs.values_list("status", flat=True)) == {"succeeded"}
@@ -323,7 +324,7 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
     body = response.json()
     assert body["as_of"] == seeded.as_of.isoformat()
     assert body["price_rows"] == 0  # the cache already held every session
-    assert [job["status"] for job in body["batch"]] == ["succeeded"] * 10
+    assert [job["status"] for job in body["batch"]] == ["succeeded"] * 11
     rebuilt = {book["key"]: book["portfolio_id"] for book in body["books"]}
     assert set(rebuilt) == set(KEYS)
     assert not set(rebuilt.values()) & set(before.values())
@@ -337,8 +338,8 @@ def test_demo_reset_rebuilds_the_demo(seeded, books, staff_user, api_client):
     # One more run of each daily job (the log, one chunk record each: the demo is one chunk), the
     # staff caller, the reset's audit event and those of the demo dividends applied again to the
     # rebuilt books (the audit trail outlives what it records); every other table the same.
-    assert counts.pop("analytics.BatchJob") == seeded.after_second["analytics.BatchJob"] + 10
-    chunks = seeded.after_second["analytics.BatchJobChunk"] + 10
+    assert counts.pop("analytics.BatchJob") == seeded.after_second["analytics.BatchJob"] + 11
+    chunks = seeded.after_second["analytics.BatchJobChunk"] + 11
     assert counts.pop("analytics.BatchJobChunk") == chunks
     assert counts.pop("accounts.User") == seeded.after_second["accounts.User"] + 1
     # The demo dividends applied to the rebuilt books, one event per holder.
@@ -435,11 +436,12 @@ def test_the_day_again_on_eager_workers_changes_nothing(seeded, books, eager_cel
             "stress",
             "limits",
             "alerts",
+            "retention",
         )
     ]
     after = row_counts()
-    assert after.pop("analytics.BatchJob") == before.pop("analytics.BatchJob") + 10
-    assert after.pop("analytics.BatchJobChunk") == before.pop("analytics.BatchJobChunk") + 10
+    assert after.pop("analytics.BatchJob") == before.pop("analytics.BatchJob") + 11
+    assert after.pop("analytics.BatchJobChunk") == before.pop("analytics.BatchJobChunk") + 11
     assert after == before
     again = numbers()
     assert [row[:2] for row in again] == [row[:2] for row in values]

@@ -420,6 +420,11 @@ if SIGMASIGHT_OPTION_FACTOR_EXPOSURE not in {"delta_adjusted", "dollar"}:
 SIGMASIGHT_MONTE_CARLO_DRAWS = env_int("SIGMASIGHT_MONTE_CARLO_DRAWS", 10_000, minimum=1000)
 SIGMASIGHT_EWMA_LAMBDA = env_float("SIGMASIGHT_EWMA_LAMBDA", 0.94)
 SIGMASIGHT_SNAPSHOT_RETENTION_DAYS = env_int("SIGMASIGHT_SNAPSHOT_RETENTION_DAYS", 365, minimum=1)
+# Sessions of position-level results kept (Greeks, factor exposures, IR betas, risk
+# contributions): the evening's `retention` job deletes older ones (analytics/retention.py).
+SIGMASIGHT_POSITION_RESULTS_RETENTION = env_int(
+    "SIGMASIGHT_POSITION_RESULTS_RETENTION", 63, minimum=2
+)
 SIGMASIGHT_BATCH_CHUNK_POSITIONS = env_int("SIGMASIGHT_BATCH_CHUNK_POSITIONS", 1000, minimum=1)
 # BLAS/OpenMP threads of each Celery worker process (set by the worker at start, whatever the
 # environment says): processes, not threads, use the cores (sigmasight/celery.py).

@@ -22,6 +22,7 @@ def test_schedule_exists_after_migrate_with_the_trading_day_times():
     assert times["sigmasight:stress"] == ("17", "35", "1-5")
     assert times["sigmasight:limits"] == ("17", "45", "1-5")
     assert times["sigmasight:alerts"] == ("17", "50", "1-5")
+    assert times["sigmasight:retention"] == ("17", "55", "1-5")
     assert times["sigmasight:weekly-correlation"] == ("17", "40", "5")
     assert {str(t.crontab.timezone) for t in tasks.values()} == {"America/New_York"}
 

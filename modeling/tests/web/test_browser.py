@@ -24,9 +24,9 @@ from portfolios.models import Portfolio, Position
 from sigmasight.accounts.models import User
 from sigmasight.tests.helpers import client_for
 
-# Transactional (the live server reads what the test commits), with the rows the migrations
-# load (factors, stress scenarios) put back before each test.
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+# Transactional: the live server reads what the test commits (`reference_data` seeds again what
+# an earlier transactional test's flush took).
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
@@ -81,7 +81,7 @@ def browser(webdriver_module, tmp_path):
 
 
 @pytest.fixture
-def demo_live(settings, eager_celery, live_server):
+def demo_live(settings, eager_celery, reference_data, live_server):
     settings.SIGMASIGHT_MARKET_DATA_SOURCE = "synthetic"
     call_command("seed_demo", stdout=io.StringIO(), stderr=io.StringIO())
     books = {}
