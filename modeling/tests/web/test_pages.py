@@ -3,6 +3,8 @@ user's pages are 404, bad input is shown and changes nothing."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.utils.html import escape
 
@@ -334,3 +336,38 @@ def test_sign_in_checks_the_password_audits_and_is_throttled_like_the_api(
     page_client.cookies.clear()
     response = page_client.post("/signin/", {"email": user.email, "password": DEFAULT_PASSWORD})
     assert response.status_code == 403
+
+
+def test_a_hedge_suggestion_is_shown_and_applied(demo_books, page_client):
+    user, portfolio = demo_books["balanced"] if "balanced" in demo_books else demo_books["growth"]
+    page_client.force_login(user)
+    base = f"/portfolios/{portfolio.pk}/whatif/"
+    session_url = _post(page_client, f"{base}open/", {"name": "Hedge"})["Location"]
+    session_id = int(session_url.rstrip("/").rsplit("/", 1)[1])
+    html = page_client.get(f"{session_url}?target=delta_neutral").content.decode()
+    suggested = _api(
+        user, f"/api/v1/modeling/sessions/{session_id}/suggestions/", target="delta_neutral"
+    )
+    rows = page_values(html, "suggestion")
+    assert [v for f, v in rows if f == "quantity"] == [
+        shown(t["quantity"]) for t in suggested["trades"]
+    ]
+    response = _post(page_client, f"{session_url}hedge/", {"target": "delta_neutral", "factor": ""})
+    assert response.status_code == 302
+    trades = _api(user, f"/api/v1/modeling/sessions/{session_id}/")["trades"]
+    assert [(t["symbol"], Decimal(t["quantity"])) for t in trades] == [
+        (t["symbol"], Decimal(t["quantity"])) for t in suggested["trades"]
+    ]
+
+
+def test_a_trade_export_is_the_apis_file(demo_books, page_client):
+    user, portfolio = demo_books["growth"]
+    page_client.force_login(user)
+    session_url = _post(page_client, f"/portfolios/{portfolio.pk}/whatif/open/", {"name": "X"})[
+        "Location"
+    ]
+    _post(page_client, f"{session_url}trades/", {"symbol": "AAPL", "quantity": "10"})
+    response = _post(page_client, f"{session_url}export/", {"format": "fix"})
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert b"35=D" in response.content and b"55=AAPL" in response.content

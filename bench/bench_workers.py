@@ -1,0 +1,160 @@
+"""Workers: does a second worker process add speed? The same evening (every job of the day, on
+100 books of 100 positions, 40% options, a year of history cached) run three ways in one run:
+in one process (`run_batch`'s path, no broker), on one Celery worker process, and on two worker
+processes with different host names (two machines as Celery sees them), both with Redis as the
+broker (BENCH_REDIS_URL, default db 9, emptied first). Each way re-runs the same session after
+one untimed warm-up, so market data finds the session's closes cached in every way.
+Target: two worker processes at least 1.7x faster than one. A 2-core machine is the ceiling
+for two processes (2x).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime
+
+from bench import harness
+from bench.bench_daily_batch import PER_PORTFOLIO, bench_books
+
+POSITIONS = int(os.environ.get("BENCH_WORKER_POSITIONS", "10000"))
+AS_OF = date(2026, 11, 20)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+TARGET = 1.7
+
+
+def _workers(hosts: list[str], queue: str) -> list[subprocess.Popen]:
+    env = {**os.environ, "CELERY_TASK_DEFAULT_QUEUE": queue, "REDIS_URL": REDIS_URL}
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "sigmasight",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "--prefetch-multiplier=1",
+                "-n",
+                host,
+                "-Q",
+                queue,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=ERROR",
+            ],
+            cwd=harness.ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for host in hosts
+    ]
+
+
+def _stop(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def _on_workers(count: int) -> float:
+    """Seconds of the evening on `count` worker processes (their start-up not counted)."""
+    from analytics.models import BatchJob
+    from analytics.tasks import run_trigger
+
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    workers = _workers([f"w{i}@host-{i}" for i in range(count)], queue)
+    try:
+        time.sleep(8)  # the workers' start-up (Django, imports) is not the evening
+        umbrella = BatchJob.objects.create(name="trigger:all", run_date=AS_OF)
+        start = time.perf_counter()
+        reply = run_trigger.apply_async(args=(umbrella.pk, None), queue=queue).get(timeout=3000)
+        seconds = time.perf_counter() - start
+    finally:
+        _stop(workers)
+    assert reply["status"] == "succeeded", reply
+    return seconds
+
+
+def worker() -> dict:
+    os.environ["REDIS_URL"] = REDIS_URL  # this process sends the evening to the broker
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    harness.worker_setup()
+    from django.db import connection
+
+    from analytics import batch
+    from marketdata.calendar import previous_trading_day
+    from portfolios.models import Portfolio
+    from sigmasight.accounts.models import User
+    from sigmasight.celery import app
+
+    user = User.objects.create_user("bench@example.com", "a-long-bench-password")
+    bench_books(user, POSITIONS // PER_PORTFOLIO)
+    ids = list(Portfolio.objects.values_list("id", flat=True))
+    harness.cache_history(previous_trading_day(AS_OF), now=NOW)
+    app.conf.task_always_eager = True  # the warm-up and the one-process way: in this process
+    for job in ("market_data", "greeks", "factors"):
+        batch.job_run(job, previous_trading_day(AS_OF), portfolio_ids=ids)
+    batch.run_daily_batch(AS_OF, portfolio_ids=ids)  # warm-up: the session's closes cached
+    one_process, runs = harness.timed(lambda: batch.run_daily_batch(AS_OF, portfolio_ids=ids))
+    assert all(r.status == "succeeded" for r in runs), [(r.name, r.error) for r in runs]
+    app.conf.task_always_eager = False
+    connection.close()  # the workers write; this process only waits
+    one = _on_workers(1)
+    two = _on_workers(2)
+    return {"vendor": connection.vendor, "times": [one_process, one, two]}
+
+
+def main() -> None:
+    results = harness.run("bench.bench_workers", timeout=3600)
+    rows = []
+    for r in results:
+        if "skipped" in r:
+            rows.append(harness.skipped_row(r, 7))
+            continue
+        one_process, one, two = r["times"]
+        speedup = one / two
+        rows.append(
+            [
+                r["backend"],
+                POSITIONS,
+                one_process,
+                one,
+                two,
+                f"{speedup:.2f}x",
+                "yes" if speedup >= TARGET else "NO",
+            ]
+        )
+    harness.print_table(
+        f"The evening ({POSITIONS:,} positions, every job) in one process, on one worker process "
+        f"and on two (different host names, Redis broker); target: two >= {TARGET}x faster than "
+        "one",
+        [
+            "backend",
+            "positions",
+            "one process s",
+            "1 worker s",
+            "2 workers s",
+            "2 vs 1",
+            "target met",
+        ],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    harness.entry(worker, main)
