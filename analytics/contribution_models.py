@@ -61,12 +61,16 @@ class PositionRiskContribution(models.Model):
 
     # No index of its own, nor one on (date, position): the unique constraint's index leads with
     # the position and serves every read and the job's delete; each extra index cost a third of
-    # the 20,000-row insert of a 10,000-position book (make bench).
+    # the 20,000-row insert of a 10,000-position book (make bench). No foreign-key constraint in
+    # the database either: its per-row check was most of PostgreSQL's COPY of those rows. The
+    # rows are derived, written by one service from the positions it just read in the same
+    # transaction; a position's deletion still deletes them (Django's CASCADE).
     position = models.ForeignKey(
         "portfolios.Position",
         on_delete=models.CASCADE,
         related_name="risk_contributions",
         db_index=False,
+        db_constraint=False,
     )
     date = models.DateField()
     confidence = models.FloatField()

@@ -181,6 +181,20 @@ def test_rerunning_a_session_replaces_the_rows(measured):
         assert_components_sum_to_totals(row)
 
 
+def test_deleting_a_position_or_its_portfolio_deletes_its_rows(measured):
+    """The rows have no database foreign key (its check was most of the insert): Django's
+    CASCADE deletes them with their position, and with their portfolio."""
+    first, second, _ = measured
+    gone = second.positions.get(symbol="KO")
+    assert PositionRiskContribution.objects.filter(position=gone).exists()
+    gone.delete()
+    assert not PositionRiskContribution.objects.filter(position_id=gone.pk).exists()
+    ids = list(first.positions.values_list("id", flat=True))
+    first.delete()
+    assert not PositionRiskContribution.objects.filter(position_id__in=ids).exists()
+    assert PositionRiskContribution.objects.filter(position__portfolio=second).exists()
+
+
 def test_a_one_position_book_holds_all_the_risk(user):
     portfolio = PortfolioFactory(owner=user, cash=Decimal("10000"))
     stock(portfolio, "AAPL", "100")
