@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import numpy as np
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 from import_export.resources import modelresource_factory
 
 from analytics.batch import trigger_queue
+from analytics.contribution_models import COLUMNS
 from analytics.jobs import JOBS, TRIGGERS
 from analytics.models import (
     BatchJob,
@@ -15,14 +18,15 @@ from analytics.models import (
     PortfolioFactorExposure,
     PortfolioRiskContribution,
     PositionAttribution,
+    PositionContributionSet,
     PositionFactorExposure,
     PositionGreeks,
     PositionInterestRateBeta,
-    PositionRiskContribution,
     RiskMetricSnapshot,
 )
 from analytics.resources import FactorDefinitionResource
 from analytics.tasks import run_job
+from portfolios.models import Position
 from sigmasight.api.caching import AdminInvalidatesCache
 from sigmasight.audit.services import audit_record
 from sigmasight.outbox.services import outbox_send
@@ -163,21 +167,53 @@ class PortfolioRiskContributionAdmin(ComputedAdmin):
     list_select_related = ("portfolio",)
 
 
-@admin.register(PositionRiskContribution)
-class PositionRiskContributionAdmin(ComputedAdmin):
-    list_display = (
-        "position",
-        "date",
-        "confidence",
-        "exposure",
-        "historical_var",
-        "parametric_var",
-        "monte_carlo_var",
-        "historical_es",
-    )
+@admin.register(PositionContributionSet)
+class PositionContributionSetAdmin(ComputedAdmin):
+    """A book's position components on one session (vectors): the changelist names the largest
+    contributor to the historical VaR, the page lists every position's components."""
+
+    list_display = ("portfolio", "date", "confidence", "horizon_days", "held", "largest")
     list_filter = ("confidence",)
-    list_select_related = ("position",)
-    search_fields = ("position__symbol",)
+    list_select_related = ("portfolio",)
+    search_fields = ("portfolio__name",)
+    fields = ("portfolio", "date", "confidence", "horizon_days", "components")
+    readonly_fields = fields
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return False  # packed vectors: the page's table or the API's by=position read them
+
+    @admin.display(description="Positions")
+    def held(self, obj: PositionContributionSet) -> int:
+        return len(obj.ids())
+
+    @admin.display(description="Largest historical VaR")
+    def largest(self, obj: PositionContributionSet) -> str:
+        values = obj.column("historical_var")
+        if values is None or not len(values) or np.isnan(values).all():
+            return "-"
+        i = int(np.nanargmax(values))
+        position = Position.objects.filter(pk=obj.ids()[i]).first()
+        name = position.symbol if position else f"#{obj.ids()[i]} (deleted)"
+        return f"{name} {values[i]:,.2f}"
+
+    @admin.display(description="Components by position")
+    def components(self, obj: PositionContributionSet) -> str:
+        symbols = dict(obj.portfolio.positions.values_list("id", "symbol"))
+        heads = ("Position", "Exposure", *(c.replace("_", " ").capitalize() for c in COLUMNS))
+        cell = "<td>{}</td>"
+        rows = format_html_join(
+            "",
+            "<tr>" + cell * len(heads) + "</tr>",
+            (
+                (
+                    symbols.get(row.position_id, f"#{row.position_id} (deleted)"),
+                    *(f"{v:,.2f}" if v is not None else "-" for v in row[1:]),
+                )
+                for row in obj.rows()
+            ),
+        )
+        head = format_html_join("", "<th>{}</th>", ((h,) for h in heads))
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
 
 
 @admin.register(BatchJob)

@@ -1,7 +1,8 @@
 """Where the risk comes from (issue "Where the risk comes from", items 1 and 6): each position's
 Euler component of its book's volatility, VaR and expected shortfall by the three methods of the
-market_risk job, stored beside `RiskMetricSnapshot` (`risk_contributions_store`) and read by
-GET /risk/contributions/, by position or grouped (`risk_contributions`). The maths and its units
+market_risk job, stored beside `RiskMetricSnapshot` (`risk_contributions_store`: a book's totals
+and its positions' components as vectors, `PositionContributionSet`) and read by
+GET /risk/contributions/ (`analytics.contribution_selectors`). The maths and its units
 and signs are `analytics.calculations.contributions`': currency, a loss positive, a hedge's
 component negative, the components of a measure summing to its total.
 
@@ -37,25 +38,23 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from django.db import transaction
-from django.db.models import Subquery
-from scipy import stats
 
 from analytics.calculations import contributions as calc
 from analytics.calculations import risk
-from analytics.contribution_models import PortfolioRiskContribution, PositionRiskContribution
-from analytics.liquidity import classifications
-from portfolios.models import Portfolio, PositionTag, Strategy
-from sigmasight.db import insert_records, records, upsert_records
-from sigmasight.exceptions import ValidationFailed
+from analytics.contribution_models import (
+    PortfolioRiskContribution,
+    PositionContributionSet,
+    pack,
+)
+from sigmasight.db import insert_records, upsert_records
 
 if TYPE_CHECKING:  # risk_metrics calls this module: its types only
     from analytics.risk_metrics import BookRisk, Draws, RiskInputs
@@ -100,22 +99,25 @@ class PortfolioContributionRow(NamedTuple):
 
 
 class PositionContributionRow(NamedTuple):
-    position_id: int
+    """One book's `PositionContributionSet` at one confidence: packed vectors (`pack`)."""
+
+    portfolio_id: int
     date: date
     confidence: float
     horizon_days: int
-    exposure: float
-    parametric_volatility: float | None
-    parametric_var: float | None
-    parametric_es: float | None
-    historical_volatility: float | None
-    historical_var: float | None
-    historical_es: float | None
-    monte_carlo_volatility: float | None
-    monte_carlo_var: float | None
-    monte_carlo_es: float | None
-    parametric_systematic: float | None
-    parametric_specific: float | None
+    positions: bytes
+    exposure: bytes
+    parametric_volatility: bytes | None
+    parametric_var: bytes | None
+    parametric_es: bytes | None
+    historical_volatility: bytes | None
+    historical_var: bytes | None
+    historical_es: bytes | None
+    monte_carlo_volatility: bytes | None
+    monte_carlo_var: bytes | None
+    monte_carlo_es: bytes | None
+    parametric_systematic: bytes | None
+    parametric_specific: bytes | None
 
 
 @dataclass(frozen=True)
@@ -292,7 +294,9 @@ def book_contributions(
             )
         volatility = None if parametric is None else parametric.volatility
         portfolio_rows.append(_portfolio_row(portfolio_id, key, measured, why, volatility, factors))
-        position_rows.extend(_position_rows(book.frame["id"], exposure, key, measured, volatility))
+        position_rows.append(
+            _position_set(portfolio_id, book.frame["id"], exposure, key, measured, volatility)
+        )
     return BookContributions(portfolio_id, portfolio_rows, position_rows)
 
 
@@ -335,45 +339,30 @@ def _portfolio_row(
     )
 
 
-def _nullable(values: FloatArray | None, positions: int) -> list[float | None]:
-    """A stored column: the values, None where unavailable or not finite (vectorized: a
-    Python call per value cost more than the maths at 10,000 positions)."""
-    if values is None:
-        return [None] * positions
-    column = values.astype(object)
-    column[~np.isfinite(values)] = None
-    listed: list[float | None] = column.tolist()
-    return listed
-
-
-def _position_rows(
+def _position_set(
+    portfolio_id: int,
     ids: pd.Series,
     exposure: FloatArray,
     key: tuple[date, float, int],
     measured: dict[str, Measured | None],
     volatility: calc.FactorAllocation | None,
-) -> list[PositionContributionRow]:
+) -> PositionContributionRow:
     as_of, confidence, horizon_days = key
-    positions = len(ids)
     columns = [
-        _nullable(None if m is None else m.components[measure], positions)
+        None if m is None else pack(m.components[measure])
         for m in (measured[method] for method in METHODS)
         for measure in MEASURES
     ]
-    return records(
-        PositionContributionRow,
-        position_id=ids.astype(int).tolist(),
-        date=[as_of] * positions,
-        confidence=[confidence] * positions,
-        horizon_days=[horizon_days] * positions,
-        exposure=exposure.tolist(),
-        **dict(zip(PositionContributionRow._fields[5:14], columns, strict=True)),
-        parametric_systematic=_nullable(
-            None if volatility is None else volatility.systematic, positions
-        ),
-        parametric_specific=_nullable(
-            None if volatility is None else volatility.specific, positions
-        ),
+    split = [None, None] if volatility is None else [volatility.systematic, volatility.specific]
+    return PositionContributionRow(
+        portfolio_id,
+        as_of,
+        confidence,
+        horizon_days,
+        pack(ids.to_numpy(), "<i8"),
+        pack(exposure),
+        *columns,
+        *(None if part is None else pack(part) for part in split),
     )
 
 
@@ -381,254 +370,21 @@ def risk_contributions_store(
     *, as_of: date, horizon_days: int, books: list[BookContributions]
 ) -> int:
     """Replace the books' contributions of the session and horizon (a position no longer held
-    loses its row): the portfolio rows upserted, the position rows deleted and inserted anew.
-    Returns the position rows written."""
+    is not in the new vectors): the portfolio rows upserted, the position sets deleted and
+    inserted anew. Returns the position components written (positions x confidences)."""
     ids = [book.portfolio_id for book in books]
     if not ids:
         return 0
+    sets = [row for book in books for row in book.positions]
     with transaction.atomic():
-        PositionRiskContribution.objects.filter(
-            position__portfolio_id__in=ids, date=as_of, horizon_days=horizon_days
+        PositionContributionSet.objects.filter(
+            portfolio_id__in=ids, date=as_of, horizon_days=horizon_days
         ).delete()
         upsert_records(
             PortfolioRiskContribution,
             [row for book in books for row in book.portfolio],
             unique=["portfolio_id", "date", "confidence", "horizon_days"],
         )
-        # Every row of these books, session and horizon was deleted above: a plain insert.
-        return insert_records(
-            PositionRiskContribution, [row for book in books for row in book.positions]
-        )
-
-
-# --- read --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ContributionRow:
-    key: str
-    position: int | None  # the position's id (by=position)
-    positions: int  # positions in the group
-    exposure: float | None
-    component: float | None
-    marginal: float | None
-    percent: float | None
-
-
-@dataclass(frozen=True)
-class ContributionReport:
-    portfolio: int
-    as_of: date
-    measure: str
-    method: str
-    by: str
-    confidence: float
-    horizon_days: int
-    total: float | None
-    systematic: float | None
-    specific: float | None
-    observations: int | None
-    unavailable: str | None
-    contributions: list[ContributionRow]
-
-
-def parametric_scale(measure: str, confidence: float, horizon_days: int) -> float:
-    """What turns a one-day parametric volatility (component) into the measure's: 1, z_c sqrt(h)
-    for VaR, phi(z_c) / (1 - c) sqrt(h) for ES (`calc.parametric_contributions`)."""
-    if measure == "volatility":
-        return 1.0
-    z = float(stats.norm.ppf(confidence))
-    tail = z if measure == "var" else float(stats.norm.pdf(z)) / (1.0 - confidence)
-    return tail * math.sqrt(horizon_days)
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
-
-
-def _stored(portfolio: Portfolio, as_of: date) -> list[PortfolioRiskContribution]:
-    """The portfolio's rows of its latest stored session on or before `as_of` (one query)."""
-    stored = PortfolioRiskContribution.objects.filter(portfolio=portfolio)
-    latest = stored.filter(date__lte=as_of).order_by("-date").values("date")[:1]
-    return list(stored.filter(date=Subquery(latest)).order_by("confidence", "horizon_days"))
-
-
-def _choose(rows: list[PortfolioRiskContribution], confidence: float) -> PortfolioRiskContribution:
-    for row in rows:  # the shortest stored horizon (the job stores one day)
-        if math.isclose(row.confidence, confidence, rel_tol=0.0, abs_tol=1e-9):
-            return row
-    stored = ", ".join(dict.fromkeys(f"{row.confidence:g}" for row in rows))
-    raise ValidationFailed(
-        f"No contributions at confidence {confidence:g} are stored; stored: {stored}.",
-        fields={"confidence": [f"One of the stored confidences: {stored}."]},
-    )
-
-
-def _labels(symbols: dict[int, str]) -> dict[int, str]:
-    """A position's key: its symbol, or "symbol #id" when several positions share it."""
-    count = Counter(symbols.values())
-    return {pk: s if count[s] == 1 else f"{s} #{pk}" for pk, s in symbols.items()}
-
-
-def _membership(
-    portfolio: Portfolio, by: str, ids: list[int], underlyings: list[str], labels: dict[int, str]
-) -> list[Any]:
-    """Each position's group: one key (position, underlying, sector, industry) or its tags or
-    strategies (a position in several counts in each; none: UNTAGGED / NO_STRATEGY)."""
-    if by == "position":
-        return [labels[pk] for pk in ids]
-    if by == "underlying":
-        return underlyings
-    if by in ("sector", "industry"):
-        classes = classifications(sorted(set(underlyings)))
-        return [classes[u][by == "industry"] for u in underlyings]
-    if by == "tag":
-        pairs = list(
-            PositionTag.objects.filter(position__portfolio=portfolio).values_list(
-                "position_id", "tag__name"
-            )
-        )
-        empty = UNTAGGED
-    else:
-        pairs = list(
-            Strategy.positions.through.objects.filter(strategy__portfolio=portfolio).values_list(
-                "position_id", "strategy__name"
-            )
-        )
-        empty = NO_STRATEGY
-    groups: dict[int, list[str]] = {}
-    for pk, name in pairs:
-        groups.setdefault(pk, []).append(name)
-    return [groups.get(pk) or [empty] for pk in ids]
-
-
-def _factor_rows(
-    row: PortfolioRiskContribution, scale: float, total: float
-) -> list[ContributionRow]:
-    parts = [
-        (name, row.factor_exposures.get(name), component * scale)
-        for name, component in row.by_factor.items()
-    ]
-    if row.specific is not None:
-        parts.append((SPECIFIC, None, row.specific * scale))
-    return [
-        ContributionRow(
-            key=key,
-            position=None,
-            positions=0,
-            exposure=exposure,
-            component=component,
-            marginal=_ratio(component, exposure),
-            percent=_ratio(component, total),
-        )
-        for key, exposure, component in sorted(parts, key=lambda p: (-p[2], p[0]))
-    ]
-
-
-def risk_contributions(
-    *,
-    portfolio: Portfolio,
-    as_of: date,
-    measure: str = "var",
-    method: str = "historical",
-    by: str = "position",
-    confidence: float = 0.95,
-) -> ContributionReport | None:
-    """The stored contributions of the latest session on or before `as_of` (None: none stored),
-    by position or grouped `by` (`calc.group_contributions`): tag and strategy groups overlap
-    (a position in two tags counts in both, so they may add up to more than the total), the
-    other groups partition the book. by=factor is parametric only. Three queries at most."""
-    if method not in METHODS or measure not in MEASURES or by not in BY:
-        raise ValueError(f"unknown method, measure or by: {method!r}, {measure!r}, {by!r}")
-    if by == "factor" and method != "parametric":
-        raise ValidationFailed(
-            "Contributions by factor are parametric only.",
-            fields={"by": ["by=factor needs method=parametric (the factor model)."]},
-        )
-    rows = _stored(portfolio, as_of)
-    if not rows:
-        return None
-    row = _choose(rows, confidence)
-    column = f"{method}_{measure}"
-    total = getattr(row, column)
-    systematic = specific = None
-    scale = parametric_scale(measure, row.confidence, row.horizon_days)
-    if method == "parametric" and total is not None and row.specific is not None:
-        systematic, specific = sum(row.by_factor.values()) * scale, row.specific * scale
-    if by == "factor":
-        found = [] if total is None else _factor_rows(row, scale, total)
-    else:
-        found = _grouped(portfolio, row, column, by, total)
-    return ContributionReport(
-        portfolio=portfolio.pk,
-        as_of=row.date,
-        measure=measure,
-        method=method,
-        by=by,
-        confidence=row.confidence,
-        horizon_days=row.horizon_days,
-        total=total,
-        systematic=systematic,
-        specific=specific,
-        observations=row.observations.get(method),
-        unavailable=row.unavailable.get(method),
-        contributions=found,
-    )
-
-
-def unmeasured(
-    *, portfolio: Portfolio, as_of: date, horizon_days: int, reason: str, **asked: Any
-) -> ContributionReport:
-    """The answer for a book the job could not measure (too little history of its own): the
-    query's `measure`, `method`, `by` and `confidence`, no numbers, the reason."""
-    unknown: dict[str, Any] = dict.fromkeys(("total", "systematic", "specific", "observations"))
-    return ContributionReport(
-        portfolio=portfolio.pk,
-        as_of=as_of,
-        horizon_days=horizon_days,
-        unavailable=reason,
-        contributions=[],
-        **asked,
-        **unknown,
-    )
-
-
-def _grouped(
-    portfolio: Portfolio, row: PortfolioRiskContribution, column: str, by: str, total: float | None
-) -> list[ContributionRow]:
-    stored = list(
-        PositionRiskContribution.objects.filter(
-            position__portfolio=portfolio,
-            date=row.date,
-            confidence=row.confidence,
-            horizon_days=row.horizon_days,
-        )
-        .order_by("position_id")
-        .values_list(
-            "position_id", "position__symbol", "position__underlying_symbol", "exposure", column
-        )
-    )
-    ids = [pk for pk, *_ in stored]
-    labels = _labels({pk: symbol for pk, symbol, *_ in stored})
-    membership = _membership(portfolio, by, ids, [u for _, _, u, _, _ in stored], labels)
-    exposure = np.array([e for *_, e, _ in stored], dtype=float)
-    # A method the book could not be measured by: its groups and exposures, without numbers.
-    known = total is not None
-    components = np.array([c if known else 0.0 for *_, c in stored], dtype=float)
-    position = {label: pk for pk, label in labels.items()} if by == "position" else {}
-    return [
-        ContributionRow(
-            key=group.name,
-            position=position.get(group.name),
-            positions=group.positions,
-            exposure=group.exposure,
-            component=group.component if known else None,
-            marginal=_ratio(group.component, group.exposure) if known else None,
-            percent=_finite(group.share) if known else None,
-        )
-        for group in calc.group_contributions(
-            components, membership, exposures=exposure, total=total or 0.0
-        )
-    ]
+        # Every set of these books, session and horizon was deleted above: a plain insert.
+        insert_records(PositionContributionSet, sets)
+    return sum(len(row.positions) // 8 for row in sets)

@@ -388,4 +388,4 @@ class PositionAttribution(models.Model):
         return f"{self.position_id} {self.date}"
 
 
-from analytics.contribution_models import PortfolioRiskContribution, PositionRiskContribution  # noqa: E402,F401
+from analytics.contribution_models import PortfolioRiskContribution, PositionContributionSet  # noqa: E402,F401

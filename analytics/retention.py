@@ -1,9 +1,9 @@
 """Bounded storage: position-level results are kept for SIGMASIGHT_POSITION_RESULTS_RETENTION
 sessions (default 63, a quarter of a year), applied by the evening's `retention` job.
 
-Position-level results are most of what an evening writes: at 10,000 positions about 200,000
-rows a session (Greeks, 17 factor exposures, IR betas, risk contributions at two confidences),
-50 million a year. What reads them needs the latest sessions only: the API and pages serve a
+Position-level results are most of what an evening writes: at 10,000 positions about 180,000
+rows a session (Greeks, 17 factor exposures, IR betas; the risk contributions are one row of
+vectors per book and confidence), 45 million a year. What reads them needs the latest sessions only: the API and pages serve a
 session's own rows, the attribution job reads the previous session's exposures and Greeks, what-if
 freezes the latest. Portfolio-level results (risk metrics, factor exposures of the book, market
 scenarios, contributions, stress results) and snapshots keep their own retention (snapshots and
@@ -19,19 +19,20 @@ from django.conf import settings
 from django.db import models
 
 from analytics.models import (
+    PositionContributionSet,
     PositionFactorExposure,
     PositionGreeks,
     PositionInterestRateBeta,
-    PositionRiskContribution,
 )
 from marketdata import calendar
 
-# The tables the retention applies to: each has `position` and `date`.
+# The tables the retention applies to: each has `date` and `position` (or `portfolio`: a book's
+# position components are one row of vectors).
 POSITION_RESULTS: tuple[type[models.Model], ...] = (
     PositionGreeks,
     PositionFactorExposure,
     PositionInterestRateBeta,
-    PositionRiskContribution,
+    PositionContributionSet,
 )
 
 
@@ -39,6 +40,13 @@ POSITION_RESULTS: tuple[type[models.Model], ...] = (
 class Pruned:
     cutoff: date | None  # the oldest session kept; None: the calendar is shorter than the setting
     rows: dict[str, int]  # table -> rows deleted
+
+
+def of_portfolios(model: type[models.Model], portfolio_ids: list[int]) -> models.QuerySet:
+    """One POSITION_RESULTS table's rows of these portfolios."""
+    if model is PositionContributionSet:
+        return model._default_manager.filter(portfolio_id__in=portfolio_ids)
+    return model._default_manager.filter(position__portfolio_id__in=portfolio_ids)
 
 
 def retention_cutoff(as_of: date, sessions: int | None = None) -> date | None:
@@ -56,9 +64,7 @@ def position_results_prune(*, as_of: date, portfolio_ids: list[int]) -> Pruned:
     if cutoff is None or not portfolio_ids:
         return Pruned(cutoff, rows)
     for model in POSITION_RESULTS:
-        old = model._default_manager.filter(
-            position__portfolio_id__in=portfolio_ids, date__lt=cutoff
-        )
+        old = of_portfolios(model, portfolio_ids).filter(date__lt=cutoff)
         deleted, _ = old.delete()  # no signals, no relations: Django's fast path, one DELETE
         rows[model._meta.db_table] = deleted
     return Pruned(cutoff, rows)

@@ -3,8 +3,9 @@ underlyings, a year of synthetic closes cached), the job's computation (`risk_me
 with its contributions and without them, best of 2 each, alternating, on SQLite and
 PostgreSQL. "Without" skips the contributions and the per-position Monte Carlo P&L only they
 read; "with" also adds up the seconds spent inside them: computing every measure's components
-(`book_contributions`) and storing the 20,000 position rows (`risk_contributions_store`). The
-difference of the two totals is within the job's run-to-run noise (a second or so); the
+(`book_contributions`) and storing them (`risk_contributions_store`: the book's totals and its
+positions' components as vectors, one `PositionContributionSet` per confidence). The difference
+of the two totals is within the job's run-to-run noise (a second or so); the
 seconds inside are the cost. Target: every measure's contributions of a 10,000-position book
 under 300 ms. bench_daily_batch prints the same table for 100 books of 100 positions."""
 

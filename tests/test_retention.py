@@ -9,7 +9,7 @@ import pytest
 
 from analytics import batch
 from analytics.models import PortfolioSnapshot, RiskMetricSnapshot
-from analytics.retention import POSITION_RESULTS, retention_cutoff
+from analytics.retention import POSITION_RESULTS, of_portfolios, retention_cutoff
 from marketdata import calendar
 
 pytestmark = pytest.mark.django_db
@@ -68,10 +68,7 @@ def test_the_retention_prunes_only_the_chunks_portfolios(books, settings):
     settings.SIGMASIGHT_POSITION_RESULTS_RETENTION = 2
 
     def theirs() -> dict[str, int]:
-        return {
-            m.__name__: m._default_manager.filter(position__portfolio=second).count()
-            for m in POSITION_RESULTS
-        }
+        return {m.__name__: of_portfolios(m, [second.pk]).count() for m in POSITION_RESULTS}
 
     before = theirs()
     assert sum(before.values()) > 0

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 
-from analytics import contributions
+from analytics import contribution_selectors as contributions
 from analytics import risk_metrics as rm
 from analytics.api import contribution_serializers as s
 from analytics.api.risk_views import ensure_factor_results

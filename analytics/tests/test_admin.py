@@ -11,10 +11,10 @@ from analytics.models import (
     MarketRiskScenario,
     PortfolioFactorExposure,
     PortfolioRiskContribution,
+    PositionContributionSet,
     PositionFactorExposure,
     PositionGreeks,
     PositionInterestRateBeta,
-    PositionRiskContribution,
     RiskMetricSnapshot,
 )
 from sigmasight.accounts.tests.factories import UserFactory
@@ -53,7 +53,10 @@ def test_computed_result_changelists_show_both_users_rows(computed, staff):
         "marketriskscenario": (MarketRiskScenario, [first.name, second.name]),
         "riskmetricsnapshot": (RiskMetricSnapshot, [first.name, second.name]),
         "portfolioriskcontribution": (PortfolioRiskContribution, [first.name, second.name]),
-        "positionriskcontribution": (PositionRiskContribution, ["AAPL", "Historical var"]),
+        "positioncontributionset": (
+            PositionContributionSet,
+            [first.name, "Largest historical VaR"],
+        ),
     }
     for model, (cls, shown) in pages.items():
         html = _page(staff, f"/admin/analytics/{model}/")
@@ -63,6 +66,20 @@ def test_computed_result_changelists_show_both_users_rows(computed, staff):
         assert f"{count} {name}" in html, (model, count)
         for text in shown:
             assert text in html, (model, text)
+
+
+def test_a_position_contribution_set_page_lists_every_position(computed, staff):
+    """The vectors read back per position: each position's symbol and its components."""
+    stored = PositionContributionSet.objects.select_related("portfolio").first()
+    assert stored is not None
+    html = _page(staff, f"/admin/analytics/positioncontributionset/{stored.pk}/change/")
+    symbols = dict(stored.portfolio.positions.values_list("id", "symbol"))
+    rows = stored.rows()
+    assert len(rows) == len(symbols) > 0
+    for row in rows:
+        assert f"<td>{symbols[row.position_id]}</td>" in html
+        assert f"<td>{row.historical_var:,.2f}</td>" in html
+        assert f"<td>{row.exposure:,.2f}</td>" in html
 
 
 def test_factor_definitions_and_batch_jobs_show_what_they_hold(computed, staff, batch_session):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from functools import partial
 
-from analytics.contributions import ContributionRow, risk_contributions
+from analytics.contribution_selectors import ContributionRow, risk_contributions
 from analytics.liquidity import portfolio_concentration, portfolio_liquidity
 from modeling.reports import charts
 from modeling.reports.document import Chart, Column, Section, Table
@@ -115,7 +115,7 @@ CONTRIBUTORS = 10  # the chart's and the printed table's top contributors
 def contributions_section(portfolio: Portfolio, as_of: date) -> Section:
     """Where the 95% one-day VaR comes from (historical, the stored Euler components): the top
     contributors by underlying, and the parametric split by factor and specific, from the same
-    reader as GET /risk/contributions/ (`analytics.contributions.risk_contributions`)."""
+    reader as GET /risk/contributions/ (`analytics.contribution_selectors.risk_contributions`)."""
     section = Section("contributions", "Risk contributions", as_of=as_of)
     found = risk_contributions(portfolio=portfolio, as_of=as_of, by="underlying")
     if found is None or found.total is None:

@@ -42,7 +42,7 @@ COUNTS: dict[str, int | dict[str, int]] = {
     "/risk/greeks/?portfolio={p}": 7,
     "/risk/factors/?as_of={a}": 10,
     "/risk/liquidity/?as_of={a}": 9,
-    "/risk/contributions/?as_of={a}&by=tag": 5,
+    "/risk/contributions/?as_of={a}&by=tag": 6,
     "/risk/concentration/?as_of={a}": 9,
     "/risk/metrics/?as_of={a}": {"sqlite": 21, "postgresql": 17},
     "/risk/scenarios/market/?as_of={a}": 11,

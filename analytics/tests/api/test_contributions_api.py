@@ -220,7 +220,7 @@ def test_contributions_not_stored_are_computed_on_the_first_read(
     stored = RiskMetricSnapshot.objects.get(portfolio=book, date=earlier, confidence=0.95)
     assert body["as_of"] == earlier.isoformat() and body["total"] == stored.var_historical
     assert_adds_up(body)
-    with django_assert_num_queries(5):  # read again: stored, nothing computed or written
+    with django_assert_num_queries(6):  # read again: stored, nothing computed or written
         assert get(auth_client, book, as_of=earlier.isoformat(), by="tag").status_code == 200
 
 

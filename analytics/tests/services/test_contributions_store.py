@@ -15,10 +15,12 @@ from django.utils import timezone
 
 from analytics import risk_metrics as rm
 from analytics.calculations import revaluation, risk
+from analytics.contribution_models import PositionComponents
+from analytics.contribution_selectors import risk_contributions
 from analytics.contributions import historical_position_pnl
 from analytics.models import (
     PortfolioRiskContribution,
-    PositionRiskContribution,
+    PositionContributionSet,
     RiskMetricSnapshot,
 )
 from analytics.risk_services import factors_compute
@@ -27,7 +29,7 @@ from analytics.tests.helpers import SERIES
 from marketdata.calendar import sessions_back
 from marketdata.providers.synthetic import SyntheticProvider
 from marketdata.services import prices_fetch_and_cache
-from portfolios.models import Portfolio
+from portfolios.models import Portfolio, Position
 from portfolios.tests.factories import PortfolioFactory, option, stock
 
 pytestmark = pytest.mark.django_db
@@ -62,15 +64,18 @@ def measure(*portfolios: Portfolio) -> dict:
     return rm.risk_metrics_compute(as_of=AS_OF, portfolio_ids=ids)
 
 
-def positions_of(row: PortfolioRiskContribution) -> list[PositionRiskContribution]:
-    return list(
-        PositionRiskContribution.objects.filter(
-            position__portfolio_id=row.portfolio_id,
-            date=row.date,
-            confidence=row.confidence,
-            horizon_days=row.horizon_days,
-        )
-    )
+def positions_of(row: PortfolioRiskContribution) -> list[PositionComponents]:
+    """The stored components of the row's positions (one set of vectors per book)."""
+    return PositionContributionSet.objects.get(
+        portfolio_id=row.portfolio_id,
+        date=row.date,
+        confidence=row.confidence,
+        horizon_days=row.horizon_days,
+    ).rows()
+
+
+def every_position() -> list[PositionComponents]:
+    return [p for s in PositionContributionSet.objects.all() for p in s.rows()]
 
 
 def assert_components_sum_to_totals(row: PortfolioRiskContribution) -> None:
@@ -107,7 +112,9 @@ def test_contribution_totals_are_the_stored_risk_metrics(measured):
     *_, report = measured
     snapshots = RiskMetricSnapshot.objects.filter(date=AS_OF)
     assert snapshots.count() == 4 and PortfolioRiskContribution.objects.count() == 4
-    assert report["contribution_rows"] == PositionRiskContribution.objects.count() == 4 * 2
+    # Two positions per book at two confidences, one set of vectors per book and confidence.
+    assert report["contribution_rows"] == 4 * 2 == len(every_position())
+    assert PositionContributionSet.objects.count() == 4
     for snapshot in snapshots:
         row = PortfolioRiskContribution.objects.get(
             portfolio=snapshot.portfolio_id,
@@ -129,10 +136,11 @@ def test_contribution_components_sum_to_the_totals(measured):
 
 
 def test_contribution_exposure_is_the_positions_signed_exposure(measured):
-    for p in PositionRiskContribution.objects.select_related("position"):
-        assert p.exposure == pytest.approx(float(p.position.exposure or 0), abs=0.01)
-    short = PositionRiskContribution.objects.filter(position__symbol="JPM").first()
-    assert short is not None and short.exposure < 0
+    held = {p.pk: p for p in Position.objects.all()}
+    for p in every_position():
+        assert p.exposure == pytest.approx(float(held[p.position_id].exposure or 0), abs=0.01)
+    (jpm,) = [pk for pk, p in held.items() if p.symbol == "JPM"]
+    assert all(p.exposure < 0 for p in every_position() if p.position_id == jpm)
 
 
 def test_historical_position_pnl_adds_up_to_the_book_path(measured):
@@ -167,32 +175,34 @@ def test_monte_carlo_revalues_the_draws_once_per_book(measured, monkeypatch):
 
 def test_rerunning_a_session_replaces_the_rows(measured):
     first, second, _ = measured
-    before = sorted(PositionRiskContribution.objects.values_list("position_id", *COLUMNS))
+    before = sorted(every_position())
     rm.risk_metrics_compute(as_of=AS_OF, portfolio_ids=[first.pk, second.pk])
-    after = sorted(PositionRiskContribution.objects.values_list("position_id", *COLUMNS))
+    after = sorted(every_position())
     assert after == before and PortfolioRiskContribution.objects.count() == 4
+    assert PositionContributionSet.objects.count() == 4
     # A position closed since loses its rows; the others still add up to the new totals.
     closed = second.positions.get(symbol="KO")
     closed.closed_at = timezone.now()
     closed.save()
     rm.risk_metrics_compute(as_of=AS_OF, portfolio_ids=[first.pk, second.pk])
-    assert not PositionRiskContribution.objects.filter(position=closed).exists()
+    assert closed.pk not in {p.position_id for p in every_position()}
     for row in PortfolioRiskContribution.objects.filter(portfolio=second):
         assert_components_sum_to_totals(row)
 
 
-def test_deleting_a_position_or_its_portfolio_deletes_its_rows(measured):
-    """The rows have no database foreign key (its check was most of the insert): Django's
-    CASCADE deletes them with their position, and with their portfolio."""
+def test_a_deleted_position_drops_out_and_a_deleted_portfolio_takes_its_sets(measured):
+    """A book's components are one row of vectors: a position deleted since the session is
+    dropped by the reader (the positions it joins to), a deleted portfolio's sets go with it."""
     first, second, _ = measured
+    listed = risk_contributions(portfolio=second, as_of=AS_OF, by="position")
+    assert listed is not None and {r.key for r in listed.contributions} == {"JPM", "KO"}
     gone = second.positions.get(symbol="KO")
-    assert PositionRiskContribution.objects.filter(position=gone).exists()
     gone.delete()
-    assert not PositionRiskContribution.objects.filter(position_id=gone.pk).exists()
-    ids = list(first.positions.values_list("id", flat=True))
+    listed = risk_contributions(portfolio=second, as_of=AS_OF, by="position")
+    assert listed is not None and [r.key for r in listed.contributions] == ["JPM"]
     first.delete()
-    assert not PositionRiskContribution.objects.filter(position_id__in=ids).exists()
-    assert PositionRiskContribution.objects.filter(position__portfolio=second).exists()
+    assert not PositionContributionSet.objects.filter(portfolio_id=first.pk).exists()
+    assert PositionContributionSet.objects.filter(portfolio=second).count() == 2
 
 
 def test_a_one_position_book_holds_all_the_risk(user):
@@ -255,7 +265,7 @@ def test_a_book_with_too_little_history_stores_nothing(user):
     report = measure(portfolio)
     assert "NEWCO has 30" in report["skipped"][portfolio.pk]
     assert not PortfolioRiskContribution.objects.exists()
-    assert not PositionRiskContribution.objects.exists()
+    assert not PositionContributionSet.objects.exists()
 
 
 def test_without_a_factor_covariance_parametric_and_monte_carlo_are_null(measured, monkeypatch):
@@ -295,9 +305,9 @@ def test_monte_carlo_shares_the_residual_noise_by_specific_variance(measured):
     tail = pnl <= -risk.historical_var(pnl, 0.99)
     share = book.specific / book.specific.sum()
     expected = -(revalued[tail].mean(axis=0) + share * noise[tail].mean())
-    stored = PositionRiskContribution.objects.filter(
-        position__portfolio=first, date=AS_OF, confidence=0.99
-    ).order_by("position_id")
+    stored = sorted(
+        PositionContributionSet.objects.get(portfolio=first, date=AS_OF, confidence=0.99).rows()
+    )
     ids = book.frame["id"].tolist()
     assert [p.position_id for p in stored] == sorted(ids)
     by_id = dict(zip(ids, expected, strict=True))
