@@ -43,6 +43,8 @@ from sigmasight.servers import HOST, gunicorn
 LOAD_DB = "sigmasight_load"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 UNCACHED = "PG cache off"  # PostgreSQL and Redis with the API cache off: the cache's alternative
+UNCACHED_SQLITE = "SQLite cache off"  # the embedded default (file cache) with the cache off
+BACKENDS = ("postgres", "postgres-uncached", "sqlite", "sqlite-uncached")
 PASSWORD = "load-demo-password-1"
 DEMO_EMAILS = (
     "demo_growth@sigmasight.local",
@@ -359,16 +361,17 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
     report_pages([p for p in phases if p.phase == "pages"], args)
     phases = [p for p in phases if p.phase != "pages"]
     rows = []
+    off_of = {"PostgreSQL": UNCACHED, "SQLite": UNCACHED_SQLITE}  # each cache's alternative
     uncached = {
-        (p.users, p.phase): _pct(sorted(s.seconds for s in p.samples), 95)
+        (p.backend, p.users, p.phase): _pct(sorted(s.seconds for s in p.samples), 95)
         for p in phases
-        if p.backend == UNCACHED
+        if p.backend in off_of.values()
     }
     for p in phases:
         times = sorted(s.seconds for s in p.samples)
         errors = sum(not s.ok for s in p.samples)
         batch = "" if p.phase == "idle" else f"{p.batch_runs} runs, {p.batch_failures} failed"
-        off = uncached.get((p.users, p.phase)) if p.backend == "PostgreSQL" else None
+        off = uncached.get((off_of.get(p.backend, ""), p.users, p.phase))
         ratio = f"{off / _pct(times, 95):.1f}x" if off and times else ""
         rows.append(
             [
@@ -433,12 +436,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
         "--backend",
-        choices=["postgres", "postgres-uncached", "sqlite"],
+        choices=list(BACKENDS),
         action="append",
-        help="default: all three (postgres-uncached: PostgreSQL and Redis with the API cache off)",
+        help="default: all four (-uncached: the API cache off, the cache's alternative)",
     )
     args = parser.parse_args(argv)
-    backends = args.backend or ["postgres", "postgres-uncached", "sqlite"]
+    backends = args.backend or list(BACKENDS)
     phases: list[Phase] = []
     with tempfile.TemporaryDirectory() as tmp:
         for backend, label, extra in (
@@ -455,11 +458,16 @@ def main(argv: list[str] | None = None) -> int:
                 phases += run_backend(label, url, tmp, args, _fresh_redis(), extra)
             finally:
                 drop_postgres(LOAD_DB)
-        if "sqlite" in backends:
-            sqlite_dir = Path(tmp) / "sqlite"
+        for backend, label, extra in (
+            ("sqlite", "SQLite", {}),
+            ("sqlite-uncached", UNCACHED_SQLITE, {"SIGMASIGHT_API_CACHE_TTL_S": "0"}),
+        ):
+            if backend not in backends:
+                continue
+            sqlite_dir = Path(tmp) / backend  # its own database and file cache
             sqlite_dir.mkdir()
             url = f"sqlite:///{sqlite_dir}/load.sqlite3"
-            phases += run_backend("SQLite", url, str(sqlite_dir), args)
+            phases += run_backend(label, url, str(sqlite_dir), args, extra_env=extra)
     report(phases, args)
     return 0
 

@@ -53,7 +53,7 @@ def reads(pk: int) -> list[str]:
 @pytest.fixture(autouse=True)
 def _closed_breaker(settings):
     """No test inherits (or leaves) an open cache breaker or a pending bump. The cache is on in
-    both legs (without Redis it is off by default, but the in-process cache serves the tests)."""
+    both legs (the suite keeps it off without Redis unless asked: sigmasight/settings/test.py)."""
     settings.SIGMASIGHT_API_CACHE_TTL_S = 600
     cachesafe.cache_breaker.reset()
     caching._pending.clear()

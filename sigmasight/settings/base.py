@@ -153,7 +153,18 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Shared by every process on the machine, so the API cache can be on without Redis
+    # (sigmasight/filecache.py); keyed by the database's identity.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+            "KEY_FUNCTION": "sigmasight.filecache.make_key",
+            "OPTIONS": {
+                "MAX_ENTRIES": env_int("SIGMASIGHT_FILE_CACHE_ENTRIES", 20_000, minimum=100)
+            },
+        }
+    }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 # Sending a task does not wait on the result channel (sigmasight/celery.py says why).
@@ -186,11 +197,10 @@ SIGMASIGHT_REDIS_RETRY_AFTER_S = env_float("SIGMASIGHT_REDIS_RETRY_AFTER_S", 5.0
 if not 0 < SIGMASIGHT_REDIS_RETRY_AFTER_S <= 300:
     raise ImproperlyConfigured("SIGMASIGHT_REDIS_RETRY_AFTER_S must be > 0 and <= 300 seconds.")
 # Read endpoints serving stored results are cached this long (invalidated sooner by the batch and
-# by writes to the book: sigmasight/api/caching.py); 0 turns the cache off. Off by default without
-# Redis: a per-process cache could not be invalidated by a batch run in another process.
-SIGMASIGHT_API_CACHE_TTL_S = env_int(
-    "SIGMASIGHT_API_CACHE_TTL_S", 600 if REDIS_URL else 0, minimum=0
-)
+# by writes to the book: sigmasight/api/caching.py); 0 turns the cache off. On with Redis and with
+# the file cache alike: both are shared by every process, so a batch run in another process
+# invalidates what this one cached.
+SIGMASIGHT_API_CACHE_TTL_S = env_int("SIGMASIGHT_API_CACHE_TTL_S", 600, minimum=0)
 
 # Auth ---------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
