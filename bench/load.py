@@ -408,7 +408,8 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
         ],
         rows,
     )
-    headers = ["endpoint"] + [f"{p.backend[:2]} {p.users}u {p.phase}" for p in phases]
+    short = {"PostgreSQL": "PG", UNCACHED: "PG-off", "SQLite": "SQ", UNCACHED_SQLITE: "SQ-off"}
+    headers = ["endpoint"] + [f"{short[p.backend]} {p.users}u {p.phase}" for p in phases]
     per_endpoint = []
     for name in ENDPOINTS:
         row: list[object] = [name]
