@@ -359,9 +359,20 @@ def rolling_var_backtest(
     """(exceptions, observations) of a rolling 1-day historical VaR, each from the previous
     `lookback` days of `pnl`, against each next day (`var_backtest`); (0, 0) when `pnl` has
     no more than `lookback` days."""
-    var = np.array(
-        [historical_var(pnl[t - lookback : t], confidence) for t in range(lookback, len(pnl))]
-    )
-    if not len(var):
+    series = np.asarray(pnl, dtype=float).reshape(-1)
+    if len(series) <= lookback:
         return 0, 0
-    return var_backtest(pnl[lookback:], var)
+    if np.isfinite(series).all() and lookback >= MIN_VAR_OBSERVATIONS:
+        # Every window full: all windows' x_(k) at once (the loop's numbers, one partition).
+        _check_confidence(confidence)
+        windows = np.lib.stride_tricks.sliding_window_view(series[:-1], lookback)
+        k = _tail_count(lookback, confidence)
+        var = -np.partition(windows, k - 1, axis=1)[:, k - 1]
+    else:  # NaN days: each window keeps its own finite outcomes
+        var = np.array(
+            [
+                historical_var(series[t - lookback : t], confidence)
+                for t in range(lookback, len(series))
+            ]
+        )
+    return var_backtest(series[lookback:], var)

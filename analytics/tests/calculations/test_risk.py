@@ -431,3 +431,41 @@ def test_return_statistics_too_few_observations_raise():
         risk.max_drawdown(np.array([np.nan]))
     with pytest.raises(risk.InsufficientHistory):
         risk.beta(np.array([0.01, np.nan]), np.array([0.02, 0.01]))
+
+
+def _rolling_by_hand(pnl: np.ndarray, percent_tail: int, lookback: int) -> tuple[int, int]:
+    """Each day against the hand-sorted VaR of the `lookback` days before it (NaN days dropped
+    from both the windows and the days tested)."""
+    exceptions = observations = 0
+    for t in range(lookback, len(pnl)):
+        window = pnl[t - lookback : t]
+        var, _ = _hand_tail(window[~np.isnan(window)], percent_tail)
+        if not np.isnan(pnl[t]):
+            observations += 1
+            exceptions += int(-pnl[t] > var)
+    return exceptions, observations
+
+
+@pytest.mark.parametrize(("confidence", "percent_tail"), [(0.95, 5), (0.99, 1)])
+def test_rolling_var_backtest_matches_hand_windows_on_sp500(confidence, percent_tail):
+    """The windows' VaRs at once (one partition of every window) give the hand-sorted windows'
+    exceptions, on 500 days of arch's S&P 500 returns and with NaN days in them."""
+    returns = _sp500_returns()[-500:]
+    found = risk.rolling_var_backtest(returns, confidence)
+    assert found == _rolling_by_hand(returns, percent_tail, 100)
+    assert found[1] == 400 and found[0] > 0
+    holes = returns.copy()
+    holes[[120, 121, 300]] = np.nan
+    assert risk.rolling_var_backtest(holes, confidence) == _rolling_by_hand(
+        holes, percent_tail, 100
+    )
+
+
+def test_rolling_var_backtest_short_series_and_bad_input():
+    assert risk.rolling_var_backtest(_sp500_returns()[:100], 0.99) == (0, 0)
+    with pytest.raises(ValueError, match="confidence"):
+        risk.rolling_var_backtest(_sp500_returns()[:300], 1.0)
+    bad = _sp500_returns()[:300].copy()
+    bad[150] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        risk.rolling_var_backtest(bad, 0.99)
