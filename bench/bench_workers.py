@@ -11,14 +11,13 @@ for two processes (2x).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, date, datetime
 
 from bench import harness
 from bench.bench_daily_batch import PER_PORTFOLIO, bench_books
+from sigmasight.servers import celery_workers
 
 POSITIONS = int(os.environ.get("BENCH_WORKER_POSITIONS", "10000"))
 AS_OF = date(2026, 11, 20)
@@ -27,63 +26,20 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 TARGET = 1.7
 
 
-def _workers(hosts: list[str], queue: str) -> list[subprocess.Popen]:
-    env = {**os.environ, "CELERY_TASK_DEFAULT_QUEUE": queue, "REDIS_URL": REDIS_URL}
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "sigmasight",
-                "worker",
-                "--pool=prefork",
-                "--concurrency=1",
-                "--prefetch-multiplier=1",
-                "-n",
-                host,
-                "-Q",
-                queue,
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=ERROR",
-            ],
-            cwd=harness.ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for host in hosts
-    ]
-
-
-def _stop(workers: list[subprocess.Popen]) -> None:
-    for worker in workers:
-        worker.terminate()
-    for worker in workers:
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-
-
 def _on_workers(count: int) -> float:
     """Seconds of the evening on `count` worker processes (their start-up not counted)."""
     from analytics.models import BatchJob
     from analytics.tasks import run_trigger
 
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    workers = _workers([f"w{i}@host-{i}" for i in range(count)], queue)
-    try:
+    env = {**os.environ, "CELERY_TASK_DEFAULT_QUEUE": queue, "REDIS_URL": REDIS_URL}
+    hosts = tuple(f"w{i}@host-{i}" for i in range(count))
+    with celery_workers(env, queue=queue, hosts=hosts):
         time.sleep(8)  # the workers' start-up (Django, imports) is not the evening
         umbrella = BatchJob.objects.create(name="trigger:all", run_date=AS_OF)
         start = time.perf_counter()
         reply = run_trigger.apply_async(args=(umbrella.pk, None), queue=queue).get(timeout=3000)
         seconds = time.perf_counter() - start
-    finally:
-        _stop(workers)
     assert reply["status"] == "succeeded", reply
     return seconds
 

@@ -1,4 +1,5 @@
-"""A real gunicorn on a free loopback port, for the load test and the fault tests."""
+"""Real servers for the load test, the benchmarks and the tests: a gunicorn on a free loopback
+port, and Celery worker processes on a private queue."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TextIO
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,9 +65,66 @@ def gunicorn(env: dict[str, str], *, workers: int, log: Path, start_s: float = 6
                 time.sleep(0.2)
             yield port
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop([server])
+
+
+def stop(processes: list[subprocess.Popen], timeout: float = 30) -> None:
+    """Terminate the processes, and kill any still running after `timeout` seconds."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def celery_workers(
+    env: dict[str, str],
+    *,
+    queue: str,
+    hosts: tuple[str | None, ...] = (None,),
+    pool: str = "prefork",
+    concurrency: int = 1,
+    log: Path | None = None,
+) -> Iterator[list[subprocess.Popen]]:
+    """Celery workers of the sigmasight app, one process per host name (None: Celery's own),
+    taking tasks from `queue` one at a time (prefetch 1, so idle workers share a chord's
+    chunks); their output goes to `log` (else nowhere). Stopped on exit."""
+    workers: list[subprocess.Popen] = []
+    with ExitStack() as opened:
+        out: TextIO | int = (
+            opened.enter_context(log.open("w")) if log is not None else subprocess.DEVNULL
+        )
+        opened.callback(stop, workers)
+        for host in hosts:
+            named = ["-n", host] if host else []
+            workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "sigmasight",
+                        "worker",
+                        f"--pool={pool}",
+                        f"--concurrency={concurrency}",
+                        "--prefetch-multiplier=1",
+                        *named,
+                        "-Q",
+                        queue,
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                        "--loglevel=WARNING",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        yield workers

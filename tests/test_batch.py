@@ -152,57 +152,27 @@ def test_batch_admin_lists_jobs(client, books):
 @pytest.mark.redis
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_trigger_runs_on_a_real_celery_worker(books, shared_database):
+def test_trigger_runs_on_a_real_celery_worker(books, shared_database, tmp_path):
     """A worker process on a private queue claims the queued job through Redis and runs the
     whole chain against the (committed) test database: every job a chord of chunks (one
     portfolio per chunk here), the jobs chained in order, the umbrella folded at the end."""
     import os
-    import subprocess
-    import sys
     import uuid
 
     from analytics.tasks import run_trigger
-    from sigmasight.servers import ROOT
+    from sigmasight.servers import celery_workers
 
     queue = f"batch-{uuid.uuid4().hex[:8]}"
     umbrella = BatchJob.objects.create(name="trigger:all", run_date=AS_OF)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "sigmasight",
-            "worker",
-            "--pool=prefork",
-            "--concurrency=2",
-            "-Q",
-            queue,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel=WARNING",
-        ],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test",
-            "DATABASE_URL": shared_database.url,
-            "CELERY_TASK_DEFAULT_QUEUE": queue,
-            "SIGMASIGHT_BATCH_CHUNK_POSITIONS": "2",
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "sigmasight.settings.test",
+        "DATABASE_URL": shared_database.url,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "SIGMASIGHT_BATCH_CHUNK_POSITIONS": "2",
+    }
+    with celery_workers(env, queue=queue, concurrency=2, log=tmp_path / "worker.log"):
         reply = run_trigger.apply_async(args=(umbrella.pk, None), queue=queue).get(timeout=240)
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
     umbrella.refresh_from_db()
     assert reply == {"job_id": umbrella.pk, "status": "succeeded"}
     assert umbrella.status == "succeeded"
@@ -478,14 +448,12 @@ def test_two_workers_on_two_hosts_share_an_evening_without_computing_a_chunk_twi
     apart) on one queue and one database: every job's chunks are split between them, each chunk
     computed and recorded once."""
     import os
-    import subprocess
-    import sys
     import uuid
 
     from analytics.models import BatchJobChunk
     from analytics.tasks import run_trigger
     from portfolios.tests.factories import PortfolioFactory, stock
-    from sigmasight.servers import ROOT
+    from sigmasight.servers import celery_workers
 
     first, _ = books
     for symbol in ("KO", "JPM", "AAPL", "KO"):  # more books: more chunks to share
@@ -499,45 +467,9 @@ def test_two_workers_on_two_hosts_share_an_evening_without_computing_a_chunk_twi
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "SIGMASIGHT_BATCH_CHUNK_POSITIONS": "1",
     }
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "sigmasight",
-                "worker",
-                "--pool=prefork",
-                "--concurrency=1",
-                "--prefetch-multiplier=1",
-                "-n",
-                host,
-                "-Q",
-                queue,
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=WARNING",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for host in hosts
-    ]
     umbrella = BatchJob.objects.create(name="trigger:all", run_date=AS_OF)
-    try:
+    with celery_workers(env, queue=queue, hosts=hosts):
         reply = run_trigger.apply_async(args=(umbrella.pk, None), queue=queue).get(timeout=300)
-    finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
     assert reply == {"job_id": umbrella.pk, "status": "succeeded"}
     books_count = 6
     seen = set()
