@@ -385,9 +385,11 @@ def job_run(
     triggered_by=None,
     on_chunk: Callable[[int], None] | None = None,
     parent_id: int | None = None,
+    reads: ReadCache | None = None,
 ) -> BatchJob:
     """A job in this process, chunk after chunk (manage.py run_batch, eager Celery, benchmarks).
-    Workers run the same chunks in parallel through analytics.tasks.run_job."""
+    Workers run the same chunks in parallel through analytics.tasks.run_job. `reads`: a read
+    cache to share with other jobs (`run_daily_batch`); by default the job's own, if any."""
     job = job_open(
         name,
         run_date,
@@ -403,7 +405,8 @@ def job_run(
         on_chunk(len(done))
     results = []
     # One process runs every chunk: a read-only job reads each closes series once for all.
-    reads = job_reads(name)
+    if reads is None or JOBS[name].writes_inputs:
+        reads = job_reads(name)
     for chunk in chunks:
         results.append(chunk_run_with_retries(name, run_date, chunk, job_id=job.pk, reads=reads))
         if on_chunk:
@@ -470,15 +473,40 @@ def run_daily_batch(
     on_chunk: Callable[[int], None] | None = None,
 ) -> list[BatchJob]:
     """The jobs of a trading day in order, in this process (default: every job, for the last
-    NYSE session). Workers chain the same jobs with analytics.tasks.run_day."""
+    NYSE session). Workers chain the same jobs with analytics.tasks.run_day.
+
+    The jobs after the last one that writes their inputs (prices, positions, Greeks) share one
+    read cache (`evening_reads`): each chunk's valued book and each closes series is read once
+    for all of them, and they value the same book."""
     run_date = run_date or calendar.last_completed_session()
     names = [n for n in daily() if jobs is None or n in set(jobs)]
     return [
         job_run(
-            n, run_date, portfolio_ids=portfolio_ids, triggered_by=triggered_by, on_chunk=on_chunk
+            n,
+            run_date,
+            portfolio_ids=portfolio_ids,
+            triggered_by=triggered_by,
+            on_chunk=on_chunk,
+            reads=reads,
         )
-        for n in names
+        for n, reads in zip(names, evening_reads(names), strict=True)
     ]
+
+
+def evening_reads(names: list[str]) -> list[ReadCache | None]:
+    """Each job's read cache in an evening run in one process: None for a job that writes its
+    inputs (it reads fresh); one cache shared by the read-only jobs between two such jobs, so
+    what they read was written before all of them."""
+    caches: list[ReadCache | None] = []
+    shared: ReadCache | None = None
+    for name in names:
+        if JOBS[name].writes_inputs:
+            shared = None
+            caches.append(None)
+        else:
+            shared = shared or ReadCache()
+            caches.append(shared)
+    return caches
 
 
 def trigger_queue(
