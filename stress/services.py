@@ -325,30 +325,23 @@ def _result_rows(
         members = group.index.to_numpy()
         cash = float(cash_of[portfolio_id])
         base = book_return_base(cash, group["exposure"])
+        ids, symbols = group["id"].tolist(), group["symbol"].tolist()
+        keys = [str(pid) for pid in ids]
+        book_dollar = dollar[members].sum(axis=0)
+        pnl_of, direct_of = full_pnl[:, members], direct_pnl[:, members]
         for s, scenario in enumerate(scenarios):
-            correlated = float(full_pnl[s, members].sum())
-            worst = np.argsort(full_pnl[s, members])[:WORST]
+            pnl = pnl_of[s]
+            correlated = float(pnl.sum())
             breakdown = {
-                "factor_moves": dict(zip(names, map(float, all_moves[s]), strict=True)),
+                "factor_moves": dict(zip(names, all_moves[s].tolist(), strict=True)),
                 "by_factor": dict(
-                    zip(
-                        names,
-                        map(float, dollar[members].sum(axis=0) * all_effective[s]),
-                        strict=True,
-                    )
+                    zip(names, (book_dollar * all_effective[s]).tolist(), strict=True)
                 ),
                 "worst_positions": [
-                    {
-                        "position": int(group["id"].iloc[j]),
-                        "symbol": group["symbol"].iloc[j],
-                        "pnl": float(full_pnl[s, members][j]),
-                    }
-                    for j in worst
+                    {"position": ids[j], "symbol": symbols[j], "pnl": float(pnl[j])}
+                    for j in np.argsort(pnl)[:WORST].tolist()
                 ],
-                "by_position": {
-                    str(pid): float(v)
-                    for pid, v in zip(group["id"].tolist(), full_pnl[s, members], strict=True)
-                },
+                "by_position": dict(zip(keys, pnl.tolist(), strict=True)),
                 "normalized_by": base.normalized_by,
                 "shocks_not_applied": {
                     k: {"shock": v, "why": model.left_out[k]}
@@ -361,7 +354,7 @@ def _result_rows(
                     portfolio_id=int(portfolio_id),
                     scenario_id=scenario.pk,
                     date=as_of,
-                    direct_pnl=float(direct_pnl[s, members].sum()),
+                    direct_pnl=float(direct_of[s].sum()),
                     correlated_pnl=correlated,
                     total_pnl=correlated,
                     pnl_pct=correlated / base.amount,
