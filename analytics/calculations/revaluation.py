@@ -287,7 +287,6 @@ def _grid_change(
         np.where(smooth, (p[1] - p[2]) / 2.0 + (p[3] - p[0]) / 6.0, 0.0),
     ]
 
-    plain = replace(legs, american=np.zeros(count, dtype=bool))
     change = np.empty_like(shocked)
     block = max(1, _BLOCK // count)
     for start in range(0, len(shocked), block):
@@ -302,7 +301,16 @@ def _grid_change(
         premium_at = (premium_at * f + np.take(cubic[1], at)) * f + np.take(cubic[0], at)
         spot = shocked[rows]
         exercise = np.where(legs.is_call, spot - legs.strike, legs.strike - spot) - am_today
-        moved = plain.price(spot) - eu_today + (premium_at - premium_today)
+        european_at = bs.price_at_spots(
+            spot,
+            legs.strike,
+            legs.years,
+            legs.rate,
+            legs.volatility,
+            legs.is_call,
+            legs.dividend_yield,
+        )
+        moved = european_at - eu_today + (premium_at - premium_today)
         part = np.where(how == _EXERCISED, exercise, moved)
         scenario, leg = np.nonzero((how == _DIRECT) & (f != 0.0))
         if scenario.size:

@@ -226,6 +226,50 @@ def price(
     return _in_chunks(partial(_evaluate, with_greeks=False), inputs, shape)[0]
 
 
+def price_at_spots(
+    spots: npt.NDArray[np.float64],
+    K: npt.NDArray[np.float64],
+    T: npt.NDArray[np.float64],
+    r: npt.NDArray[np.float64],
+    sigma: npt.NDArray[np.float64],
+    is_call: npt.NDArray[np.bool_],
+    q: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """`price` of L options at many spots each: `spots` (n, L), the other inputs (L,). What
+    depends on the option alone (discounting, drift, volatility x sqrt(T)) is computed once per
+    option instead of once per cell, in the same operations as `price`, so every value is the
+    same to the last bit; options whose inputs `price` treats apart (invalid, expired, no
+    volatility) and columns with a spot that is not a finite positive number go through
+    `price` itself."""
+    spots = np.asarray(spots, dtype=float)
+    values = np.empty_like(spots)
+    with np.errstate(invalid="ignore"):
+        plain = (
+            (_input_reasons(np.ones_like(K), K, T, r, q, sigma) == Reason.OK)
+            & (T > 0)
+            & (sigma * np.sqrt(np.where(T > 0, T, 1.0)) > 0)
+            & (np.isfinite(spots) & (spots > 0)).all(axis=0)
+        )
+    other = ~plain
+    if other.any():
+        values[:, other] = price(
+            spots[:, other], K[other], T[other], r[other], sigma[other], is_call[other], q[other]
+        )
+    if not plain.any():
+        return values
+    K, T, r, sigma, q = (v[plain] for v in (K, T, r, sigma, q))
+    sign = 2.0 * (is_call[plain] != 0) - 1.0
+    vol_t = sigma * np.sqrt(T)
+    drift = (r - q + 0.5 * sigma * sigma) * T
+    disc_q, fwd_k = np.exp(-q * T), K * np.exp(-r * T)
+    S = spots[:, plain]
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        d1 = (np.log(S / K) + drift) / vol_t
+        d2 = d1 - vol_t
+        values[:, plain] = sign * (S * disc_q * ndtr(sign * d1) - fwd_k * ndtr(sign * d2))
+    return values
+
+
 def greeks(
     S: npt.ArrayLike,
     K: npt.ArrayLike,

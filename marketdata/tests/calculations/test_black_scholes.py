@@ -390,3 +390,24 @@ def test_greeks_invalid_rows_are_nan_and_say_why():
         assert np.isfinite(values[0]), name
         assert np.isnan(values[1:]).all(), name
     assert np.isnan(bs.price(S, K, 1.0, 0.05, sigma, True)[1:]).all()
+
+
+def test_price_at_spots_is_price_to_the_last_bit():
+    """Many spots per option (a Monte Carlo block): each option's constants taken once give the
+    very values `price` gives cell by cell, for calls and puts, dividends, deep in and out of the
+    money, and the options `price` treats apart (expired, no volatility, NaN inputs, a bad
+    strike) or a column with a NaN or non-positive spot, which go through `price` itself."""
+    rng = np.random.default_rng(7)
+    K = np.array([100.0, 100.0, 50.0, 400.0, 100.0, 100.0, 100.0, 100.0, -1.0, 100.0, 80.0])
+    T = np.array([0.5, 0.02, 2.0, 0.25, 0.0, 0.5, np.nan, 0.5, 0.5, 0.5, 0.5])
+    r = np.array([0.05, 0.0, 0.03, -0.01, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05])
+    sigma = np.array([0.2, 0.9, 0.05, 0.35, 0.2, 0.0, 0.2, 0.2, 0.2, 0.2, 0.2])
+    q = np.array([0.0, 0.02, 0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.01])
+    call = np.array([True, False, True, False, True, True, False, True, False, True, False])
+    spots = 100.0 * np.exp(rng.normal(0.0, 0.4, size=(2_000, len(K))))
+    spots[5, 7] = np.nan  # a NaN scenario for one option
+    spots[9, 9] = 0.0  # a spot at the floor's limit
+    fast = bs.price_at_spots(spots, K, T, r, sigma, call, q)
+    slow = bs.price(spots, K, T, r, sigma, call, q)
+    np.testing.assert_array_equal(fast, slow)  # bit for bit, NaN where price gives NaN
+    assert np.isfinite(fast[:, [0, 1, 2, 3, 10]]).all()
