@@ -20,7 +20,7 @@ from analytics.calculations.valuation import value_positions
 from analytics.models import PositionFactorExposure, PositionGreeks
 from marketdata import calendar
 from marketdata.models import DailyPrice
-from marketdata.services import current_prices
+from marketdata.services import current_prices, current_prices_pair
 from portfolios.models import AppliedCorporateAction, Portfolio, Position
 from sigmasight.db import fetch_frame
 
@@ -302,8 +302,12 @@ def _book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, Bo
     if book.empty:
         return _empty_frame(), {"stale": False, "fallbacks": 0, "missing_greeks": 0}
     symbols = sorted(set(book["symbol"]) | set(book["underlying_symbol"]))
-    price, stale = latest_closes(symbols, as_of)
-    previous, _ = latest_closes(symbols, calendar.previous_trading_day(as_of))
+    today, before = current_prices_pair(
+        symbols, as_of=as_of, previous=calendar.previous_trading_day(as_of)
+    )
+    price = {s: float(q.price) for s, q in today.items()}
+    stale = {s: q.stale for s, q in today.items()}
+    previous = {s: float(q.price) for s, q in before.items()}
     last = book["symbol"].map(price).astype(float).to_numpy()
     valuation = value_positions(
         quantity=book["quantity"],

@@ -54,6 +54,7 @@ __all__ = [
     "backfill_prices",
     "backfill_range",
     "current_prices",
+    "current_prices_pair",
     "dividend_yields_fetch_and_cache",
     "dividend_yields_import_csv",
     "expected_session",
@@ -120,6 +121,48 @@ def _latest_closes(symbols: list[str], expected: date, *, since: date | None) ->
         symbol: CurrentPrice(close, day, source, day < expected)
         for symbol, close, day, source in rows
     }
+
+
+def current_prices_pair(
+    symbols: Iterable[str], *, as_of: date, previous: date, now: datetime | None = None
+) -> tuple[dict[str, CurrentPrice], dict[str, CurrentPrice]]:
+    """`current_prices` on `as_of` and on an earlier `previous` session (a book's close and
+    the one its daily P&L starts from) in one query over the last weeks: each symbol's three
+    latest closes on or before `as_of` hold the previous session's too, unless three closes
+    were stored after it or it is older than the weeks read (then `current_prices` answers for
+    those symbols, as it does for symbols without a recent close)."""
+    symbols = normalize_symbols(symbols)
+    expected, before = expected_session(as_of, now), expected_session(previous, now)
+    rows = (
+        DailyPrice.objects.filter(
+            security__symbol__in=symbols,
+            date__lte=expected,
+            date__gte=min(expected, before) - timedelta(days=RECENT_DAYS),
+        )
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("security_id")], order_by=F("date").desc())
+        )
+        .filter(rank__lte=3)
+        .order_by("security_id", "rank")
+        .values_list("security__symbol", "close", "date", "source", "rank")
+    )
+    latest: dict[str, list[tuple]] = {}
+    for symbol, close, day, source, _ in rows:
+        latest.setdefault(symbol, []).append((close, day, source))
+    today: dict[str, CurrentPrice] = {}
+    earlier: dict[str, CurrentPrice] = {}
+    for symbol, closes in latest.items():
+        close, day, source = closes[0]
+        today[symbol] = CurrentPrice(close, day, source, day < expected)
+        prior = next((c for c in closes if c[1] <= before), None)
+        if prior is not None:
+            earlier[symbol] = CurrentPrice(prior[0], prior[1], prior[2], prior[1] < before)
+    # No recent close, or none on or before `previous` among the three: older ones may be.
+    if missing := [s for s in symbols if s not in today]:
+        today.update(current_prices(missing, as_of=as_of, now=now))
+    if missing := [s for s in symbols if s not in earlier]:
+        earlier.update(current_prices(missing, as_of=previous, now=now))
+    return today, earlier
 
 
 def sectors_fetch_and_cache(

@@ -42,8 +42,8 @@ COUNTS: dict[str, int | dict[str, int]] = {
     "/stress/correlations/?as_of={a}": 2,
     "/stress/historical/2008/": 2,  # user, scenario
     "/stress/historical/2008/?portfolio={p}": {
-        "sqlite": 14,
-        "postgresql": 13,
+        "sqlite": 13,
+        "postgresql": 12,
     },  # and the replay, computed afresh
 }
 
