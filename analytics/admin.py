@@ -192,9 +192,9 @@ class PositionContributionSetAdmin(ComputedAdmin):
         if values is None or not len(values) or np.isnan(values).all():
             return "-"
         i = int(np.nanargmax(values))
-        position = Position.objects.filter(pk=obj.ids()[i]).first()
-        name = position.symbol if position else f"#{obj.ids()[i]} (deleted)"
-        return f"{name} {values[i]:,.2f}"
+        pk = obj.ids()[i]
+        symbol = Position.objects.filter(pk=pk).values_list("symbol", flat=True).first()
+        return f"{symbol or f'#{pk} (deleted)'} {values[i]:,.2f}"
 
     @admin.display(description="Components by position")
     def components(self, obj: PositionContributionSet) -> str:

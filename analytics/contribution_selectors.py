@@ -22,14 +22,18 @@ from analytics.contribution_models import (
     PositionContributionSet,
     vector,
 )
-from analytics.contributions import BY, MEASURES, METHODS, NO_STRATEGY, SPECIFIC, UNTAGGED
+from analytics.contributions import (
+    BY,
+    MEASURES,
+    METHODS,
+    NO_STRATEGY,
+    SPECIFIC,
+    UNTAGGED,
+    finite,
+)
 from analytics.liquidity import classifications
 from portfolios.models import Portfolio, PositionTag, Strategy
 from sigmasight.exceptions import ValidationFailed
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -264,7 +268,7 @@ def _grouped(
             exposure=group.exposure,
             component=group.component if known else None,
             marginal=_ratio(group.component, group.exposure) if known else None,
-            percent=_finite(group.share) if known else None,
+            percent=finite(group.share) if known else None,
         )
         for group in calc.group_contributions(
             components, membership, exposures=exposure, total=total or 0.0

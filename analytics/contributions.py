@@ -220,7 +220,7 @@ def _monte_carlo_pnl(draws: Draws, specific: FloatArray) -> ScenarioPnl:
     return ScenarioPnl(draws.positions)
 
 
-def _finite(value: float) -> float | None:
+def finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
@@ -311,7 +311,7 @@ def _portfolio_row(
     """`factors`: the book's dollar exposure to each factor of the model, in its order."""
     as_of, confidence, horizon_days = key
     totals = [
-        None if m is None else _finite(m.totals[measure])
+        None if m is None else finite(m.totals[measure])
         for m in (measured[method] for method in METHODS)
         for measure in MEASURES
     ]
