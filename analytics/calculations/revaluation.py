@@ -288,6 +288,7 @@ def _grid_change(
     ]
 
     change = np.empty_like(shocked)
+    direct: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
     block = max(1, _BLOCK // count)
     for start in range(0, len(shocked), block):
         rows = slice(start, start + block)
@@ -314,6 +315,9 @@ def _grid_change(
         part = np.where(how == _EXERCISED, exercise, moved)
         scenario, leg = np.nonzero((how == _DIRECT) & (f != 0.0))
         if scenario.size:
-            part[scenario, leg] = legs.subset(leg).price(spot[scenario, leg]) - am_today[leg]
+            direct.append((scenario + start, leg))
         change[rows] = part
+    if direct:  # priced together: one engine call, not one per block
+        scenario, leg = (np.concatenate(a) for a in zip(*direct, strict=True))
+        change[scenario, leg] = legs.subset(leg).price(shocked[scenario, leg]) - am_today[leg]
     return change

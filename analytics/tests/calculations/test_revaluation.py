@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import QuantLib as ql
 
+from analytics.calculations import revaluation
 from analytics.calculations.revaluation import (
     MIN_GRID_NODES,
     SPOT_FLOOR,
@@ -429,6 +430,19 @@ def test_revalue_premium_grid_is_within_its_bound_of_direct_pricing():
     crossing = exercised.any(axis=0) & ~exercised.all(axis=0)  # its boundary within the range
     assert crossing[~book.is_call].any() and crossing[book.is_call].any()
     assert exercised[:, ~book.is_call].all(axis=0).any()  # deep puts, past it throughout
+
+
+def test_revalue_premium_grid_does_not_depend_on_its_blocks(monkeypatch):
+    """The grid interpolates the scenarios in blocks and prices the ones straddling a kink
+    directly, all together after the blocks: one block or 33 give the same numbers, bit for
+    bit (the straddling scenarios included: the test book's boundaries cross its range)."""
+    book = grid_book()
+    returns = np.expm1(np.linspace(np.log(0.8), np.log(1.2), 1_000))[:, None] * np.ones(
+        len(book.rows)
+    )
+    blocks = revalue(book, returns, by_leg=True)
+    monkeypatch.setattr(revaluation, "_BLOCK", len(returns) * len(book.rows))
+    np.testing.assert_array_equal(revalue(book, returns, by_leg=True), blocks)
 
 
 @pytest.mark.parametrize("scenarios", [5, 500])  # priced directly / through the grid
