@@ -54,7 +54,7 @@ from marketdata.providers.base import RATE_10Y, RATE_SHORT
 from marketdata.selectors import dividend_yields
 from portfolios.models import AppliedCorporateAction, Portfolio
 from sigmasight.api.caching import results_changed
-from sigmasight.db import db_timestamp, records, upsert_records
+from sigmasight.db import db_timestamp, fetch_frame, records, upsert_records
 from sigmasight.exceptions import ValidationFailed
 
 logger = logging.getLogger("sigmasight.batch")
@@ -130,23 +130,27 @@ class FactorSet:
         )
 
 
-def _dollar_exposures(portfolio_ids: list[int], day: date) -> pd.DataFrame:
-    """Stored dollar factor exposures of the portfolios' positions on `day`: position id x
-    factor name (NaN where none), one query."""
-    rows = PositionFactorExposure.objects.filter(
-        position__portfolio_id__in=portfolio_ids, date=day
-    ).values_list("position_id", "factor__name", "dollar_exposure")
-    table = pd.DataFrame.from_records(list(rows), columns=["id", "factor", "dollar"])
+def _dollar_exposures(position_ids: list[int], day: date) -> pd.DataFrame:
+    """Stored dollar factor exposures of the positions on `day`: position id x factor name (NaN
+    where none), one read by position ids (the (date, position) index answers it)."""
+    table = fetch_frame(
+        PositionFactorExposure.objects.filter(position_id__in=position_ids, date=day).values_list(
+            "position_id", "factor__name", "dollar_exposure"
+        ),
+        ["id", "factor", "dollar"],
+        text=["factor"],
+    )
     if table.empty:
         return pd.DataFrame(index=pd.Index([], dtype="int64"), dtype=float)
     return table.pivot(index="id", columns="factor", values="dollar").astype(float)
 
 
-def _stored_greeks(portfolio_ids: list[int], day: date) -> pd.DataFrame:
-    """The options' stored Greeks, volatility, rate and underlying price on `day` by position."""
-    rows = PositionGreeks.objects.filter(
-        position__portfolio_id__in=portfolio_ids, date=day
-    ).values_list("position_id", *GREEK_COLUMNS, "underlying_price")
+def _stored_greeks(position_ids: list[int], day: date) -> pd.DataFrame:
+    """The options' stored Greeks, volatility, rate and underlying price on `day` by position
+    (read by position ids: the (position, date) key answers it)."""
+    rows = PositionGreeks.objects.filter(position_id__in=position_ids, date=day).values_list(
+        "position_id", *GREEK_COLUMNS, "underlying_price"
+    )
     columns = ["id", *GREEK_COLUMNS, "underlying_price"]
     table = pd.DataFrame.from_records(list(rows), columns=columns).set_index("id")
     return table.apply(pd.to_numeric).astype(float)
@@ -252,7 +256,7 @@ def attribution_compute(
     portfolios: list[PortfolioAttributionRow] = []
     if not frame.empty:
         ids = frame["id"].to_numpy(dtype=np.int64)
-        stored = _dollar_exposures(portfolio_ids, previous)
+        stored = _dollar_exposures(ids.tolist(), previous)
         factors = FactorSet.of(list(stored.columns))
         window = settings.SIGMASIGHT_FACTOR_WINDOW
         raw = factors.raw_moves(as_of, window + 2, reads)
@@ -264,7 +268,7 @@ def attribution_compute(
         has_exposure = held.notna().any(axis=1).to_numpy()
         total = frame["daily_pnl"].to_numpy(dtype=float)
         result = factor_attribution(total, held.to_numpy(dtype=float), moves.to_numpy())
-        explain = _options_explain(frame, portfolio_ids, previous, as_of, result.total)
+        explain = _options_explain(frame, previous, as_of, result.total)
         report.without_yesterday = int((~has_exposure).sum())
         report.unvalued = int(np.isnan(total).sum())
         options = frame["is_option"].to_numpy(dtype=bool)
@@ -305,13 +309,14 @@ def attribution_compute(
 
 
 def _options_explain(
-    frame: pd.DataFrame, portfolio_ids: list[int], previous: date, as_of: date, total: np.ndarray
+    frame: pd.DataFrame, previous: date, as_of: date, total: np.ndarray
 ) -> GreeksExplain:
     """The options' Greeks explain from both sessions' stored Greeks (NaN rows elsewhere)."""
     ids = frame["id"].to_numpy(dtype=np.int64)
-    before = _stored_greeks(portfolio_ids, previous).reindex(ids)
-    after = _stored_greeks(portfolio_ids, as_of).reindex(ids)
     options = frame["is_option"].to_numpy(dtype=bool)
+    held = ids[options].tolist()
+    before = _stored_greeks(held, previous).reindex(ids)
+    after = _stored_greeks(held, as_of).reindex(ids)
 
     def column(table: pd.DataFrame, name: str) -> np.ndarray:
         return np.where(options, table[name].to_numpy(dtype=float), np.nan)
@@ -375,7 +380,7 @@ def generate_historical_attribution(
         position__portfolio=portfolio, date__lte=end
     ).aggregate(day=Max("date"))["day"]
     stored = (
-        _dollar_exposures([portfolio.pk], latest)
+        _dollar_exposures(book["id"].tolist(), latest)
         if latest
         else pd.DataFrame(index=pd.Index([], dtype="int64"))
     )

@@ -28,7 +28,7 @@ from analytics.calculations import factors as fx
 from analytics.calculations import revaluation, risk
 from analytics.calculations.book_path import BookPath, book_path
 from analytics.calculations.scenarios import accuracy
-from analytics.models import PositionFactorExposure, RiskMetricSnapshot
+from analytics.models import RiskMetricSnapshot
 from analytics.risk_services import (
     factor_exposure,
     factor_model_returns,
@@ -36,7 +36,13 @@ from analytics.risk_services import (
     style_betas,
 )
 from analytics.rows import RiskMetricRow
-from analytics.selectors import ReadCache, book_frame, closes_panel, stored_betas
+from analytics.selectors import (
+    ReadCache,
+    betas_of,
+    book_frame,
+    closes_panel,
+    stored_factor_rows,
+)
 from marketdata import calendar
 from marketdata.models import DailyPrice
 from marketdata.providers.base import RATE_SHORT
@@ -155,15 +161,10 @@ def risk_inputs(
     frame, _ = book_frame(portfolio_ids, as_of, reads=reads)
     X, left_out = factor_model_returns(as_of, settings.SIGMASIGHT_FACTOR_WINDOW, reads=reads)
     factors = list(X.columns)
-    exposures = pd.DataFrame.from_records(
-        list(
-            PositionFactorExposure.objects.filter(
-                position__portfolio_id__in=portfolio_ids, date=as_of, factor__name__in=factors
-            ).values_list(
-                "position_id", "position__portfolio_id", "factor__name", "dollar_exposure"
-            )
-        ),
-        columns=["position_id", "portfolio_id", "factor", "dollar"],
+    ids = frame["id"].tolist()
+    exposures = stored_factor_rows(ids, as_of, factors)
+    exposures["portfolio_id"] = exposures["position_id"].map(
+        dict(zip(ids, frame["portfolio_id"], strict=True))
     )
     dollar, position_dollar = (
         exposures.pivot_table(
@@ -177,7 +178,7 @@ def risk_inputs(
         as_of,
         cash={pk: float(c) for pk, c in cash.items()},
         X=X,
-        betas=stored_betas(frame["id"].tolist(), as_of, factors),
+        betas=betas_of(exposures, ids, factors),
         dollar=dollar,
         position_dollar=position_dollar,
         left_out=left_out,

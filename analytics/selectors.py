@@ -403,18 +403,41 @@ def _read_closes(symbols: list[str], as_of: date, sessions: int) -> pd.DataFrame
     return wide.reindex(index=days, columns=list(symbols)).astype(float)
 
 
+def stored_factor_rows(position_ids: list[int], as_of: date, factors: list[str]) -> pd.DataFrame:
+    """The factor exposures stored for the positions on the session, of `factors`: columns
+    position_id, factor, dollar, beta (one read by position ids, which PostgreSQL answers from
+    the (date, position) index whatever the table's history, with no per-row converters)."""
+    return fetch_frame(
+        PositionFactorExposure.objects.filter(
+            position_id__in=position_ids, date=as_of, factor__name__in=factors
+        ).values_list("position_id", "factor__name", "dollar_exposure", "beta"),
+        ["position_id", "factor", "dollar", "beta"],
+        text=["factor"],
+    )
+
+
 def stored_betas(
     position_ids: list[int], as_of: date, factors: list[str]
 ) -> npt.NDArray[np.float64]:
     """(positions, factors) stored betas for the session, in the given orders; 0 where none."""
-    rows = PositionFactorExposure.objects.filter(
-        position_id__in=position_ids, date=as_of
-    ).values_list("position_id", "factor__name", "beta")
-    table = pd.DataFrame.from_records(list(rows), columns=["id", "factor", "beta"])
+    table = fetch_frame(
+        PositionFactorExposure.objects.filter(position_id__in=position_ids, date=as_of).values_list(
+            "position_id", "factor__name", "beta"
+        ),
+        ["position_id", "factor", "beta"],
+        text=["factor"],
+    )
+    return betas_of(table, position_ids, factors)
+
+
+def betas_of(
+    table: pd.DataFrame, position_ids: list[int], factors: list[str]
+) -> npt.NDArray[np.float64]:
+    """(positions, factors) betas of stored rows (position_id, factor, beta), 0 where none."""
     if table.empty:
         return np.zeros((len(position_ids), len(factors)))
-    pivot = table.pivot(index="id", columns="factor", values="beta")
+    pivot = table.pivot(index="position_id", columns="factor", values="beta")
     betas: npt.NDArray[np.float64] = (
-        pivot.reindex(index=position_ids, columns=factors).fillna(0.0).to_numpy()
+        pivot.reindex(index=position_ids, columns=factors).fillna(0.0).to_numpy(dtype=float)
     )
     return betas

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import pandas as pd
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, models, transaction
 
 
@@ -186,8 +187,12 @@ def fetch_rows(queryset: models.QuerySet) -> list[tuple]:
     """The rows of a `values_list` queryset straight from the driver, skipping the per-value
     field converters (Decimal quantisation, date parsing) that dominate reading a few hundred
     thousand prices. Callers cast in SQL (e.g. `Cast(..., FloatField())`) and parse dates
-    themselves: SQLite answers dates as ISO strings, PostgreSQL as `date`."""
-    sql, params = queryset.query.sql_with_params()
+    themselves: SQLite answers dates as ISO strings, PostgreSQL as `date`. A filter that can
+    match nothing (`__in=[]`) is no rows, without a query, as the queryset would be."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -204,7 +209,10 @@ def fetch_frame(
     For numbers, dates and plain identifiers (COPY's text format escapes backslashes)."""
     if connection.vendor != "postgresql":
         return pd.DataFrame.from_records(fetch_rows(queryset), columns=list(columns))
-    sql, params = queryset.query.sql_with_params()
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return pd.DataFrame(columns=list(columns))
     buffer = io.BytesIO()
     with (
         connection.cursor() as cursor,

@@ -76,3 +76,14 @@ def test_fetch_frame_matches_the_rows_with_nulls_and_text_kept():
     assert [str(d) for d in frame["date"]] == [str(r[0]) for r in rows]
     assert list(frame["close"]) == [r[2] for r in rows]
     assert frame["adj"].isna().tolist() == [r[3] is None for r in rows] == [False, True, True] * 2
+
+
+@pytest.mark.parametrize("symbols", [[], ["NONE"]])  # matches nothing: without / with a query
+def test_fetch_frame_and_rows_of_nothing_are_empty(symbols):
+    Security.objects.create(symbol="AAPL")
+    queryset = DailyPrice.objects.filter(security__symbol__in=symbols).values_list(
+        "security__symbol", Cast("close", FloatField())
+    )
+    assert fetch_rows(queryset) == []
+    frame = fetch_frame(queryset, ["symbol", "close"], text=["symbol"])
+    assert frame.empty and list(frame.columns) == ["symbol", "close"]

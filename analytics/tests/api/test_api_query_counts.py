@@ -44,7 +44,7 @@ COUNTS: dict[str, int | dict[str, int]] = {
     "/risk/liquidity/?as_of={a}": 8,
     "/risk/contributions/?as_of={a}&by=tag": 6,
     "/risk/concentration/?as_of={a}": 8,
-    "/risk/metrics/?as_of={a}": {"sqlite": 20, "postgresql": 16},
+    "/risk/metrics/?as_of={a}": {"sqlite": 19, "postgresql": 14},
     "/risk/scenarios/market/?as_of={a}": 10,
     "/risk/scenarios/rates/?as_of={a}": 10,
     "/risk/scenarios/accuracy/?as_of={a}": {"sqlite": 15, "postgresql": 13},
