@@ -330,8 +330,10 @@ def _book_frame(portfolio_ids: list[int], as_of: date) -> tuple[pd.DataFrame, Bo
     ]
     stored = pd.DataFrame.from_records(
         list(
+            # By the open positions' ids: the (position, date) key answers it, whatever the
+            # table's history (a join through the portfolio scans the session's rows).
             PositionGreeks.objects.filter(
-                position__portfolio_id__in=portfolio_ids, date=as_of
+                position_id__in=book["id"].tolist(), date=as_of
             ).values_list("position_id", *stored_columns)
         ),
         columns=["id", *stored_columns],

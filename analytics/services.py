@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
+from django.db.models import FloatField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from analytics.calculations import aggregation
@@ -36,7 +38,7 @@ from marketdata.selectors import dividend_yields
 from marketdata.services import current_prices
 from marketdata.symbols import AMERICAN, exercise_style, exercise_styles
 from portfolios.models import Portfolio, Position
-from sigmasight.db import db_timestamp, records, update_records, upsert_records
+from sigmasight.db import db_timestamp, fetch_frame, records, update_records, upsert_records
 from sigmasight.exceptions import ValidationFailed
 
 logger = logging.getLogger("sigmasight.batch")
@@ -96,14 +98,19 @@ def positions_value(
 
 
 def _underlying_history(underlyings: list[str], as_of: date, window: int) -> np.ndarray:
-    """Realized volatility per underlying from cached closes (one query)."""
+    """Realized volatility per underlying from cached closes (one query, as floats: no
+    per-row Decimal; every stored date in the span, in order)."""
     start = calendar.sessions_back(as_of, window + 1)[0]
-    rows = DailyPrice.objects.filter(
-        security__symbol__in=underlyings, date__gte=start, date__lte=as_of
-    ).values_list("security__symbol", "date", "close")
-    frame = pd.DataFrame.from_records(list(rows), columns=["symbol", "date", "close"])
+    frame = fetch_frame(
+        DailyPrice.objects.filter(
+            security__symbol__in=underlyings, date__gte=start, date__lte=as_of
+        ).values_list("security__symbol", "date", Cast("close", FloatField())),
+        ["symbol", "date", "close"],
+        text=["symbol", "date"],
+    )
     if frame.empty:
         return np.full(len(underlyings), np.nan)
+    # Dates or ISO strings, by backend: either sorts in date order.
     closes = frame.pivot(index="date", columns="symbol", values="close").astype(float).sort_index()
     closes = closes.reindex(columns=underlyings)
     return realized_volatility(closes.to_numpy(), window)
