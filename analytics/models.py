@@ -1,3 +1,8 @@
+"""The analytics results. Position-level results (a row per position and session: tens of
+thousands a session) index their position only through their unique constraint, whose first
+column it is: Django's own index on the foreign key would be a second copy to write for every
+row (`db_index=False`)."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -13,8 +18,11 @@ class PositionGreeks(models.Model):
         DEFAULT = "default", "Default volatility from settings"
         MOCK = "mock", "Mock values (no underlying price)"
 
-    position = models.ForeignKey(
-        "portfolios.Position", on_delete=models.CASCADE, related_name="greeks_history"
+    position = models.ForeignKey(  # indexed by the unique constraint (module docstring)
+        "portfolios.Position",
+        on_delete=models.CASCADE,
+        related_name="greeks_history",
+        db_index=False,
     )
     date = models.DateField()
     delta = models.FloatField()
@@ -81,10 +89,15 @@ class PositionFactorExposure(models.Model):
     """OLS beta of a position's returns (options: the underlying's) to one factor, and the
     position's dollar exposure to it (exposure x beta; options delta-adjusted by default)."""
 
-    position = models.ForeignKey(
-        "portfolios.Position", on_delete=models.CASCADE, related_name="factor_exposures"
+    position = models.ForeignKey(  # indexed by the unique constraint (module docstring)
+        "portfolios.Position",
+        on_delete=models.CASCADE,
+        related_name="factor_exposures",
+        db_index=False,
     )
-    factor = models.ForeignKey(FactorDefinition, on_delete=models.CASCADE)
+    # Not indexed: read through the session's positions, never by factor alone (deleting a
+    # factor definition, a rare staff action, scans the table).
+    factor = models.ForeignKey(FactorDefinition, on_delete=models.CASCADE, db_index=False)
     date = models.DateField()
     beta = models.FloatField()
     raw_beta = models.FloatField()
@@ -134,8 +147,8 @@ class PortfolioFactorExposure(models.Model):
 class PositionInterestRateBeta(models.Model):
     """OLS slope of a position's daily returns on daily changes of the 10-year yield (decimal)."""
 
-    position = models.ForeignKey(
-        "portfolios.Position", on_delete=models.CASCADE, related_name="rate_betas"
+    position = models.ForeignKey(  # indexed by the unique constraint (module docstring)
+        "portfolios.Position", on_delete=models.CASCADE, related_name="rate_betas", db_index=False
     )
     date = models.DateField()
     ir_beta = models.FloatField()
@@ -360,8 +373,8 @@ class PositionAttribution(models.Model):
     session's factor moves) and specific; for an option with both sessions' Greeks, also the
     Greeks explain and its residual (null otherwise: stocks, options without Greeks)."""
 
-    position = models.ForeignKey(
-        "portfolios.Position", on_delete=models.CASCADE, related_name="attributions"
+    position = models.ForeignKey(  # indexed by the unique constraint (module docstring)
+        "portfolios.Position", on_delete=models.CASCADE, related_name="attributions", db_index=False
     )
     date = models.DateField()
     total_pnl = models.FloatField()
