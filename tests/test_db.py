@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from django.db import transaction
 from django.db.models import FloatField
 from django.db.models.functions import Cast
 
 from marketdata.models import DailyPrice, Security
-from sigmasight.db import COPY_FROM_ROWS, fetch_frame, fetch_rows, insert_rows, upsert_rows
+from sigmasight.db import (
+    COPY_FROM_ROWS,
+    fetch_frame,
+    fetch_rows,
+    insert_rows,
+    update_rows,
+    upsert_rows,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +95,31 @@ def test_fetch_frame_and_rows_of_nothing_are_empty(symbols):
     assert fetch_rows(queryset) == []
     frame = fetch_frame(queryset, ["symbol", "close"], text=["symbol"])
     assert frame.empty and list(frame.columns) == ["symbol", "close"]
+
+
+@pytest.mark.parametrize("count", [3, COPY_FROM_ROWS + 7])  # executemany, then COPY on PostgreSQL
+def test_update_rows_sets_each_row_by_its_key_and_touches_no_other(count):
+    """Each row's values (nulls and text included) land on the row with its key, twice in one
+    outer transaction (the temporary table starts empty each time); other rows are untouched."""
+    securities = [Security.objects.create(symbol=f"U{n:04d}") for n in range(count + 1)]
+    day = date(2026, 11, 20)
+    insert_rows(DailyPrice, COLUMNS, _rows(securities, [day]))
+    ids = dict(DailyPrice.objects.values_list("security_id", "id"))
+    changed = securities[:-1]
+    with transaction.atomic():
+        update_rows(
+            DailyPrice,
+            ["close", "source"],
+            [(1.0, "first", ids[s.pk]) for s in changed],
+        )
+        assert update_rows(
+            DailyPrice,
+            ["close", "adjusted_close", "source"],
+            [(20.0 + n, None, f"csv\t{n}", ids[s.pk]) for n, s in enumerate(changed)],
+        ) == len(changed)
+    rows = {r.security_id: r for r in DailyPrice.objects.filter(date=day).order_by("security_id")}
+    for n, s in enumerate(changed):
+        assert float(rows[s.pk].close) == 20.0 + n and rows[s.pk].adjusted_close is None
+        assert rows[s.pk].source == f"csv\t{n}"
+    untouched = rows[securities[-1].pk]
+    assert float(untouched.close) == 10.5 and untouched.source == "csv"
