@@ -8,7 +8,7 @@ from datetime import date
 from analytics.jobs import Job, declare
 from analytics.selectors import ReadCache
 from sigmasight.exceptions import InsufficientHistory
-from stress.services import stress_prepare, stress_run, stress_session_prepare
+from stress.services import stress_prepare, stress_session_prepare, stress_write
 
 
 def _stress(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> dict:
@@ -16,14 +16,14 @@ def _stress(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -> d
         inputs = stress_prepare(
             as_of=as_of, portfolio_ids=portfolio_ids, reads=reads, store_correlation=False
         )
-        results = stress_run(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads, inputs=inputs)
+        written = stress_write(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads, inputs=inputs)
     except InsufficientHistory as exc:  # no factor model for the session: the data, not a failure
         return {"results": 0, "warnings": {pk: [f"stress: {exc.message}"] for pk in portfolio_ids}}
     warnings = {
         pk: ["stress: the factors job had no betas for this book; computed for the stress run"]
         for pk in inputs.betas_computed_for
     }
-    return {"results": len(results), "warnings": warnings}
+    return {"results": written, "warnings": warnings}
 
 
 def declare_jobs() -> None:

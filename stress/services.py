@@ -272,18 +272,42 @@ def stress_run(
     reads: ReadCache | None = None,
     inputs: StressInputs | None = None,
 ) -> list[StressTestResult]:
-    """Run scenarios (default: every active library scenario) for the portfolios and store them.
-    `inputs` from `stress_prepare` for the session (prepared here when not given)."""
+    """Run scenarios (default: every active library scenario) for the portfolios and store them
+    (`stress_write`); the stored results. `inputs` from `stress_prepare` for the session
+    (prepared here when not given)."""
+    as_of = calendar.session_for(as_of)
+    if scenarios is None:
+        scenarios = _library()
+    if not stress_write(
+        as_of=as_of, portfolio_ids=portfolio_ids, scenarios=scenarios, reads=reads, inputs=inputs
+    ):
+        return []
+    return list(
+        StressTestResult.objects.filter(
+            portfolio_id__in=portfolio_ids, date=as_of, scenario__in=scenarios
+        )
+        .select_related("scenario")
+        .order_by("portfolio_id", "scenario_id")
+    )
+
+
+def stress_write(
+    *,
+    as_of: date | None = None,
+    portfolio_ids: list[int],
+    scenarios: list[StressScenario] | None = None,
+    reads: ReadCache | None = None,
+    inputs: StressInputs | None = None,
+) -> int:
+    """`stress_run` without reading the stored results back (the batch job): rows written."""
     as_of = calendar.session_for(as_of)
     if inputs is None:
         inputs = stress_prepare(as_of=as_of, portfolio_ids=portfolio_ids, reads=reads)
     if scenarios is None:
-        scenarios = list(
-            StressScenario.objects.filter(owner__isnull=True, is_active=True).order_by("id")
-        )
+        scenarios = _library()
     rows = _result_rows(as_of, portfolio_ids, scenarios, inputs.model, reads)
     if not rows:
-        return []
+        return 0
     with transaction.atomic():
         upsert_records(StressTestResult, rows, unique=["portfolio_id", "scenario_id", "date"])
     logger.info(
@@ -294,13 +318,12 @@ def stress_run(
             "scenarios": len(scenarios),
         },
     )
-    return list(
-        StressTestResult.objects.filter(
-            portfolio_id__in=portfolio_ids, date=as_of, scenario__in=scenarios
-        )
-        .select_related("scenario")
-        .order_by("portfolio_id", "scenario_id")
-    )
+    return len(rows)
+
+
+def _library() -> list[StressScenario]:
+    """Every active library scenario, in order."""
+    return list(StressScenario.objects.filter(owner__isnull=True, is_active=True).order_by("id"))
 
 
 def _result_rows(
