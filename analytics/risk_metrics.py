@@ -131,6 +131,19 @@ class RiskInputs:
     revalued: dict[int, RevaluedRows] = field(default_factory=dict)
     # Position id x factors: the stored dollar exposures (None: a pro-forma book's, from betas).
     position_dollar: pd.DataFrame | None = None
+    _moves: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def moves(self, horizon_days: int) -> np.ndarray:
+        """The seeded Monte Carlo factor moves under `cov` (drawn once, shared by every book)."""
+        if horizon_days not in self._moves:
+            assert self.cov is not None
+            self._moves[horizon_days] = risk.monte_carlo_moves(
+                self.cov,
+                n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS,
+                seed=MONTE_CARLO_SEED,
+                horizon_days=horizon_days,
+            )
+        return self._moves[horizon_days]
 
 
 @dataclass(frozen=True)
@@ -399,6 +412,7 @@ def book_metrics(
                 seed=MONTE_CARLO_SEED,
                 confidence=confidence,
                 horizon_days=horizon_days,
+                moves=inputs.moves(horizon_days),
             )
         overlapping = (
             None
@@ -474,14 +488,8 @@ def revalued_rows(inputs: RiskInputs, portfolio_id: int, horizon_days: int) -> R
     if inputs.cov is None:
         return None
     rows = (inputs.frame["portfolio_id"] == portfolio_id).to_numpy()
-    moves = risk.monte_carlo_moves(
-        inputs.cov,
-        n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS,
-        seed=MONTE_CARLO_SEED,
-        horizon_days=horizon_days,
-    )
     frame = inputs.frame[rows].reset_index(drop=True)
-    pnl = _full_revaluation(frame, inputs.betas[rows], 0.0)(moves).pnl
+    pnl = _full_revaluation(frame, inputs.betas[rows], 0.0)(inputs.moves(horizon_days)).pnl
     return RevaluedRows(rows=len(frame), horizon_days=horizon_days, cov=inputs.cov, pnl=pnl)
 
 

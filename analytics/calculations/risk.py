@@ -210,6 +210,7 @@ def monte_carlo_var(
     seed: int | np.random.SeedSequence,
     confidence: float,
     horizon_days: float = 1,
+    moves: npt.NDArray[np.float64] | None = None,
 ) -> tuple[float, float]:
     """Monte Carlo (VaR, ES) in the units `revalue` returns (currency P&L), positive losses.
 
@@ -220,11 +221,16 @@ def monte_carlo_var(
     historical quantile and ES definitions above. For a linear book, revalue = moves @ e, it
     converges to `parametric_var(e, Sigma, 0, ...)`: idiosyncratic risk is only simulated if
     `revalue` adds it. The same seed gives the same numbers. A non-finite P&L is an error.
+    `moves`: those draws (`monte_carlo_moves` of the same arguments) when the caller has them,
+    so books under one covariance share one draw; their shape is checked.
     """
     _check_confidence(confidence)
     if n < MIN_VAR_OBSERVATIONS:
         raise InsufficientHistory("Monte Carlo VaR", n, MIN_VAR_OBSERVATIONS)
-    moves = monte_carlo_moves(factor_cov, n=n, seed=seed, horizon_days=horizon_days)
+    if moves is None:
+        moves = monte_carlo_moves(factor_cov, n=n, seed=seed, horizon_days=horizon_days)
+    elif moves.shape != (n, np.atleast_2d(factor_cov).shape[0]):
+        raise ValueError(f"moves must have shape {(n, np.atleast_2d(factor_cov).shape[0])}")
     pnl = np.asarray(revalue(moves), dtype=float)
     if pnl.shape != (n,):
         raise ValueError(f"revalue must return shape {(n,)}, got {pnl.shape}")

@@ -179,6 +179,30 @@ def test_monte_carlo_var_same_seed_reproduces_and_passes_moves_to_revalue():
     assert seen == [(5_000, 2)] * 3
 
 
+def test_monte_carlo_var_with_the_callers_draws_is_the_same_and_checks_their_shape():
+    """Moves drawn once by the caller (`monte_carlo_moves` of the same arguments, shared by many
+    books) give exactly the VaR and ES of drawing them inside; a wrong shape is refused."""
+    exposures, cov = _two_factor_book()
+    moves = risk.monte_carlo_moves(cov, n=5_000, seed=11, horizon_days=10)
+    inside = risk.monte_carlo_var(
+        cov, lambda m: m @ exposures, n=5_000, seed=11, confidence=0.99, horizon_days=10
+    )
+    given = risk.monte_carlo_var(
+        cov,
+        lambda m: m @ exposures,
+        n=5_000,
+        seed=11,
+        confidence=0.99,
+        horizon_days=10,
+        moves=moves,
+    )
+    assert given == inside
+    with pytest.raises(ValueError, match="shape"):
+        risk.monte_carlo_var(
+            cov, lambda m: m @ exposures, n=5_000, seed=11, confidence=0.99, moves=moves[:100]
+        )
+
+
 def test_monte_carlo_var_rejects_bad_revalue_output():
     _, cov = _two_factor_book()
     with pytest.raises(ValueError):
