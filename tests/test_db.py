@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import numpy as np
 import pytest
 from django.db import transaction
 from django.db.models import FloatField
@@ -123,3 +124,26 @@ def test_update_rows_sets_each_row_by_its_key_and_touches_no_other(count):
         assert rows[s.pk].source == f"csv\t{n}"
     untouched = rows[securities[-1].pk]
     assert float(untouched.close) == 10.5 and untouched.source == "csv"
+
+
+@pytest.mark.parametrize("count", [3, COPY_FROM_ROWS + 7])  # executemany, then binary COPY
+def test_numbers_dates_and_booleans_only_are_written_exactly_with_numpy_values(count):
+    """A write whose columns are all numbers, dates or booleans (PostgreSQL copies those in
+    binary): every value lands exactly, numpy scalars as well as Python ones, on insert and on
+    the upsert's update."""
+    from analytics.models import PositionInterestRateBeta
+    from portfolios.tests.factories import PortfolioFactory, stock
+
+    book = PortfolioFactory()
+    positions = [stock(book, f"B{n:04d}", 1) for n in range(count)]
+    columns = ["position_id", "date", "ir_beta", "r_squared", "observations"]
+    day = date(2026, 11, 20)
+    first = [(p.pk, day, np.float64(n) / 3.0, 0.5, np.int64(60)) for n, p in enumerate(positions)]
+    assert insert_rows(PositionInterestRateBeta, columns, first) == count
+    again = [(p.pk, day, -n / 7.0, np.float64(0.25), 61) for n, p in enumerate(positions)]
+    upsert_rows(PositionInterestRateBeta, columns, again, unique=["position_id", "date"])
+    stored = {r.position_id: r for r in PositionInterestRateBeta.objects.all()}
+    assert len(stored) == count
+    for n, p in enumerate(positions):
+        row = stored[p.pk]
+        assert (row.date, row.ir_beta, row.r_squared, row.observations) == (day, -n / 7.0, 0.25, 61)
