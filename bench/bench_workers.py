@@ -4,6 +4,7 @@ in one process (`run_batch`'s path, no broker), on one Celery worker process, an
 processes with different host names (two machines as Celery sees them), both with Redis as the
 broker (BENCH_REDIS_URL, default db 9, emptied first). Each way re-runs the same session after
 one untimed warm-up, so market data finds the session's closes cached in every way.
+Each way runs twice (the workers' ways alternated) and the best of the two is reported.
 Target: two worker processes at least 1.7x faster than one. A 2-core machine is the ceiling
 for two processes (2x).
 """
@@ -24,6 +25,7 @@ AS_OF = date(2026, 11, 20)
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 TARGET = 1.7
+RUNS = 2  # each way run twice, the best kept (a 2-core machine's other load is noise)
 
 
 def _on_workers(count: int) -> float:
@@ -66,13 +68,18 @@ def worker() -> dict:
     for job in ("market_data", "greeks", "factors"):
         batch.job_run(job, previous_trading_day(AS_OF), portfolio_ids=ids)
     batch.run_daily_batch(AS_OF, portfolio_ids=ids)  # warm-up: the session's closes cached
-    one_process, runs = harness.timed(lambda: batch.run_daily_batch(AS_OF, portfolio_ids=ids))
-    assert all(r.status == "succeeded" for r in runs), [(r.name, r.error) for r in runs]
+    timings = []
+    for _ in range(RUNS):
+        seconds, runs = harness.timed(lambda: batch.run_daily_batch(AS_OF, portfolio_ids=ids))
+        assert all(r.status == "succeeded" for r in runs), [(r.name, r.error) for r in runs]
+        timings.append(seconds)
     app.conf.task_always_eager = False
     connection.close()  # the workers write; this process only waits
-    one = _on_workers(1)
-    two = _on_workers(2)
-    return {"vendor": connection.vendor, "times": [one_process, one, two]}
+    one, two = [], []
+    for _ in range(RUNS):  # alternated, so a slow spell of the machine hits both
+        one.append(_on_workers(1))
+        two.append(_on_workers(2))
+    return {"vendor": connection.vendor, "times": [min(timings), min(one), min(two)]}
 
 
 def main() -> None:
@@ -97,8 +104,8 @@ def main() -> None:
         )
     harness.print_table(
         f"The evening ({POSITIONS:,} positions, every job) in one process, on one worker process "
-        f"and on two (different host names, Redis broker); target: two >= {TARGET}x faster than "
-        "one",
+        f"and on two (different host names, Redis broker), best of {RUNS} each; target: two >= "
+        f"{TARGET}x faster than one",
         [
             "backend",
             "positions",
