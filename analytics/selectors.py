@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from django.conf import settings
-from django.db.models import F, FloatField, Max, OuterRef, Subquery, Sum, Window
+from django.db.models import CharField, F, FloatField, Max, OuterRef, Subquery, Sum, Window
 from django.db.models.functions import Cast, RowNumber
 
 from analytics.calculations import aggregation
@@ -393,14 +393,19 @@ def _read_closes(symbols: list[str], as_of: date, sessions: int) -> pd.DataFrame
     frame = fetch_frame(
         DailyPrice.objects.filter(
             security__symbol__in=list(symbols), date__gte=days[0], date__lte=as_of
-        ).values_list("date", "security__symbol", Cast("close", FloatField())),
+        ).values_list(
+            # As text: SQLite's driver would parse every row's date (hundreds of thousands).
+            Cast("date", CharField()),
+            "security__symbol",
+            Cast("close", FloatField()),
+        ),
         ["date", "symbol", "close"],
         text=["date", "symbol"],
     )
     if frame.empty:
         return pd.DataFrame(index=days, columns=list(symbols), dtype=float)
     wide = frame.pivot(index="date", columns="symbol", values="close")
-    # SQLite answers ISO strings, PostgreSQL dates: key the few hundred sessions, not every row.
+    # ISO strings (cast in SQL): key the few hundred sessions, not every row.
     wide.index = [d if isinstance(d, date) else date.fromisoformat(d) for d in wide.index]
     return wide.reindex(index=days, columns=list(symbols)).astype(float)
 

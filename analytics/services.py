@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
-from django.db.models import FloatField
+from django.db.models import CharField, FloatField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -104,13 +104,13 @@ def _underlying_history(underlyings: list[str], as_of: date, window: int) -> np.
     frame = fetch_frame(
         DailyPrice.objects.filter(
             security__symbol__in=underlyings, date__gte=start, date__lte=as_of
-        ).values_list("security__symbol", "date", Cast("close", FloatField())),
+        ).values_list("security__symbol", Cast("date", CharField()), Cast("close", FloatField())),
         ["symbol", "date", "close"],
         text=["symbol", "date"],
     )
     if frame.empty:
         return np.full(len(underlyings), np.nan)
-    # Dates or ISO strings, by backend: either sorts in date order.
+    # ISO dates as text (no per-row date parsing): they sort in date order.
     closes = frame.pivot(index="date", columns="symbol", values="close").astype(float).sort_index()
     closes = closes.reindex(columns=underlyings)
     return realized_volatility(closes.to_numpy(), window)
