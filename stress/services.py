@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Subquery
 
 from analytics.calculations import factors as fx
 from analytics.calculations import risk
@@ -38,7 +39,7 @@ from analytics.risk_services import (
 )
 from analytics.selectors import ReadCache, book_frame, closes_panel, stored_betas
 from marketdata import calendar
-from portfolios.models import Portfolio
+from portfolios.models import Portfolio, Position
 from sigmasight.db import upsert_records
 from sigmasight.exceptions import InsufficientHistory
 from stress.calculations.stress import conditional_moves, nearest_psd, position_pnl
@@ -230,9 +231,12 @@ def _betas_ensure(
 ) -> tuple[list[int], int]:
     """Factor and IR betas computed for the portfolios that have none for the session: those
     portfolios, and the rows written."""
+    # Driven by the portfolios' positions (a subquery): both databases then read each
+    # position's row from the unique key, whatever they know of the table's sizes.
+    positions = Position.objects.filter(portfolio_id__in=portfolio_ids).values("id")
     have_betas = set(
         PositionFactorExposure.objects.filter(
-            position__portfolio_id__in=portfolio_ids, date=as_of, factor__name=fx.MARKET
+            position_id__in=Subquery(positions), date=as_of, factor__name=fx.MARKET
         ).values_list("position__portfolio_id", flat=True)
     )
     missing = [pk for pk in portfolio_ids if pk not in have_betas]
