@@ -406,7 +406,7 @@ def _read_closes(symbols: list[str], as_of: date, sessions: int) -> pd.DataFrame
         return pd.DataFrame(index=days, columns=list(symbols), dtype=float)
     wide = frame.pivot(index="date", columns="symbol", values="close")
     # ISO strings (cast in SQL): key the few hundred sessions, not every row.
-    wide.index = [d if isinstance(d, date) else date.fromisoformat(d) for d in wide.index]
+    wide.index = [date.fromisoformat(d) for d in wide.index]
     return wide.reindex(index=days, columns=list(symbols)).astype(float)
 
 

@@ -63,11 +63,29 @@ def records(kind: type[Row], **columns: Sequence[Any]) -> list[Row]:
     return [new(kind, values) for values in zip(*(columns[f] for f in fields), strict=True)]
 
 
-def _scratch(model: type[models.Model], kind: str, columns: Sequence[str]) -> str:
-    """The temporary table a PostgreSQL bulk write loads into: one per model, purpose and column
-    list (two writes of other columns in one transaction each get their own)."""
+def _load_scratch(
+    cursor: Any,
+    model: type[models.Model],
+    kind: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> str:
+    """COPY rows into the temporary table a PostgreSQL bulk write works from, and its quoted
+    name: one per model, purpose and column list (two writes of other columns in one
+    transaction each get their own), emptied at commit. Only the loaded columns (no id): LIKE
+    would copy id's NOT NULL without its identity."""
+    quote = connection.ops.quote_name
     digest = hashlib.blake2s(",".join(columns).encode(), digest_size=4).hexdigest()
-    return f"{model._meta.db_table[:40]}_{kind}_{digest}"
+    load = quote(f"{model._meta.db_table[:40]}_{kind}_{digest}")
+    names = ", ".join(quote(_column(model, c)) for c in columns)
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {load} ON COMMIT DELETE ROWS AS "
+        f"SELECT {names} FROM {quote(model._meta.db_table)} WITH NO DATA"
+    )
+    # Within one outer transaction ON COMMIT has not fired yet: start empty.
+    cursor.execute(f"TRUNCATE {load}")
+    _copy_rows(cursor, load, model, columns, rows)
+    return load
 
 
 # PostgreSQL types the binary COPY writes (psycopg's binary dumpers, several times faster than
@@ -144,15 +162,8 @@ def update_rows(
     where = quote(_column(model, key))
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
-            load = quote(_scratch(model, "update", [*columns, key]))
+            load = _load_scratch(cursor, model, "update", [*columns, key], rows)
             names = [quote(_column(model, c)) for c in columns]
-            loaded = ", ".join([*names, where])
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {load} ON COMMIT DELETE ROWS AS "
-                f"SELECT {loaded} FROM {table} WITH NO DATA"
-            )
-            cursor.execute(f"TRUNCATE {load}")  # within an outer transaction: start empty
-            _copy_rows(cursor, load, model, [*columns, key], rows)
             assignments = ", ".join(f"{n} = {load}.{n}" for n in names)
             cursor.execute(
                 f"UPDATE {table} SET {assignments} FROM {load} WHERE {table}.{where} = {load}.{where}"
@@ -188,15 +199,7 @@ def upsert_rows(
     # One transaction (the temporary table empties at commit); no savepoint inside another.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
-            load = quote(_scratch(model, "load", columns))
-            # Only the loaded columns (no id): LIKE would copy id's NOT NULL without its identity.
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {load} ON COMMIT DELETE ROWS AS "
-                f"SELECT {names} FROM {table} WITH NO DATA"
-            )
-            # Within one outer transaction ON COMMIT has not fired yet: start empty.
-            cursor.execute(f"TRUNCATE {load}")
-            _copy_rows(cursor, load, model, columns, rows)
+            load = _load_scratch(cursor, model, "load", columns, rows)
             cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {load} {conflict}")
         else:
             placeholders = ", ".join(["%s"] * len(columns))
