@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from analytics.jobs import JOBS, daily, time_limit
 from analytics.models import BatchJob, BatchJobChunk
+from analytics.montecarlo import LegDraws
 from analytics.selectors import ReadCache, SessionCloses
 from marketdata import calendar
 from marketdata.providers.base import is_transient
@@ -271,10 +272,13 @@ def job_prepare(name: str, run_date: date) -> None:
         logger.exception("batch job prepare failed", extra={"job": name})
 
 
-def job_reads(name: str, closes: SessionCloses | None = None) -> ReadCache | None:
-    """A read cache for a job's chunks, or None for a job that writes what it reads. `closes`:
-    a worker process's closes of the session, kept across its chunks (analytics.tasks)."""
-    return None if JOBS[name].writes_inputs else ReadCache(closes)
+def job_reads(
+    name: str, closes: SessionCloses | None = None, legs: LegDraws | None = None
+) -> ReadCache | None:
+    """A read cache for a job's chunks, or None for a job that writes what it reads. `closes`
+    and `legs`: a worker process's closes of the session and its option legs' Monte Carlo
+    revaluations, kept across its chunks (analytics.tasks)."""
+    return None if JOBS[name].writes_inputs else ReadCache(closes, legs)
 
 
 def chunk_run(

@@ -57,7 +57,8 @@ from analytics.contribution_models import (
 from sigmasight.db import insert_records, upsert_records
 
 if TYPE_CHECKING:  # risk_metrics calls this module: its types only
-    from analytics.risk_metrics import BookRisk, Draws, RiskInputs
+    from analytics.montecarlo import Draws
+    from analytics.risk_metrics import BookRisk, RiskInputs
 
 FloatArray = npt.NDArray[np.float64]
 METHODS = ("parametric", "historical", "monte_carlo")

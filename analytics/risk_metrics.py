@@ -15,7 +15,7 @@ An empty book (nothing held) has zero risk: zeros, not an error.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -25,10 +25,17 @@ from django.conf import settings
 
 from analytics import contributions
 from analytics.calculations import factors as fx
-from analytics.calculations import revaluation, risk
+from analytics.calculations import risk
 from analytics.calculations.book_path import BookPath, book_path
 from analytics.calculations.scenarios import accuracy
 from analytics.models import RiskMetricSnapshot
+from analytics.montecarlo import (
+    MONTE_CARLO_SEED,
+    LegDraws,
+    RevaluedRows,
+    SameDraws,
+    full_revaluation,
+)
 from analytics.risk_services import (
     factor_exposure,
     factor_model_returns,
@@ -51,7 +58,6 @@ from sigmasight.db import upsert_records
 from sigmasight.exceptions import InsufficientHistory
 
 MARKET_PROXY = "SPY"
-MONTE_CARLO_SEED = 20_261_124
 CONFIDENCES = (0.95, 0.99)  # the stored metrics' and contributions'
 HORIZON_DAYS = 1
 
@@ -131,41 +137,24 @@ class RiskInputs:
     revalued: dict[int, RevaluedRows] = field(default_factory=dict)
     # Position id x factors: the stored dollar exposures (None: a pro-forma book's, from betas).
     position_dollar: pd.DataFrame | None = None
+    # Distinct option legs' revaluations under the draws, shared by the books (and, through the
+    # read cache, by the chunks of a job in one process or of a worker's session).
+    legs: LegDraws = field(default_factory=LegDraws, repr=False)
     _moves: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     def moves(self, horizon_days: int) -> np.ndarray:
         """The seeded Monte Carlo factor moves under `cov` (drawn once, shared by every book)."""
         if horizon_days not in self._moves:
             assert self.cov is not None
-            self._moves[horizon_days] = risk.monte_carlo_moves(
+            moves = risk.monte_carlo_moves(
                 self.cov,
                 n=settings.SIGMASIGHT_MONTE_CARLO_DRAWS,
                 seed=MONTE_CARLO_SEED,
                 horizon_days=horizon_days,
             )
+            moves.flags.writeable = False  # shared by every book, known to LegDraws by identity
+            self._moves[horizon_days] = moves
         return self._moves[horizon_days]
-
-
-@dataclass(frozen=True)
-class RevaluedRows:
-    """The Monte Carlo factor P&L (no residual) of a portfolio's first `rows` frame rows under
-    the seeded draws of `cov` (SIGMASIGHT_MONTE_CARLO_DRAWS, MONTE_CARLO_SEED, horizon_days).
-    P&L adds up over positions under the same draws, so a book that only appends rows (a
-    what-if session's trades after its frozen base) revalues just the new ones."""
-
-    rows: int
-    horizon_days: int
-    cov: np.ndarray
-    pnl: np.ndarray
-
-    def fits(self, rows: int, cov: np.ndarray | None, horizon_days: int) -> bool:
-        return (
-            cov is not None
-            and self.rows <= rows
-            and self.horizon_days == horizon_days
-            and len(self.pnl) == settings.SIGMASIGHT_MONTE_CARLO_DRAWS
-            and np.array_equal(self.cov, cov)
-        )
 
 
 def risk_inputs(
@@ -250,6 +239,7 @@ def risk_inputs_of_frame(
         rate=risk_free_daily(as_of),
         left_out=dict(left_out or {}),
         position_dollar=position_dollar,
+        legs=reads.legs if reads is not None else LegDraws(),
     )
 
 
@@ -341,8 +331,13 @@ def book_risk(
     known = (
         known if known is not None and known.fits(len(frame), inputs.cov, horizon_days) else None
     )
-    revalue = _full_revaluation(
-        frame, inputs.betas[rows], residual, known, by_position=by_position and known is None
+    revalue = full_revaluation(
+        frame,
+        inputs.betas[rows],
+        residual,
+        known,
+        by_position=by_position and known is None,
+        memo=inputs.legs,
     )
     return BookRisk(
         frame=frame,
@@ -456,32 +451,6 @@ def book_metrics(
     return result
 
 
-@dataclass(frozen=True)
-class Draws:
-    """One set of seeded Monte Carlo draws revalued: the book's P&L (residual noise included),
-    the noise drawn, and with `by_position` each position's P&L before the noise."""
-
-    pnl: np.ndarray  # (draws,)
-    noise: np.ndarray  # (draws,) residual_sd x N(0, 1), one draw per scenario
-    positions: np.ndarray | None  # (draws, positions): stocks linear, legs revalued, else 0
-
-
-class SameDraws:
-    """Revalue once per set of draws: the confidences of one portfolio share the seeded moves,
-    so their Monte Carlo P&L is computed once (and its residual noise drawn once); the last
-    draws stay readable (`draws`) for the contributions."""
-
-    def __init__(self, revalue: Callable[[np.ndarray], Draws]) -> None:
-        self._revalue = revalue
-        self._moves: np.ndarray | None = None
-        self.draws: Draws | None = None
-
-    def __call__(self, moves: np.ndarray) -> np.ndarray:
-        if self.draws is None or self._moves is None or not np.array_equal(self._moves, moves):
-            self._moves, self.draws = moves, self._revalue(moves)
-        return self.draws.pnl
-
-
 def revalued_rows(inputs: RiskInputs, portfolio_id: int, horizon_days: int) -> RevaluedRows | None:
     """The portfolio's Monte Carlo factor P&L under the seeded draws, for `RiskInputs.revalued`
     of a later book that appends rows to this one; None without a covariance."""
@@ -489,47 +458,10 @@ def revalued_rows(inputs: RiskInputs, portfolio_id: int, horizon_days: int) -> R
         return None
     rows = (inputs.frame["portfolio_id"] == portfolio_id).to_numpy()
     frame = inputs.frame[rows].reset_index(drop=True)
-    pnl = _full_revaluation(frame, inputs.betas[rows], 0.0)(inputs.moves(horizon_days)).pnl
+    pnl = full_revaluation(frame, inputs.betas[rows], 0.0, memo=inputs.legs)(
+        inputs.moves(horizon_days)
+    ).pnl
     return RevaluedRows(rows=len(frame), horizon_days=horizon_days, cov=inputs.cov, pnl=pnl)
-
-
-def _full_revaluation(
-    frame: pd.DataFrame,
-    betas: np.ndarray,
-    residual_var: float,
-    known: RevaluedRows | None = None,
-    *,
-    by_position: bool = False,
-) -> Callable[[np.ndarray], Draws]:
-    """P&L of the book under factor moves: every position's underlying moves by its own betas;
-    stocks linearly, options fully revalued (`revaluation.revalue`); plus the
-    positions' residual risk as seeded normal noise (so a linear book converges to parametric).
-    Rows already `known` under these draws add their P&L instead of being revalued.
-    `by_position` (without `known`) keeps each position's P&L, in the underlying returns' array
-    (turned into P&L in place once the book's is summed: no second draws x positions array)."""
-    if known is not None:
-        frame, betas = frame.iloc[known.rows :], betas[known.rows :]
-    legs = revaluation.OptionLegs.from_frame(frame)
-    stock = ~frame["is_option"].to_numpy(dtype=bool)
-    exposure = np.nan_to_num(frame["exposure"].to_numpy(dtype=float))
-    noise = np.random.default_rng(MONTE_CARLO_SEED + 1)
-    residual_sd = float(np.sqrt(max(residual_var, 0.0)))
-
-    def revalue(moves: np.ndarray) -> Draws:
-        underlying = moves @ betas.T  # (draws, positions) underlying returns
-        legs_pnl = revaluation.revalue(legs, underlying[:, legs.rows], by_leg=True)
-        pnl = underlying[:, stock] @ exposure[stock] + legs_pnl.sum(axis=1)
-        if known is not None:
-            pnl = known.pnl + pnl
-        drawn = residual_sd * noise.standard_normal(len(moves))
-        positions = None
-        if by_position:
-            underlying *= np.where(stock, exposure, 0.0)
-            underlying[:, legs.rows] = legs_pnl
-            positions = underlying
-        return Draws(pnl=pnl + drawn, noise=drawn, positions=positions)
-
-    return revalue
 
 
 def risk_free_daily(as_of: date) -> float:

@@ -18,6 +18,7 @@ from django.db.models.functions import Cast, RowNumber
 from analytics.calculations import aggregation
 from analytics.calculations.valuation import value_positions
 from analytics.models import PositionFactorExposure, PositionGreeks
+from analytics.montecarlo import LegDraws
 from marketdata import calendar
 from marketdata.models import DailyPrice
 from marketdata.services import current_prices, current_prices_pair
@@ -172,9 +173,12 @@ class ReadCache:
     job that writes no prices or Greeks (its functions ask for the same book and series several
     times), or one per job when a single process runs all its chunks (the chunks hold the same
     underlyings and factor proxies); a what-if session creates one per request and seeds it with
-    the session's frozen history. Readers get copies. Not shared across threads or sessions."""
+    the session's frozen history. Readers get copies. Not shared across threads or sessions.
+    `legs` keeps the Monte Carlo revaluations of distinct option legs for whoever the cache is
+    shared with (a worker process passes its own, kept across its chunks)."""
 
-    def __init__(self, closes: SessionCloses | None = None) -> None:
+    def __init__(self, closes: SessionCloses | None = None, legs: LegDraws | None = None) -> None:
+        self.legs = legs if legs is not None else LegDraws()
         self._books: dict[tuple[tuple[int, ...], date], tuple[pd.DataFrame, BookQuality]] = {}
         # The closes read so far: this cache's own, or a worker process's for its session
         # (`SessionCloses`, shared by the read caches of that session's chunks).

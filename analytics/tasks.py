@@ -9,6 +9,7 @@ from django.core.cache import cache
 
 from analytics import batch
 from analytics.models import BatchJob
+from analytics.montecarlo import LegDraws
 from analytics.risk_metrics import scenario_accuracy
 from analytics.selectors import SessionCloses
 from marketdata import calendar
@@ -79,6 +80,9 @@ def job_canvas(row: BatchJob, chunks: list[list[int]]) -> chord:
 # This worker process's closes of the session it is working on, reused by the chunks of every
 # read-only job of that session it runs (bounded; dropped when the session or the closes change).
 WORKER_CLOSES = SessionCloses()
+# And its distinct option legs' Monte Carlo revaluations (keyed by every input, so never stale;
+# bounded by SIGMASIGHT_REVALUATION_MEMO_MB; emptied when the draws change).
+WORKER_LEGS = LegDraws()
 
 
 @shared_task(bind=True, name="analytics.run_chunk")
@@ -100,7 +104,7 @@ def run_chunk(self, job_id: int, job: str, date: str, chunk: list[int]) -> dict:
     if self.request.is_eager:  # applied in-process: wait out the backoff here
         return batch.chunk_run_with_retries(job, run_date, chunk, job_id=job_id)
     closes = WORKER_CLOSES.current(run_date, everything_generation())
-    result = batch.chunk_run(job, run_date, chunk, reads=batch.job_reads(job, closes))
+    result = batch.chunk_run(job, run_date, chunk, reads=batch.job_reads(job, closes, WORKER_LEGS))
     if result["retry"] and self.request.retries < settings.SIGMASIGHT_BATCH_RETRIES:
         logger.warning(
             "batch chunk retried",

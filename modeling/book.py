@@ -38,9 +38,9 @@ from analytics.calculations.aggregation import book_return_base
 from analytics.calculations.factors import MARKET
 from analytics.calculations.valuation import value_positions
 from analytics.models import PositionFactorExposure, PositionInterestRateBeta
+from analytics.montecarlo import RevaluedRows
 from analytics.provenance import data_quality_sources
 from analytics.risk_metrics import (
-    RevaluedRows,
     RiskInputs,
     portfolio_risk_metrics,
     revalued_rows,

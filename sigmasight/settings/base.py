@@ -444,6 +444,10 @@ SIGMASIGHT_WORKER_BLAS_THREADS = env_int("SIGMASIGHT_WORKER_BLAS_THREADS", 1, mi
 SIGMASIGHT_WORKER_CLOSES_MAX_CELLS = env_int(
     "SIGMASIGHT_WORKER_CLOSES_MAX_CELLS", 5_000_000, minimum=0
 )
+# Megabytes of Monte Carlo revaluations of distinct option legs a process keeps under one set of
+# draws (SIGMASIGHT_MONTE_CARLO_DRAWS x 8 bytes a contract): books holding the same contract share
+# its repricing (analytics/montecarlo.py).
+SIGMASIGHT_REVALUATION_MEMO_MB = env_int("SIGMASIGHT_REVALUATION_MEMO_MB", 128, minimum=0)
 # Each job's chunks run as a Celery chord; a chunk gets its job's soft time limit in seconds (each
 # app declares its jobs' limits: the plan's 5, 10, 15, 5, 5 and 10 minutes for market_data, greeks,
 # factors, market_risk, snapshots and stress; SIGMASIGHT_BATCH_TIME_LIMIT_<JOB> overrides, a job

@@ -169,8 +169,9 @@ def test_monte_carlo_revalues_the_draws_once_per_book(measured, monkeypatch):
 
     monkeypatch.setattr(revaluation, "revalue", counted)
     rm.risk_metrics_compute(as_of=AS_OF, portfolio_ids=[first.pk, second.pk])
-    # Two books x one set of draws (not one per confidence, none for the contributions).
-    assert calls == [10_000, 10_000]
+    # The book with an option x one set of draws (not one per confidence, none for the
+    # contributions); the second book holds only stocks, revalued linearly.
+    assert calls == [10_000]
 
 
 def test_rerunning_a_session_replaces_the_rows(measured):
