@@ -286,6 +286,77 @@ def _smile(moneyness: np.ndarray, years: np.ndarray, atm: float) -> np.ndarray:
     return np.clip(atm * (1.0 - 0.25 * m + 0.6 * m**2), 0.05, 3.0)
 
 
+def _option_inputs(root: str, start: date, end: date, contracts: list) -> dict[str, np.ndarray]:
+    """The pricing inputs and bar fields of contracts on one underlying for every session in
+    range while they live (`_priced` prices every group's rows in one call)."""
+    if root in (RATE_10Y, RATE_SHORT):
+        return {}
+    sessions, _, rates = _panel(_last_year(end))
+    window = np.flatnonzero((sessions >= np.datetime64(start)) & (sessions <= np.datetime64(end)))
+    if not len(window):
+        return {}
+    underlying_close, _, _ = _paths([root], _last_year(end))
+    spot = underlying_close[window, 0]
+    dates = pd.Series(sessions[window]).dt.date.to_numpy()
+    atm = annual_volatility(root)
+    parts: dict[str, list] = {k: [] for k in ("symbol", "date", "spot", "strike", "years", "days")}
+    parts.update(rate=[], vol=[], is_call=[])
+    for contract in contracts:
+        live = dates <= contract.expiration
+        if not live.any():
+            continue
+        days = np.array([(contract.expiration - d).days for d in dates[live]], dtype=float)
+        years = days / DAYS_PER_YEAR
+        strike = float(contract.strike)
+        parts["symbol"].append(np.full(len(days), contract.symbol, dtype=object))
+        parts["date"].append(dates[live])
+        parts["spot"].append(spot[live])
+        parts["strike"].append(np.full(len(days), strike))
+        parts["years"].append(years)
+        parts["days"].append(days + _hash(contract.symbol) % 97)
+        parts["rate"].append(rates[RATE_SHORT][window][live])
+        parts["vol"].append(_smile(np.log(strike / spot[live]), years, atm))
+        parts["is_call"].append(np.full(len(days), contract.option_type == "C"))
+    if not parts["symbol"]:
+        return {}
+    out = {k: np.concatenate(v) for k, v in parts.items()}
+    out["dividend"] = np.full(len(out["spot"]), model(root).dividend_yield)
+    out["american"] = np.full(len(out["spot"]), exercise_style(root) == AMERICAN)
+    return out
+
+
+def _priced(groups: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """Bars of `_option_inputs` groups, every row priced by its style in one call."""
+    groups = [g for g in groups if g]
+    if not groups:
+        return empty_bars()
+    rows = {k: np.concatenate([g[k] for g in groups]) for k in groups[0]}
+    value = option_price(
+        rows["spot"],
+        rows["strike"],
+        rows["years"],
+        rows["rate"],
+        rows["vol"],
+        rows["is_call"],
+        rows["dividend"],
+        rows["american"],
+    )
+    close = np.round(value, 2)
+    return pd.DataFrame(
+        {
+            "symbol": rows["symbol"],
+            "date": rows["date"],
+            "open": close,
+            "high": close,
+            "low": close,
+            "close": close,
+            "adjusted_close": close,
+            "volume": (np.abs(np.sin(rows["days"])) * 900 + 50).astype(np.int64),
+            "implied_volatility": rows["vol"],
+        }
+    )
+
+
 class SyntheticProvider(MarketDataProvider):
     name = "synthetic"
 
@@ -335,74 +406,24 @@ class SyntheticProvider(MarketDataProvider):
         )
 
     def _option_bars(self, symbols: list[str], start: date, end: date) -> pd.DataFrame:
-        frames = []
+        groups: dict[tuple[str, date], list] = {}
         for symbol in symbols:
             try:
                 occ = parse_occ(symbol)
             except SymbolError:
                 continue
-            last = min(end, occ.expiration)
-            priced = self._price_options(occ.root, start, last, [occ])
-            if len(priced):
-                priced["symbol"] = symbol
-                frames.append(priced)
-        return pd.concat(frames, ignore_index=True) if frames else empty_bars()
+            groups.setdefault((occ.root, min(end, occ.expiration)), []).append(occ)
+        return _priced(
+            [
+                _option_inputs(root, start, last, contracts)
+                for (root, last), contracts in groups.items()
+            ]
+        )
 
     def _price_options(self, root: str, start: date, end: date, contracts: list) -> pd.DataFrame:
         """Model closes of contracts on one underlying for every session in range: by the
         contract's exercise style, with the underlying's dividend yield."""
-        if root in (RATE_10Y, RATE_SHORT):
-            return empty_bars()
-        sessions, _, rates = _panel(_last_year(end))
-        window = np.flatnonzero(
-            (sessions >= np.datetime64(start)) & (sessions <= np.datetime64(end))
-        )
-        if not len(window):
-            return empty_bars()
-        underlying_close, _, _ = _paths([root], _last_year(end))
-        spot = underlying_close[window, 0]
-        dates = pd.Series(sessions[window]).dt.date.to_numpy()
-        atm = annual_volatility(root)
-        dividend = model(root).dividend_yield
-        american = exercise_style(root) == AMERICAN
-        rows = []
-        for contract in contracts:
-            live = np.array([d <= contract.expiration for d in dates])
-            if not live.any():
-                continue
-            days = np.array([(contract.expiration - d).days for d in dates[live]], dtype=float)
-            years = days / DAYS_PER_YEAR
-            strike = float(contract.strike)
-            vol = _smile(np.log(strike / spot[live]), years, atm)
-            value = option_price(
-                spot[live],
-                strike,
-                years,
-                rates[RATE_SHORT][window][live],
-                vol,
-                contract.option_type == "C",
-                dividend,
-                american,
-            )
-            close = np.round(value, 2)
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "symbol": contract.symbol,
-                        "date": dates[live],
-                        "open": close,
-                        "high": close,
-                        "low": close,
-                        "close": close,
-                        "adjusted_close": close,
-                        "volume": (
-                            np.abs(np.sin(days + _hash(contract.symbol) % 97)) * 900 + 50
-                        ).astype(np.int64),
-                        "implied_volatility": vol,
-                    }
-                )
-            )
-        return pd.concat(rows, ignore_index=True) if rows else empty_bars()
+        return _priced([_option_inputs(root, start, end, contracts)])
 
     def corporate_actions(self, symbols: list[str], start: date, end: date) -> pd.DataFrame:
         """None: the synthetic market's series are continuous (it never splits or pays)."""
