@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -75,16 +75,18 @@ class SameDraws:
 
 
 class LegDraws:
-    """The price change per share of distinct option legs under one set of factor draws, kept
-    across books (module docstring). A leg is known by the bytes of its pricing inputs and its
-    underlying's betas; the draws by a digest of their values (computed once per draws array:
-    the arrays are read-only). Other draws empty it. Not shared across threads."""
+    """The price change per share of distinct option legs under sets of factor moves (the Monte
+    Carlo draws, a stress library's scenarios, the market scenarios), kept across books (module
+    docstring). A leg is known by the bytes of its pricing inputs and its underlying's betas; a
+    set of moves by a digest of its values (computed once per read-only array, else at each
+    call). The MAX_SETS latest sets are kept, within the byte bound. Not shared across threads."""
+
+    MAX_SETS = 8
 
     def __init__(self, max_bytes: int | None = None) -> None:
         self._max_bytes = max_bytes  # None: the setting SIGMASIGHT_REVALUATION_MEMO_MB
-        self._moves: np.ndarray | None = None
-        self._digest = b""
-        self._columns: dict[bytes, np.ndarray] = {}
+        self._seen: list[tuple[np.ndarray, bytes]] = []  # read-only arrays already digested
+        self._sets: dict[bytes, dict[bytes, np.ndarray]] = {}  # oldest first
         self.bytes = 0
         self.revalued = 0  # legs revalued (not found), for tests and benchmarks
 
@@ -95,46 +97,53 @@ class LegDraws:
         return int(settings.SIGMASIGHT_REVALUATION_MEMO_MB) * 2**20
 
     def __len__(self) -> int:
-        return len(self._columns)
+        return sum(len(columns) for columns in self._sets.values())
 
     def change(
         self, legs: revaluation.OptionLegs, betas: np.ndarray, moves: np.ndarray
     ) -> np.ndarray:
-        """(draws, legs) price change per share of `legs` when each leg's underlying moves by
-        `moves @ betas[leg]` (betas: legs x factors), as `revaluation.revalue` gives it."""
-        self._use(moves)
+        """(scenarios, legs) price change per share of `legs` when each leg's underlying moves
+        by `moves @ betas[leg]` (moves: scenarios x factors, betas: legs x factors), as
+        `revaluation.revalue` gives it."""
         if not len(legs.rows):
             return np.zeros((len(moves), 0))
+        columns = self._set(moves)
         keys = _leg_keys(legs, betas)
         new: dict[bytes, int] = {}
         for i, key in enumerate(keys):
-            if key not in self._columns and key not in new:
+            if key not in columns and key not in new:
                 new[key] = i
         fresh: dict[bytes, np.ndarray] = {}
         if new:
             pick = np.fromiter(new.values(), dtype=np.intp, count=len(new))
-            each = replace(legs.subset(pick), units=np.ones(len(pick)))
-            computed = revaluation.revalue(each, moves @ betas[pick].T, by_leg=True).T.copy()
+            computed = revaluation.change_under(legs.subset(pick), betas[pick], moves).T.copy()
             fresh = dict(zip(new, computed, strict=True))
             self.revalued += len(new)
-        known = {**fresh, **self._columns}
+        known = {**fresh, **columns}
         out = np.column_stack([known[key] for key in keys])
         for key, column in fresh.items():
             if self.bytes + column.nbytes > self.max_bytes:
                 break
-            self._columns[key] = column
+            columns[key] = column
             self.bytes += column.nbytes
         return out
 
-    def _use(self, moves: np.ndarray) -> None:
-        if moves is self._moves:
-            return
-        digest = hashlib.blake2b(
-            np.ascontiguousarray(moves).tobytes() + repr(moves.shape).encode(), digest_size=16
-        ).digest()
-        self._moves = moves
-        if digest != self._digest:
-            self._digest, self._columns, self.bytes = digest, {}, 0
+    def _set(self, moves: np.ndarray) -> dict[bytes, np.ndarray]:
+        """The columns kept under these moves (a new set, the oldest dropped past MAX_SETS)."""
+        digest = next((d for a, d in self._seen if a is moves), None)
+        if digest is None:
+            digest = hashlib.blake2b(
+                np.ascontiguousarray(moves).tobytes() + repr(moves.shape).encode(),
+                digest_size=16,
+            ).digest()
+            if not moves.flags.writeable:
+                self._seen = [*self._seen[-(self.MAX_SETS - 1) :], (moves, digest)]
+        if digest not in self._sets:
+            while len(self._sets) >= self.MAX_SETS:
+                oldest = next(iter(self._sets))
+                self.bytes -= sum(c.nbytes for c in self._sets.pop(oldest).values())
+            self._sets[digest] = {}
+        return self._sets[digest]
 
 
 def _leg_keys(legs: revaluation.OptionLegs, betas: np.ndarray) -> list[bytes]:

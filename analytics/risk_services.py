@@ -19,7 +19,7 @@ from django.db import transaction
 
 from analytics.calculations import factors as fx
 from analytics.calculations.aggregation import book_return_base
-from analytics.calculations.revaluation import OptionLegs
+from analytics.calculations.revaluation import ChangeUnder, OptionLegs, change_under
 from analytics.calculations.scenarios import market_scenarios, rate_scenarios
 from analytics.models import (
     FactorDefinition,
@@ -415,6 +415,7 @@ def scenarios_of_frame(
     cash: float,
     market_moves: Sequence[float],
     rate_moves: Sequence[float],
+    change: ChangeUnder = change_under,
 ) -> dict[str, list[dict]]:
     base = book_return_base(cash, frame["exposure"]).amount
     stocks = ~frame["is_option"].to_numpy(dtype=bool)
@@ -426,6 +427,7 @@ def scenarios_of_frame(
         stock_beta=market_beta[stocks],
         options=legs,
         option_beta=market_beta[legs.rows],
+        change=change,
     )
     values = factor_exposure(frame) if len(frame) else np.zeros(0)
     rates = rate_scenarios(np.asarray(rate_moves, dtype=float), values=values, ir_betas=ir_beta)
@@ -473,6 +475,7 @@ def scenarios_compute(
             float(cash[portfolio_id]),
             MARKET_MOVES,
             RATE_MOVES,
+            change=reads.legs.change if reads is not None else change_under,
         )
         for kind, items in scenarios.items():
             for item in items:

@@ -29,7 +29,7 @@ from django.db.models import Subquery
 from analytics.calculations import factors as fx
 from analytics.calculations import risk
 from analytics.calculations.aggregation import book_return_base
-from analytics.calculations.revaluation import OptionLegs
+from analytics.calculations.revaluation import ChangeUnder, OptionLegs, change_under
 from analytics.models import FactorDefinition, PositionFactorExposure
 from analytics.risk_services import (
     factor_exposure,
@@ -154,10 +154,15 @@ class StressPnl:
 
 
 def stress_pnl(
-    frame: pd.DataFrame, betas: np.ndarray, model: FactorModel, scenarios: list[StressScenario]
+    frame: pd.DataFrame,
+    betas: np.ndarray,
+    model: FactorModel,
+    scenarios: list[StressScenario],
+    change: ChangeUnder = change_under,
 ) -> StressPnl:
     """Every scenario's P&L per row of a book frame (stored or pro forma), given the rows' betas
-    on the model's factors (rows x model.names); options fully revalued."""
+    on the model's factors (rows x model.names); options fully revalued (through `change`: a
+    memo shared with other chunks holding the same contracts)."""
     names = model.names
     dollar = factor_exposure(frame)[:, None] * betas
     legs = OptionLegs.from_frame(frame)
@@ -179,8 +184,12 @@ def stress_pnl(
         dollar=dollar,
         all_moves=all_raw,
         all_effective=all_effective,
-        direct_pnl=position_pnl(direct_effective, dollar=dollar, betas=betas, options=legs),
-        full_pnl=position_pnl(all_effective, dollar=dollar, betas=betas, options=legs),
+        direct_pnl=position_pnl(
+            direct_effective, dollar=dollar, betas=betas, options=legs, change=change
+        ),
+        full_pnl=position_pnl(
+            all_effective, dollar=dollar, betas=betas, options=legs, change=change
+        ),
     )
 
 
@@ -343,7 +352,13 @@ def _result_rows(
     if frame.empty or not scenarios:
         return []
     names = model.names
-    result = stress_pnl(frame, stored_betas(frame["id"].tolist(), as_of, names), model, scenarios)
+    result = stress_pnl(
+        frame,
+        stored_betas(frame["id"].tolist(), as_of, names),
+        model,
+        scenarios,
+        change=reads.legs.change if reads is not None else change_under,
+    )
     dollar, all_moves, all_effective = result.dollar, result.all_moves, result.all_effective
     direct_pnl, full_pnl = result.direct_pnl, result.full_pnl
     rows: list[StressResultRow] = []

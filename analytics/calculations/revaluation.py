@@ -46,6 +46,7 @@ never exercised early (a call without dividends) is revalued exactly as a Europe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -201,6 +202,18 @@ def revalue(legs: OptionLegs, returns: Array, *, by_leg: bool = False) -> Array:
             nodes[fits],
         )
     return change * legs.units if by_leg else change @ legs.units
+
+
+# (legs, betas (L, K), factor moves (S, K)) -> the (S, L) price change per share of each leg
+# when its underlying moves by moves @ betas[leg]: `change_under`, or a memo of it
+# (analytics.montecarlo.LegDraws) that books holding the same contracts share.
+ChangeUnder = Callable[[OptionLegs, Array, Array], Array]
+
+
+def change_under(legs: OptionLegs, betas: Array, moves: Array) -> Array:
+    """(S, L) price change per share of the legs under factor `moves` through their betas."""
+    per_share = replace(legs, units=np.ones(len(legs.rows)))
+    return revalue(per_share, np.atleast_2d(moves) @ np.asarray(betas).T, by_leg=True)
 
 
 def _log_moves(returns: Array) -> Array:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analytics.calculations.revaluation import OptionLegs, revalue
+from analytics.calculations.revaluation import ChangeUnder, OptionLegs, change_under
 from marketdata.calculations import options as pricing
 
 
@@ -36,10 +36,12 @@ def market_scenarios(
     stock_beta: npt.NDArray[np.float64],
     options: OptionLegs,
     option_beta: npt.NDArray[np.float64],
+    change: ChangeUnder = change_under,
 ) -> ScenarioPnl:
     """P&L (currency) per market move (decimal) of stocks (exposure x beta x move) and option
     legs (their underlying's market beta `option_beta`, per leg; NaN = no beta, contributes
-    nothing), fully revalued (`revaluation.revalue`) and delta-only."""
+    nothing), fully revalued (`revaluation.revalue`, through `change`: a memo shared by books
+    holding the same contracts) and delta-only."""
     moves = np.asarray(moves, dtype=float)
     stock_beta = np.nan_to_num(np.asarray(stock_beta, dtype=float))
     linear = np.asarray(stock_exposure, dtype=float) @ stock_beta * moves
@@ -55,7 +57,8 @@ def market_scenarios(
         options.american,
     ).delta
     # (moves, options): each option's underlying moves by its own beta times the market move.
-    full = linear + revalue(options, beta[None, :] * moves[:, None], by_leg=True).sum(axis=1)
+    per_share = change(options, beta[:, None], moves[:, None])
+    full = linear + (per_share * options.units).sum(axis=1)
     dollar_delta = delta * options.units * options.spot
     delta_only = linear + (dollar_delta * beta)[None, :].sum(axis=1) * moves
     return ScenarioPnl(moves=moves, full=full, delta_only=delta_only)

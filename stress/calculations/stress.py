@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from analytics.calculations.revaluation import OptionLegs, revalue
+from analytics.calculations.revaluation import ChangeUnder, OptionLegs, change_under
 
 
 def nearest_psd(matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -46,12 +46,14 @@ def position_pnl(
     dollar: npt.NDArray[np.float64],
     betas: npt.NDArray[np.float64],
     options: OptionLegs,
+    change: ChangeUnder = change_under,
 ) -> npt.NDArray[np.float64]:
     """(S, K) scenario moves -> (S, P) P&L per position (currency); the option legs' rows fully
-    revalued at their underlying moved by betas @ moves (`revaluation.revalue`)."""
+    revalued at their underlying moved by betas @ moves (`revaluation.revalue`, through
+    `change`: a memo shared by books holding the same contracts)."""
     moves = np.atleast_2d(np.asarray(moves, dtype=float))
     pnl = moves @ np.nan_to_num(dollar).T
     if len(options.rows):
-        underlying = moves @ np.nan_to_num(betas[options.rows]).T  # (S, options)
-        pnl[:, options.rows] = revalue(options, underlying, by_leg=True)
+        per_share = change(options, np.nan_to_num(betas[options.rows]), moves)  # (S, options)
+        pnl[:, options.rows] = per_share * options.units
     return pnl

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,11 @@ from analytics.calculations.scenarios import accuracy, market_scenarios, rate_sc
 from marketdata.calculations import black_scholes as bs
 
 # No stocks, and the straddle's two legs on an underlying with market beta 1.
-NO_STOCKS = {"stock_exposure": np.zeros(0), "stock_beta": np.zeros(0), "option_beta": np.ones(2)}
+NO_STOCKS: dict[str, Any] = {
+    "stock_exposure": np.zeros(0),
+    "stock_beta": np.zeros(0),
+    "option_beta": np.ones(2),
+}
 
 
 def straddle(units: float) -> OptionLegs:

@@ -79,14 +79,26 @@ def test_the_underlyings_betas_are_part_of_a_legs_identity():
     np.testing.assert_array_equal(b, alone(one, np.array([[0.0, 1.0, 0.0]]), moves))
 
 
-def test_other_draws_empty_the_memo_and_equal_draws_keep_it():
+def test_sets_of_moves_are_kept_apart_and_the_oldest_dropped_past_max_sets():
     memo, four, betas = LegDraws(), legs(), np.ones((4, K))
     memo.change(four, betas, draws(1))
     memo.change(four, betas, draws(1))  # equal values in a new array: still known
     assert memo.revalued == 4
     fresh = memo.change(four, betas, draws(2))
-    assert memo.revalued == 8 and len(memo) == 4
+    assert memo.revalued == 8 and len(memo) == 8
     np.testing.assert_array_equal(fresh, alone(four, betas, draws(2)))
+    scenarios = np.array([[-0.1, 0.0, 0.0], [0.05, 0.01, 0.0]])  # writeable: digested each call
+    np.testing.assert_array_equal(
+        memo.change(four, betas, scenarios), alone(four, betas, scenarios)
+    )
+    memo.change(four, betas, scenarios.copy())
+    assert memo.revalued == 12
+    for seed in range(3, 1 + LegDraws.MAX_SETS):  # one set more than MAX_SETS in all
+        memo.change(four, betas, draws(seed))
+    assert len(memo) == 4 * LegDraws.MAX_SETS
+    assert memo.bytes == 4 * 8 * (N * (LegDraws.MAX_SETS - 1) + 2)  # the scenarios' set is kept
+    memo.change(four, betas, draws(1))  # the first set was dropped: revalued again
+    assert memo.revalued == 12 + 4 * (LegDraws.MAX_SETS - 2) + 4
 
 
 def test_past_its_bytes_nothing_more_is_kept_and_the_numbers_hold():
