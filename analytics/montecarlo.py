@@ -174,33 +174,34 @@ def full_revaluation(
     memo: LegDraws | None = None,
 ) -> Callable[[np.ndarray], Draws]:
     """P&L of the book under factor moves: every position's underlying moves by its own betas;
-    stocks linearly, options fully revalued (`revaluation.revalue`, through `memo` when given);
-    plus the positions' residual risk as seeded normal noise (so a linear book converges to
-    parametric). Rows already `known` under these draws add their P&L instead of being
-    revalued. `by_position` (without `known`) keeps each position's P&L, in the underlying
-    returns' array (turned into P&L in place once the book's is summed: no second draws x
-    positions array)."""
+    stocks linearly (their dollar exposure to each factor, exposure x betas), options fully
+    revalued (`revaluation.revalue`, through `memo` when given); plus the positions' residual
+    risk as seeded normal noise (so a linear book converges to parametric). Rows already
+    `known` under these draws add their P&L instead of being revalued. `by_position` (without
+    `known`) keeps each position's P&L (draws x positions)."""
     if known is not None:
         frame, betas = frame.iloc[known.rows :], betas[known.rows :]
     legs = revaluation.OptionLegs.from_frame(frame)
     stock = ~frame["is_option"].to_numpy(dtype=bool)
     exposure = np.nan_to_num(frame["exposure"].to_numpy(dtype=float))
+    # (positions, factors): a stock's exposure x betas; 0 for options (even without betas)
+    dollar = np.where(stock[:, None], exposure[:, None] * betas, 0.0)
     noise = np.random.default_rng(MONTE_CARLO_SEED + 1)
     residual_sd = float(np.sqrt(max(residual_var, 0.0)))
     memo = memo if memo is not None else LegDraws()
 
     def revalue(moves: np.ndarray) -> Draws:
-        underlying = moves @ betas.T  # (draws, positions) underlying returns
         legs_pnl = memo.change(legs, betas[legs.rows], moves) * legs.units
-        pnl = underlying[:, stock] @ exposure[stock] + legs_pnl.sum(axis=1)
+        positions = None
+        if by_position:
+            positions = moves @ dollar.T  # (draws, positions): the stocks' P&L, legs' 0
+            positions[:, legs.rows] = legs_pnl
+            pnl = positions.sum(axis=1)
+        else:
+            pnl = moves @ dollar.sum(axis=0) + legs_pnl.sum(axis=1)
         if known is not None:
             pnl = known.pnl + pnl
         drawn = residual_sd * noise.standard_normal(len(moves))
-        positions = None
-        if by_position:
-            underlying *= np.where(stock, exposure, 0.0)
-            underlying[:, legs.rows] = legs_pnl
-            positions = underlying
         return Draws(pnl=pnl + drawn, noise=drawn, positions=positions)
 
     return revalue
