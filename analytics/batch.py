@@ -36,7 +36,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from analytics.jobs import JOBS, daily, time_limit
+from analytics.jobs import JOBS, daily, job_analyze, time_limit
 from analytics.models import BatchJob, BatchJobChunk
 from analytics.montecarlo import LegDraws
 from analytics.selectors import ReadCache, SessionCloses
@@ -356,6 +356,8 @@ def job_close(job: BatchJob, results: list[dict], *, skipped: bool = False) -> B
     else:
         job.status = BatchJob.Status.PARTIAL
     job.counts, job.failed_portfolios = counts, failed
+    if not skipped and job.status != BatchJob.Status.FAILED:
+        job_analyze(job.name)
     job.warnings = {pk: reasons[:20] for pk, reasons in warnings.items()}
     if warnings:
         counts["portfolios_with_warnings"] = len(warnings)

@@ -15,9 +15,15 @@ from datetime import date
 
 from django.conf import settings
 from django.core import checks
-from django.db.models import Q
+from django.db import connection
+from django.db.models import Model, Q
 
-from analytics.models import FactorDefinition
+from analytics.models import (
+    FactorDefinition,
+    PositionFactorExposure,
+    PositionGreeks,
+    PositionInterestRateBeta,
+)
 from analytics.risk_metrics import risk_metrics_compute
 from analytics.risk_services import factors_compute, ir_betas_compute, scenarios_compute
 from analytics.selectors import ReadCache
@@ -25,6 +31,7 @@ from analytics.services import greeks_compute, positions_value
 from analytics.snapshots import snapshots_take
 from marketdata import calendar
 from marketdata.corporate_actions import corporate_actions_fetch
+from marketdata.models import DailyPrice
 from marketdata.providers.base import RATE_10Y, RATE_SHORT
 from marketdata.services import (
     dividend_yields_fetch_and_cache,
@@ -55,6 +62,11 @@ class Job:
     # would otherwise write again (and lock against its siblings), e.g. the session's stress
     # correlation. Chunks must still work without it (they compute what is missing).
     prepare: Callable[[date], None] | None = None
+    # The tables it fills for the session that later jobs read by session: on PostgreSQL each is
+    # analyzed once the job's chunks are done (`batch.job_close`). Without it the planner takes
+    # the session's date for one beyond its statistics (about one row) and reads the whole
+    # session's rows for every chunk (0.5 s a chunk at 10,000 positions, against 0.04 s).
+    analyze: tuple[type[Model], ...] = ()
 
 
 # Every declared job by name (analytics' at import, the others' in their AppConfig.ready).
@@ -68,6 +80,16 @@ def declare(job: Job) -> Job:
         raise ValueError(f"Job {job.name}: another job has order {job.order}.")
     JOBS[job.name] = job
     return job
+
+
+def job_analyze(name: str) -> None:
+    """On PostgreSQL, fresh statistics for the tables the job filled for the session (its
+    declared `analyze`): a sample of each table, about 0.1 s whatever its size."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for model in JOBS[name].analyze:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def daily() -> list[str]:
@@ -217,9 +239,38 @@ def _snapshots(as_of: date, portfolio_ids: list[int], reads: ReadCache | None) -
 
 
 # The soft limits are the plan's 5, 10, 15 and 5 minutes; stress (the stress app) declares its own.
-declare(Job("market_data", 10, _market_data, 5 * 60, "market-data", writes_inputs=True))
-declare(Job("greeks", 20, _greeks, 10 * 60, "risk-metrics", writes_inputs=True))
-declare(Job("factors", 30, _factors, 15 * 60, "risk-metrics"))
+declare(
+    Job(
+        "market_data",
+        10,
+        _market_data,
+        5 * 60,
+        "market-data",
+        writes_inputs=True,
+        analyze=(DailyPrice,),
+    )
+)
+declare(
+    Job(
+        "greeks",
+        20,
+        _greeks,
+        10 * 60,
+        "risk-metrics",
+        writes_inputs=True,
+        analyze=(PositionGreeks,),
+    )
+)
+declare(
+    Job(
+        "factors",
+        30,
+        _factors,
+        15 * 60,
+        "risk-metrics",
+        analyze=(PositionFactorExposure, PositionInterestRateBeta),
+    )
+)
 declare(Job("market_risk", 40, _market_risk, 5 * 60, "risk-metrics"))
 declare(Job("snapshots", 50, _snapshots, 5 * 60, "snapshots"))
 

@@ -110,6 +110,7 @@ def worker() -> dict:
         harness.cache_history(previous_trading_day(session), now=NOW)
         for job in ("market_data", "greeks", "factors"):  # yesterday, untimed
             batch.job_run(job, previous_trading_day(session), portfolio_ids=ids)
+        harness.analyze()  # yesterday's rows, analyzed overnight on a live database
         # The evening as run_batch runs it in one process: the jobs after the Greeks share
         # their reads (batch.evening_reads). Each job's seconds from its own record.
         runs = batch.run_daily_batch(session, portfolio_ids=ids)

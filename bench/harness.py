@@ -138,7 +138,6 @@ def skipped_row(result: dict, width: int) -> list[object]:
 def cache_history(end, *, now, sessions: int = 270) -> None:
     """In a worker: the year of closes (and sectors) a real evening finds cached for every held
     symbol and underlying, the factor proxies and the rates, up to `end` (synthetic; untimed)."""
-    from django.db import connection
 
     from analytics.models import FactorDefinition
     from marketdata.calendar import sessions_back
@@ -164,8 +163,15 @@ def cache_history(end, *, now, sessions: int = 270) -> None:
     sectors_fetch_and_cache(
         symbols=sorted(s for s in held if not looks_like_occ(s)), providers=[SyntheticProvider()]
     )
+    analyze()
+
+
+def analyze() -> None:
+    """In a worker, on PostgreSQL: what autovacuum has done on a live database long before the
+    evening (its history, and the previous session's results, written the evening before):
+    freshly bulk-loaded tables still carry the empty tables' statistics."""
+    from django.db import connection
+
     if connection.vendor == "postgresql":
-        # A live database has had autovacuum analyze its history long before the evening;
-        # freshly bulk-loaded tables still carry the empty tables' statistics.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
