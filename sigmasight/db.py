@@ -120,7 +120,9 @@ def _copy_rows(
             copy.write_row(row)
 
 
-COPY_FROM_ROWS = 500  # PostgreSQL: from this many rows, COPY beats a pipelined executemany
+# PostgreSQL: from this many rows, COPY beats a pipelined executemany (measured on the Greeks'
+# upsert: 50 rows 2.5 ms against 5.9 ms, 400 rows 12.6 ms against 34.5 ms; 10 rows even).
+COPY_FROM_ROWS = 50
 
 
 def insert_rows(
