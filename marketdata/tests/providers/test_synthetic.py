@@ -7,6 +7,7 @@ import sys
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from marketdata.calendar import sessions_back, trading_days
@@ -166,3 +167,21 @@ def test_synthetic_sectors_real_for_known_tickers_and_stable_for_unknown(provide
     assert info["SPY"].sector == "ETF"
     assert info["UNSEEN1"] == provider.sector_industry(["UNSEEN1"])["UNSEEN1"]
     assert model("UNSEEN1").industry.endswith("(synthetic)")
+
+
+def test_synthetic_options_fetched_together_are_each_as_fetched_alone(provider):
+    """A fetch prices every contract's bars in one engine call (styles, roots and expirations
+    mixed, one expired mid-range): each contract's bars are exactly its own fetch's."""
+    contracts = [
+        "AAPL261218C00150000",
+        "AAPL261218P00220000",
+        "SPY261218P00500000",
+        "JPM260116C00200000",  # expires inside the range
+        "KO270115P00060000",
+    ]
+    together = provider.daily_bars([*contracts, "AAPL"], date(2026, 1, 2), END)
+    for symbol in contracts:
+        alone = provider.daily_bars([symbol], date(2026, 1, 2), END)
+        mine = together[together["symbol"] == symbol].reset_index(drop=True)
+        assert len(alone) > 0
+        pd.testing.assert_frame_equal(mine, alone.reset_index(drop=True), check_exact=True)
