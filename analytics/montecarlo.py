@@ -119,8 +119,7 @@ class LegDraws:
             computed = revaluation.change_under(legs.subset(pick), betas[pick], moves).T.copy()
             fresh = dict(zip(new, computed, strict=True))
             self.revalued += len(new)
-        known = {**fresh, **columns}
-        out = np.column_stack([known[key] for key in keys])
+        out = np.column_stack([columns[key] if key in columns else fresh[key] for key in keys])
         for key, column in fresh.items():
             if self.bytes + column.nbytes > self.max_bytes:
                 break
