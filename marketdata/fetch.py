@@ -397,7 +397,10 @@ def prices_fetch_within(
             future = cast("_Fetch", _WEB_FETCHES.submit(_fetch_groups, plan, chain))
             future.store_lock, future.stored = threading.Lock(), False  # see _store_once
             _in_flight[key] = future
-            future.add_done_callback(lambda _: _in_flight_forget(key))
+    if started:
+        # Outside the lock: a fetch already done runs the callback here, at once, and the
+        # callback takes the lock (inside it, that deadlocked the request).
+        future.add_done_callback(lambda _: _in_flight_forget(key))
     try:
         fetched = future.result(timeout=deadline)
     except FutureTimeout:

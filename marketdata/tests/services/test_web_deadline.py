@@ -6,12 +6,15 @@ test_api.py."""
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Future
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from marketdata import fetch
 from marketdata.models import DailyPrice
 from marketdata.providers import registry
 from marketdata.providers.polygon import PolygonProvider
@@ -80,3 +83,37 @@ def test_a_provider_in_time_is_waited_for_and_stored_by_the_request(polygon_at):
         )
     assert report.rows_written == 2 == DailyPrice.objects.count()
     assert report.rows_by_source == {"polygon": 2}
+
+
+class _Immediate:
+    """A pool whose fetch is done before `submit` returns (a provider faster than the request
+    registering its callback: the race that deadlocked the request on the in-flight lock)."""
+
+    def submit(self, fn, *args):
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fetch_done_before_the_request_registers_its_callback_does_not_deadlock(
+    polygon_at, monkeypatch
+):
+    monkeypatch.setattr(fetch, "_WEB_FETCHES", _Immediate())
+    outcome: list = []
+    with ReplayServer() as server:
+        server.route("/v2/aggs/ticker/MSFT/*", Reply(body=recording("polygon", "aggs_MSFT.json")))
+        polygon_at(server)
+        request = threading.Thread(
+            target=lambda: outcome.append(
+                prices_fetch_within(
+                    symbols=["MSFT"], start=date(2020, 1, 2), end=date(2020, 1, 3), deadline_s=5
+                )
+            ),
+            daemon=True,
+        )
+        request.start()
+        request.join(timeout=20)
+    assert not request.is_alive(), "the request deadlocked on the in-flight lock"
+    assert outcome and outcome[0].rows_written == 2
+    assert not fetch._in_flight  # forgotten once done
