@@ -9,8 +9,10 @@ explains the day with yesterday's exposures and Greeks as on a real evening. The
 a limit of every measure on all of its books (`bench_limits`: the gross cap breached by each), so
 the limits and alerts jobs have work. Targets: under 60 s for 10,000 positions (issue "Where the
 risk comes from"; "Scale" asks under 10 s); the attribution job under 10% of the rest of the
-evening. Beside the chain: the read-only jobs again, each reading for itself against sharing
-their reads (the alternative), the risk contributions' cost
+evening. Beside the chain: the whole evening re-run on the same session in chunks of 1,000 and
+of 5,000 positions (SIGMASIGHT_BATCH_CHUNK_POSITIONS, the default 5,000), the read-only jobs
+again, each reading for itself against sharing their reads (the alternative), the risk
+contributions' cost
 (bench_contributions_job's table) and the limits evaluation against one book at a time."""
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ AS_OF = date(2026, 11, 20)
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TARGET_S = 60.0
 TARGET_ATTRIBUTION = 0.10  # the attribution job's seconds / the other jobs' seconds
+# The chunk sizes the whole evening is re-run at (alternated), beside the default's evening.
+CHUNK_SIZES = (1000, 5000)
 
 
 def bench_limits(user) -> int:
@@ -126,6 +130,12 @@ def worker() -> dict:
         shared = harness.timed(
             lambda d=session, a=after, i=ids: batch.run_daily_batch(d, jobs=a, portfolio_ids=i)
         )[0]
+        # The chunk size: the whole evening re-run on the same session (each chunk reads again
+        # what its books share with the other chunks' books).
+        chunked = {
+            str(c): harness.timed(lambda c=c, d=session, i=ids: _evening_in_chunks(d, i, c))[0]
+            for c in CHUNK_SIZES
+        }
         # The market-risk job's computation again, with and without its risk contributions.
         cost = contributions_cost(ids, session)
         # The limits job's evaluation again (the session re-run: nothing changes), every book at
@@ -142,16 +152,31 @@ def worker() -> dict:
             "jobs": timings,
             "contributions": cost,
             "reads": [alone, shared],
+            "chunks": chunked,
             "limits": [limits * len(ids), together, one_by_one],
         }
     return {"vendor": connection.vendor, "results": results}
+
+
+def _evening_in_chunks(session: date, ids: list[int], positions: int) -> None:
+    from django.conf import settings
+
+    from analytics import batch
+
+    default = settings.SIGMASIGHT_BATCH_CHUNK_POSITIONS
+    settings.SIGMASIGHT_BATCH_CHUNK_POSITIONS = positions
+    try:
+        runs = batch.run_daily_batch(session, portfolio_ids=ids)
+    finally:
+        settings.SIGMASIGHT_BATCH_CHUNK_POSITIONS = default
+    assert all(r.status == "succeeded" for r in runs), [(r.name, r.error) for r in runs]
 
 
 def main() -> None:
     results = harness.run("bench.bench_daily_batch", timeout=3600)
     done = [r for r in results if "results" in r]
     jobs = list(next(iter(done[0]["results"].values()))["jobs"]) if done else []
-    rows, extra, limits, reads = [], [], [], []
+    rows, extra, limits, reads, chunked = [], [], [], [], []
     for r in results:
         if "skipped" in r:
             rows.append(harness.skipped_row(r, 6 + len(jobs)))
@@ -162,6 +187,15 @@ def main() -> None:
             extra.append(cost_row(r["backend"], books, measured["contributions"], False))
             alone, shared = measured["reads"]
             reads.append([r["backend"], int(size), alone, shared, f"{alone / shared:.2f}x"])
+            by_size = measured["chunks"]
+            chunked.append(
+                [
+                    r["backend"],
+                    int(size),
+                    *[by_size[str(c)] for c in CHUNK_SIZES],
+                    f"{by_size[str(CHUNK_SIZES[0])] / by_size[str(CHUNK_SIZES[-1])]:.2f}x",
+                ]
+            )
             pairs, together, one_by_one = measured["limits"]
             limits.append(
                 [
@@ -198,6 +232,18 @@ def main() -> None:
         "evening in one process)",
         ["backend", "positions", "each reading alone s", "shared reads s", "speed-up"],
         reads,
+    )
+    harness.print_table(
+        "The whole evening re-run on the same session in chunks of at most "
+        f"{' and '.join(f'{c:,}' for c in CHUNK_SIZES)} positions "
+        "(SIGMASIGHT_BATCH_CHUNK_POSITIONS; one process)",
+        [
+            "backend",
+            "positions",
+            *[f"chunks of {c:,} s" for c in CHUNK_SIZES],
+            f"{CHUNK_SIZES[-1]:,} vs {CHUNK_SIZES[0]:,}",
+        ],
+        chunked,
     )
     harness.print_table(
         "Risk contributions in the market-risk job's computation, many small books (the target "

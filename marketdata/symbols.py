@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -42,10 +43,17 @@ class OccSymbol:
         return build_occ(self.root, self.expiration, self.option_type, self.strike)
 
 
+# Pure functions of a symbol, called for every held symbol in every chunk of every job: each
+# distinct symbol is parsed once per process (an error is raised again each time, not kept).
+_SYMBOLS_KEPT = 1 << 16
+
+
+@lru_cache(maxsize=_SYMBOLS_KEPT)
 def looks_like_occ(symbol: str) -> bool:
     return bool(_OCC.match(symbol.strip().upper()))
 
 
+@lru_cache(maxsize=_SYMBOLS_KEPT)
 def parse_occ(symbol: str) -> OccSymbol:
     text = symbol.strip().upper()
     match = _OCC.match(text)
@@ -70,6 +78,7 @@ def parse_occ(symbol: str) -> OccSymbol:
     return OccSymbol(root, expiration, right, strike)
 
 
+@lru_cache(maxsize=_SYMBOLS_KEPT)
 def build_occ(root: str, expiration: date, option_type: str, strike: Decimal | float) -> str:
     root = root.strip().upper()
     option_type = option_type.strip().upper()
@@ -89,6 +98,7 @@ def build_occ(root: str, expiration: date, option_type: str, strike: Decimal | f
     return f"{root}{expiration:%y%m%d}{option_type}{int(thousandths):08d}"
 
 
+@lru_cache(maxsize=_SYMBOLS_KEPT)
 def normalize_ticker(symbol: str) -> str:
     """Upper-case and validate a plain ticker (stocks, ETFs, indices like ^VIX, rate names)."""
     text = symbol.strip().upper()
