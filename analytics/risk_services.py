@@ -211,7 +211,7 @@ def factors_compute(
             )
     with transaction.atomic():
         report.written = upsert_records(
-            PositionFactorExposure, position_rows, unique=["position_id", "factor_id", "date"]
+            PositionFactorExposure, position_rows, unique=["date", "position_id", "factor_id"]
         )
         report.written += upsert_records(
             PortfolioFactorExposure, portfolio_rows, unique=["portfolio_id", "factor_id", "date"]

@@ -16,6 +16,7 @@ from sigmasight.db import (
     fetch_frame,
     fetch_rows,
     insert_rows,
+    unordered,
     update_rows,
     upsert_rows,
 )
@@ -147,3 +148,14 @@ def test_numbers_dates_and_booleans_only_are_written_exactly_with_numpy_values(c
     for n, p in enumerate(positions):
         row = stored[p.pk]
         assert (row.date, row.ir_beta, row.r_squared, row.observations) == (day, -n / 7.0, 0.25, 61)
+
+
+def test_fetch_frame_drops_only_the_default_ordering():
+    """Without an explicit order the model's default ordering is not asked of the database (the
+    frame is keyed by its callers); an explicit order is kept. fetch_frame reads `unordered`'s
+    queryset (on PostgreSQL by COPY, which the query log does not see)."""
+    assert DailyPrice._meta.ordering  # a default ordering to drop
+    plain = DailyPrice.objects.values_list("security__symbol", Cast("close", FloatField()))
+    assert "ORDER BY" in str(plain.query)
+    assert "ORDER BY" not in str(unordered(plain).query)
+    assert str(unordered(plain.order_by("-date")).query) == str(plain.order_by("-date").query)
