@@ -54,10 +54,10 @@ from analytics.contribution_models import (
     PositionContributionSet,
     pack,
 )
+from analytics.montecarlo import Draws, PositionDraws
 from sigmasight.db import insert_records, upsert_records
 
 if TYPE_CHECKING:  # risk_metrics calls this module: its types only
-    from analytics.montecarlo import Draws
     from analytics.risk_metrics import BookRisk, RiskInputs
 
 FloatArray = npt.NDArray[np.float64]
@@ -154,14 +154,19 @@ class ScenarioPnl:
     """(S, P) position P&L per scenario, `positions` + outer(`noise`, `weights`) without forming
     the sum: the Monte Carlo residual noise (one aggregate draw per scenario) allocated by
     specific variance. Tail means and covariances are linear in it, so each is the positions'
-    plus the weights x the noise's (no second draws x positions array per book)."""
+    plus the weights x the noise's (no second draws x positions array per book). The Monte
+    Carlo positions come factored (`PositionDraws`), the historical ones as the array."""
 
-    positions: FloatArray
+    positions: FloatArray | PositionDraws
     noise: FloatArray | None = None  # (S,)
     weights: FloatArray | None = None  # (P,) summing to 1
 
     def tail_mean(self, rows: npt.NDArray[np.bool_]) -> FloatArray:
-        mean: FloatArray = self.positions[rows].mean(axis=0)
+        mean: FloatArray = (
+            self.positions.tail_mean(rows)
+            if isinstance(self.positions, PositionDraws)
+            else self.positions[rows].mean(axis=0)
+        )
         if self.noise is not None and self.weights is not None:
             mean = mean + self.weights * float(self.noise[rows].mean())
         return mean
@@ -175,7 +180,11 @@ class ScenarioPnl:
             zero = np.zeros(self.positions.shape[1])
             return calc.Allocation("volatility", 0.0, zero, np.full_like(zero, np.nan))
         centred = book - book.mean()
-        covariance: FloatArray = self.positions.T @ centred
+        covariance: FloatArray = (
+            self.positions.weighted(centred)
+            if isinstance(self.positions, PositionDraws)
+            else self.positions.T @ centred
+        )
         if self.noise is not None and self.weights is not None:
             covariance = covariance + self.weights * float(self.noise @ centred)
         components = covariance / ((n - 1) * total)

@@ -49,13 +49,50 @@ class RevaluedRows:
 
 
 @dataclass(frozen=True)
+class PositionDraws:
+    """Each position's P&L under the draws (draws x positions), held factored and never formed:
+    a stock's is linear in the moves (`moves @ dollar[i]`), an option leg's is its revalued
+    column. The contributions need only linear functionals of it (a tail's mean, the
+    covariance with the book), which the factors give at a fraction of the cost: a book of 100
+    positions under 10,000 draws of 17 factors spent 17 million multiply-adds and 8 MB on the
+    full array, to average a hundred of its rows."""
+
+    moves: np.ndarray  # (draws, factors)
+    dollar: np.ndarray  # (positions, factors): a stock's dollar factor exposures; 0 for options
+    legs: np.ndarray  # (draws, legs): the option legs' P&L
+    rows: np.ndarray  # (legs,): each leg's position (its column)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.moves), len(self.dollar))
+
+    def tail_mean(self, draws: np.ndarray) -> np.ndarray:
+        """(positions,) mean P&L over the `draws` selected (a boolean mask)."""
+        mean = self.dollar @ self.moves[draws].mean(axis=0)
+        mean[self.rows] += self.legs[draws].mean(axis=0)
+        return np.asarray(mean, dtype=float)
+
+    def weighted(self, weights: np.ndarray) -> np.ndarray:
+        """(positions,) sum over the draws of each position's P&L x `weights` (draws,)."""
+        total = self.dollar @ (self.moves.T @ weights)
+        total[self.rows] += self.legs.T @ weights
+        return np.asarray(total, dtype=float)
+
+    def dense(self) -> np.ndarray:
+        """The (draws, positions) array itself (for tests and small books)."""
+        out = self.moves @ self.dollar.T
+        out[:, self.rows] = self.legs
+        return np.asarray(out, dtype=float)
+
+
+@dataclass(frozen=True)
 class Draws:
     """One set of seeded Monte Carlo draws revalued: the book's P&L (residual noise included),
     the noise drawn, and with `by_position` each position's P&L before the noise."""
 
     pnl: np.ndarray  # (draws,)
     noise: np.ndarray  # (draws,) residual_sd x N(0, 1), one draw per scenario
-    positions: np.ndarray | None  # (draws, positions): stocks linear, legs revalued, else 0
+    positions: PositionDraws | None  # stocks linear, legs revalued
 
 
 class SameDraws:
@@ -177,7 +214,7 @@ def full_revaluation(
     revalued (`revaluation.revalue`, through `memo` when given); plus the positions' residual
     risk as seeded normal noise (so a linear book converges to parametric). Rows already
     `known` under these draws add their P&L instead of being revalued. `by_position` (without
-    `known`) keeps each position's P&L (draws x positions)."""
+    `known`) keeps each position's P&L (draws x positions, factored: `PositionDraws`)."""
     if known is not None:
         frame, betas = frame.iloc[known.rows :], betas[known.rows :]
     legs = revaluation.OptionLegs.from_frame(frame)
@@ -191,13 +228,8 @@ def full_revaluation(
 
     def revalue(moves: np.ndarray) -> Draws:
         legs_pnl = memo.change(legs, betas[legs.rows], moves) * legs.units
-        positions = None
-        if by_position:
-            positions = moves @ dollar.T  # (draws, positions): the stocks' P&L, legs' 0
-            positions[:, legs.rows] = legs_pnl
-            pnl = positions.sum(axis=1)
-        else:
-            pnl = moves @ dollar.sum(axis=0) + legs_pnl.sum(axis=1)
+        positions = PositionDraws(moves, dollar, legs_pnl, legs.rows) if by_position else None
+        pnl = moves @ dollar.sum(axis=0) + legs_pnl.sum(axis=1)
         if known is not None:
             pnl = known.pnl + pnl
         drawn = residual_sd * noise.standard_normal(len(moves))

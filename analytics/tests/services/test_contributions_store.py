@@ -301,7 +301,7 @@ def test_monte_carlo_shares_the_residual_noise_by_specific_variance(measured):
     rm.book_metrics(inputs, book, [0.99], 1)
     draws = book.revalue.draws
     assert draws is not None and draws.positions is not None
-    revalued, noise, pnl = draws.positions.copy(), draws.noise, draws.pnl
+    revalued, noise, pnl = draws.positions.dense(), draws.noise, draws.pnl
     np.testing.assert_allclose(revalued.sum(axis=1) + noise, pnl, rtol=1e-12, atol=1e-9)
     tail = pnl <= -risk.historical_var(pnl, 0.99)
     share = book.specific / book.specific.sum()
