@@ -164,7 +164,7 @@ def risk_inputs(
     X, left_out = factor_model_returns(as_of, settings.SIGMASIGHT_FACTOR_WINDOW, reads=reads)
     factors = list(X.columns)
     ids = frame["id"].tolist()
-    exposures = stored_factor_rows(ids, as_of, factors)
+    exposures = stored_factor_rows(ids, as_of, factors, reads=reads)
     exposures["portfolio_id"] = exposures["position_id"].map(
         dict(zip(ids, frame["portfolio_id"], strict=True))
     )

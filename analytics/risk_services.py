@@ -209,6 +209,8 @@ def factors_compute(
                     positions_without_beta=without_beta,
                 )
             )
+    if reads is not None:
+        reads.factors_changed()
     with transaction.atomic():
         report.written = upsert_records(
             PositionFactorExposure, position_rows, unique=["date", "position_id", "factor_id"]
@@ -372,14 +374,22 @@ def ir_betas_compute(
     return report
 
 
-def scenario_betas(frame: pd.DataFrame, as_of: date) -> tuple[np.ndarray, np.ndarray]:
-    """Stored market beta and IR beta per frame row (NaN where none)."""
+def scenario_betas(
+    frame: pd.DataFrame, as_of: date, *, reads: ReadCache | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stored market beta and IR beta per frame row (NaN where none; with `reads`, the market
+    betas from its factor rows of the session)."""
     ids = frame["id"].tolist()
-    market = dict(
-        PositionFactorExposure.objects.filter(
-            position_id__in=ids, date=as_of, factor__name=fx.MARKET
-        ).values_list("position_id", "beta")
-    )
+    if reads is not None:
+        rows = reads.factor_rows(ids, as_of)
+        rows = rows[rows["factor"] == fx.MARKET]
+        market = dict(zip(rows["position_id"].tolist(), rows["beta"].tolist(), strict=True))
+    else:
+        market = dict(
+            PositionFactorExposure.objects.filter(
+                position_id__in=ids, date=as_of, factor__name=fx.MARKET
+            ).values_list("position_id", "beta")
+        )
     rates = dict(
         PositionInterestRateBeta.objects.filter(position_id__in=ids, date=as_of).values_list(
             "position_id", "ir_beta"
@@ -462,7 +472,7 @@ def scenarios_compute(
     as_of = calendar.session_for(as_of)
     frame, _ = book_frame(portfolio_ids, as_of, reads=reads)
     market_beta, ir_beta = (
-        scenario_betas(frame, as_of) if len(frame) else (np.zeros(0), np.zeros(0))
+        scenario_betas(frame, as_of, reads=reads) if len(frame) else (np.zeros(0), np.zeros(0))
     )
     cash = dict(Portfolio.objects.filter(pk__in=portfolio_ids).values_list("pk", "cash"))
     rows: list[ScenarioRow] = []

@@ -175,11 +175,14 @@ class ReadCache:
     underlyings and factor proxies); a what-if session creates one per request and seeds it with
     the session's frozen history. Readers get copies. Not shared across threads or sessions.
     `legs` keeps the Monte Carlo revaluations of distinct option legs for whoever the cache is
-    shared with (a worker process passes its own, kept across its chunks)."""
+    shared with (a worker process passes its own, kept across its chunks). The session's stored
+    factor exposures of a chunk's positions are read once for the jobs after the factor job
+    (market risk, its scenarios, stress): the factor job forgets them when it writes."""
 
     def __init__(self, closes: SessionCloses | None = None, legs: LegDraws | None = None) -> None:
         self.legs = legs if legs is not None else LegDraws()
         self._books: dict[tuple[tuple[int, ...], date], tuple[pd.DataFrame, BookQuality]] = {}
+        self._factor_rows: dict[tuple[tuple[int, ...], date], pd.DataFrame] = {}
         # The closes read so far: this cache's own, or a worker process's for its session
         # (`SessionCloses`, shared by the read caches of that session's chunks).
         self._shared = closes
@@ -193,6 +196,17 @@ class ReadCache:
             self._books[key] = _book_frame(portfolio_ids, as_of)
         frame, quality = self._books[key]
         return frame.copy(), quality.copy()
+
+    def factor_rows(self, position_ids: list[int], as_of: date) -> pd.DataFrame:
+        """`session_factor_rows` of the positions, read once (shared: do not modify it)."""
+        key = (tuple(sorted(position_ids)), as_of)
+        if key not in self._factor_rows:
+            self._factor_rows[key] = session_factor_rows(position_ids, as_of)
+        return self._factor_rows[key]
+
+    def factors_changed(self) -> None:
+        """Factor exposures were written: the ones read before are stale."""
+        self._factor_rows.clear()
 
     def closes(self, symbols: list[str], as_of: date, sessions: int) -> pd.DataFrame:
         """Closes of `symbols` over the span, querying only the symbols not read yet for it."""
@@ -414,10 +428,28 @@ def _read_closes(symbols: list[str], as_of: date, sessions: int) -> pd.DataFrame
     return wide.reindex(index=days, columns=list(symbols)).astype(float)
 
 
-def stored_factor_rows(position_ids: list[int], as_of: date, factors: list[str]) -> pd.DataFrame:
+def session_factor_rows(position_ids: list[int], as_of: date) -> pd.DataFrame:
+    """Every factor exposure stored for the positions on the session: columns position_id,
+    factor, dollar, beta (one read by position ids, which both databases answer from the
+    (date, position, factor) key whatever the table's history, with no per-row converters)."""
+    return fetch_frame(
+        PositionFactorExposure.objects.filter(position_id__in=position_ids, date=as_of).values_list(
+            "position_id", "factor__name", "dollar_exposure", "beta"
+        ),
+        ["position_id", "factor", "dollar", "beta"],
+        text=["factor"],
+    )
+
+
+def stored_factor_rows(
+    position_ids: list[int], as_of: date, factors: list[str], *, reads: ReadCache | None = None
+) -> pd.DataFrame:
     """The factor exposures stored for the positions on the session, of `factors`: columns
-    position_id, factor, dollar, beta (one read by position ids, which PostgreSQL answers from
-    the (date, position) index whatever the table's history, with no per-row converters)."""
+    position_id, factor, dollar, beta (`session_factor_rows` of those factors; with `reads`,
+    from its rows of the session)."""
+    if reads is not None:
+        rows = reads.factor_rows(position_ids, as_of)
+        return rows[rows["factor"].isin(factors)].reset_index(drop=True)
     return fetch_frame(
         PositionFactorExposure.objects.filter(
             position_id__in=position_ids, date=as_of, factor__name__in=factors
@@ -428,9 +460,12 @@ def stored_factor_rows(position_ids: list[int], as_of: date, factors: list[str])
 
 
 def stored_betas(
-    position_ids: list[int], as_of: date, factors: list[str]
+    position_ids: list[int], as_of: date, factors: list[str], *, reads: ReadCache | None = None
 ) -> npt.NDArray[np.float64]:
-    """(positions, factors) stored betas for the session, in the given orders; 0 where none."""
+    """(positions, factors) stored betas for the session, in the given orders; 0 where none
+    (with `reads`, from its rows of the session)."""
+    if reads is not None:
+        return betas_of(reads.factor_rows(position_ids, as_of), position_ids, factors)
     table = fetch_frame(
         PositionFactorExposure.objects.filter(position_id__in=position_ids, date=as_of).values_list(
             "position_id", "factor__name", "beta"

@@ -354,7 +354,7 @@ def _result_rows(
     names = model.names
     result = stress_pnl(
         frame,
-        stored_betas(frame["id"].tolist(), as_of, names),
+        stored_betas(frame["id"].tolist(), as_of, names, reads=reads),
         model,
         scenarios,
         change=reads.legs.change if reads is not None else change_under,

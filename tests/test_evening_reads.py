@@ -99,3 +99,36 @@ def test_jobs_that_write_their_inputs_never_share_a_read_cache():
     mixed = batch.evening_reads(["factors", "greeks", "snapshots"])
     assert mixed[0] is not None and mixed[1] is None and mixed[2] is not None
     assert mixed[0] is not mixed[2]
+
+
+def test_the_sessions_factor_exposures_are_read_once_per_chunk(books, monkeypatch):
+    """Market risk, its scenarios and stress read a chunk's stored factor exposures of the
+    session from the shared cache: one read per chunk (the evening's numbers are checked
+    against each job alone above)."""
+    calls: list[tuple[tuple[int, ...], date]] = []
+    real = selectors.session_factor_rows
+
+    def counted(position_ids, as_of):
+        calls.append((tuple(sorted(position_ids)), as_of))
+        return real(position_ids, as_of)
+
+    monkeypatch.setattr(selectors, "session_factor_rows", counted)
+    runs = batch.run_daily_batch(AS_OF)
+    assert all(r.status == "succeeded" for r in runs), [(r.name, r.error) for r in runs]
+    session = [c for c in calls if c[1] == AS_OF]
+    assert session and len(session) == len(set(session))
+
+
+def test_the_factor_job_makes_the_cache_forget_the_exposures_it_read(books):
+    """Rows read before the factor job wrote the session's are not served after it."""
+    from analytics.risk_services import factors_compute
+    from portfolios.models import Position
+
+    batch.run_daily_batch(AS_OF, jobs=[n for n in batch.daily() if n in ("market_data", "greeks")])
+    reads = selectors.ReadCache()
+    ids = list(Position.objects.filter(closed_at__isnull=True).values_list("id", flat=True))
+    assert reads.factor_rows(ids, AS_OF).empty  # nothing computed for the session yet
+    portfolio_ids = [p.pk for p in books]
+    assert factors_compute(as_of=AS_OF, portfolio_ids=portfolio_ids, reads=reads).written
+    fresh = reads.factor_rows(ids, AS_OF)
+    assert len(fresh) == PositionFactorExposure.objects.filter(date=AS_OF).count() > 0
