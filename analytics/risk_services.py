@@ -29,7 +29,7 @@ from analytics.models import (
     PositionInterestRateBeta,
 )
 from analytics.rows import PortfolioFactorRow, PositionFactorRow, RateBetaRow, ScenarioRow
-from analytics.selectors import ReadCache, book_frame, closes_panel
+from analytics.selectors import ReadCache, book_frame, closes_panel, stored_factor_rows
 from marketdata import calendar
 from marketdata.providers.base import RATE_10Y
 from portfolios.models import Portfolio
@@ -380,16 +380,8 @@ def scenario_betas(
     """Stored market beta and IR beta per frame row (NaN where none; with `reads`, the market
     betas from its factor rows of the session)."""
     ids = frame["id"].tolist()
-    if reads is not None:
-        rows = reads.factor_rows(ids, as_of)
-        rows = rows[rows["factor"] == fx.MARKET]
-        market = dict(zip(rows["position_id"].tolist(), rows["beta"].tolist(), strict=True))
-    else:
-        market = dict(
-            PositionFactorExposure.objects.filter(
-                position_id__in=ids, date=as_of, factor__name=fx.MARKET
-            ).values_list("position_id", "beta")
-        )
+    rows = stored_factor_rows(ids, as_of, [fx.MARKET], reads=reads)
+    market = dict(zip(rows["position_id"].tolist(), rows["beta"].tolist(), strict=True))
     rates = dict(
         PositionInterestRateBeta.objects.filter(position_id__in=ids, date=as_of).values_list(
             "position_id", "ir_beta"

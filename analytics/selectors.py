@@ -428,14 +428,18 @@ def _read_closes(symbols: list[str], as_of: date, sessions: int) -> pd.DataFrame
     return wide.reindex(index=days, columns=list(symbols)).astype(float)
 
 
-def session_factor_rows(position_ids: list[int], as_of: date) -> pd.DataFrame:
-    """Every factor exposure stored for the positions on the session: columns position_id,
-    factor, dollar, beta (one read by position ids, which both databases answer from the
-    (date, position, factor) key whatever the table's history, with no per-row converters)."""
+def session_factor_rows(
+    position_ids: list[int], as_of: date, factors: list[str] | None = None
+) -> pd.DataFrame:
+    """The factor exposures stored for the positions on the session (of `factors`, default
+    all): columns position_id, factor, dollar, beta (one read by position ids, which both
+    databases answer from the (date, position, factor) key whatever the table's history, with
+    no per-row converters)."""
+    queryset = PositionFactorExposure.objects.filter(position_id__in=position_ids, date=as_of)
+    if factors is not None:
+        queryset = queryset.filter(factor__name__in=factors)
     return fetch_frame(
-        PositionFactorExposure.objects.filter(position_id__in=position_ids, date=as_of).values_list(
-            "position_id", "factor__name", "dollar_exposure", "beta"
-        ),
+        queryset.values_list("position_id", "factor__name", "dollar_exposure", "beta"),
         ["position_id", "factor", "dollar", "beta"],
         text=["factor"],
     )
@@ -444,19 +448,11 @@ def session_factor_rows(position_ids: list[int], as_of: date) -> pd.DataFrame:
 def stored_factor_rows(
     position_ids: list[int], as_of: date, factors: list[str], *, reads: ReadCache | None = None
 ) -> pd.DataFrame:
-    """The factor exposures stored for the positions on the session, of `factors`: columns
-    position_id, factor, dollar, beta (`session_factor_rows` of those factors; with `reads`,
-    from its rows of the session)."""
-    if reads is not None:
-        rows = reads.factor_rows(position_ids, as_of)
-        return rows[rows["factor"].isin(factors)].reset_index(drop=True)
-    return fetch_frame(
-        PositionFactorExposure.objects.filter(
-            position_id__in=position_ids, date=as_of, factor__name__in=factors
-        ).values_list("position_id", "factor__name", "dollar_exposure", "beta"),
-        ["position_id", "factor", "dollar", "beta"],
-        text=["factor"],
-    )
+    """`session_factor_rows` of `factors` (with `reads`, from its rows of the session)."""
+    if reads is None:
+        return session_factor_rows(position_ids, as_of, factors)
+    rows = reads.factor_rows(position_ids, as_of)
+    return rows[rows["factor"].isin(factors)].reset_index(drop=True)
 
 
 def stored_betas(
@@ -464,16 +460,12 @@ def stored_betas(
 ) -> npt.NDArray[np.float64]:
     """(positions, factors) stored betas for the session, in the given orders; 0 where none
     (with `reads`, from its rows of the session)."""
-    if reads is not None:
-        return betas_of(reads.factor_rows(position_ids, as_of), position_ids, factors)
-    table = fetch_frame(
-        PositionFactorExposure.objects.filter(position_id__in=position_ids, date=as_of).values_list(
-            "position_id", "factor__name", "beta"
-        ),
-        ["position_id", "factor", "beta"],
-        text=["factor"],
+    rows = (
+        reads.factor_rows(position_ids, as_of)
+        if reads is not None
+        else session_factor_rows(position_ids, as_of)
     )
-    return betas_of(table, position_ids, factors)
+    return betas_of(rows, position_ids, factors)
 
 
 def betas_of(
