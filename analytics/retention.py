@@ -17,6 +17,7 @@ from datetime import date
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Subquery
 
 from analytics.models import (
     PositionContributionSet,
@@ -25,6 +26,7 @@ from analytics.models import (
     PositionInterestRateBeta,
 )
 from marketdata import calendar
+from portfolios.models import Position
 
 # The tables the retention applies to: each has `date` and `position` (or `portfolio`: a book's
 # position components are one row of vectors).
@@ -43,10 +45,15 @@ class Pruned:
 
 
 def of_portfolios(model: type[models.Model], portfolio_ids: list[int]) -> models.QuerySet:
-    """One POSITION_RESULTS table's rows of these portfolios."""
+    """One POSITION_RESULTS table's rows of these portfolios. Their positions as a subquery on
+    `position_id`, not a join: Django deletes a joined queryset as `id IN (SELECT .. JOIN ..)`,
+    which PostgreSQL answered by scanning the whole table for the semi-join (one session's
+    17,000 factor exposures out of 1.36 million rows: 0.186 s), where the subquery lets the
+    delete use the table's (date, ...) key itself (0.014 s)."""
     if model is PositionContributionSet:
         return model._default_manager.filter(portfolio_id__in=portfolio_ids)
-    return model._default_manager.filter(position__portfolio_id__in=portfolio_ids)
+    positions = Position.objects.filter(portfolio_id__in=portfolio_ids).values("id")
+    return model._default_manager.filter(position_id__in=Subquery(positions))
 
 
 def retention_cutoff(as_of: date, sessions: int | None = None) -> date | None:
