@@ -53,15 +53,22 @@ def stored() -> dict[str, list]:
     }
 
 
+def counted_reads(monkeypatch, name: str) -> list[tuple[tuple[int, ...], date]]:
+    """Every call of the selectors' reader `name(ids, as_of)` from now on, as (sorted ids,
+    session), the reads still done."""
+    calls: list[tuple[tuple[int, ...], date]] = []
+    real = getattr(selectors, name)
+
+    def counted(ids, as_of):
+        calls.append((tuple(sorted(ids)), as_of))
+        return real(ids, as_of)
+
+    monkeypatch.setattr(selectors, name, counted)
+    return calls
+
+
 def test_the_evening_reads_each_book_once_and_computes_what_each_job_does_alone(books, monkeypatch):
-    reads: list[tuple[tuple[int, ...], date]] = []
-    real = selectors._book_frame
-
-    def counted(portfolio_ids, as_of):
-        reads.append((tuple(sorted(portfolio_ids)), as_of))
-        return real(portfolio_ids, as_of)
-
-    monkeypatch.setattr(selectors, "_book_frame", counted)
+    reads = counted_reads(monkeypatch, "_book_frame")
     runs = batch.run_daily_batch(AS_OF)
     assert all(r.status == "succeeded" for r in runs), [(r.name, r.error) for r in runs]
     together = stored()
@@ -105,14 +112,7 @@ def test_the_sessions_factor_exposures_are_read_once_per_chunk(books, monkeypatc
     """Market risk, its scenarios and stress read a chunk's stored factor exposures of the
     session from the shared cache: one read per chunk (the evening's numbers are checked
     against each job alone above)."""
-    calls: list[tuple[tuple[int, ...], date]] = []
-    real = selectors.session_factor_rows
-
-    def counted(position_ids, as_of):
-        calls.append((tuple(sorted(position_ids)), as_of))
-        return real(position_ids, as_of)
-
-    monkeypatch.setattr(selectors, "session_factor_rows", counted)
+    calls = counted_reads(monkeypatch, "session_factor_rows")
     runs = batch.run_daily_batch(AS_OF)
     assert all(r.status == "succeeded" for r in runs), [(r.name, r.error) for r in runs]
     session = [c for c in calls if c[1] == AS_OF]
