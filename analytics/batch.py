@@ -223,8 +223,7 @@ def _job_resume(job: BatchJob, abandoned: BatchJob) -> None:
 
 
 def job_beat(job_id: int) -> bool:
-    """A chunk of the job started or finished: its runner is alive. False when the job is no
-    longer running (a later run took it over)."""
+    """A chunk started or finished: its runner is alive. False once the job is not running."""
     return bool(
         BatchJob.objects.filter(pk=job_id, status=BatchJob.Status.RUNNING).update(
             heartbeat_at=timezone.now()
@@ -285,14 +284,17 @@ def chunk_run(
     name: str, run_date: date, chunk: list[int], *, reads: ReadCache | None = None
 ) -> dict:
     """One attempt at a chunk: {"counts", "failed" (portfolio id -> why), "retry" (why a retry
-    may help, or None)}. JSON-safe: it is a Celery task's result. `reads` is the job's read cache
-    when chunks share one (one process running them all); else each chunk gets its own."""
+    may help, or None), "seconds"}. JSON-safe: a Celery task's result. `reads`: the job's read
+    cache when chunks share one (one process running them all); else the chunk's own."""
     counts: dict[str, int] = {}
     failed: dict[str, str] = {}
     warnings: dict[str, list[str]] = {}
     reads = reads if reads is not None else job_reads(name)
+    start = time.perf_counter()
     retry = _run_chunk(name, run_date, chunk, counts, failed, warnings, reads)
-    return {"counts": counts, "failed": failed, "warnings": warnings, "retry": retry}
+    out = {"counts": counts, "failed": failed, "warnings": warnings, "retry": retry}
+    out["seconds"] = round(time.perf_counter() - start, 3)  # in its record: where time went
+    return out
 
 
 def chunk_run_with_retries(
@@ -410,8 +412,7 @@ def job_run(
     if on_chunk and done:  # carried from the run this one took over: already done
         on_chunk(len(done))
     results = []
-    # One process runs every chunk: a read-only job reads each closes series once for all.
-    if reads is None or JOBS[name].writes_inputs:
+    if reads is None or JOBS[name].writes_inputs:  # its chunks share the job's own reads
         reads = job_reads(name)
     for chunk in chunks:
         results.append(chunk_run_with_retries(name, run_date, chunk, job_id=job.pk, reads=reads))

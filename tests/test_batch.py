@@ -33,6 +33,9 @@ def test_daily_chain_runs_every_job_in_order(books):
     assert PositionGreeks.objects.filter(date=AS_OF).count() == 1
     assert PositionFactorExposure.objects.filter(date=AS_OF, factor__name="Market").count() == 4
     assert StressTestResult.objects.filter(date=AS_OF).count() > 0
+    for run in runs:  # each chunk's record says how long it took: where a job's time went
+        seconds = [c.result["seconds"] for c in run.chunk_records.all()]
+        assert seconds and all(0 <= s <= run.duration_s for s in seconds), run.name
 
 
 def test_rerunning_a_day_changes_nothing(books):
@@ -478,4 +481,5 @@ def test_two_workers_on_two_hosts_share_an_evening_without_computing_a_chunk_twi
         portfolios = [pk for r in records for pk in r.portfolio_ids]
         assert len(portfolios) == len(set(portfolios)) == books_count, job.name  # once each
         seen |= {r.result["worker"] for r in records}
+        assert all(0 <= r.result["seconds"] <= job.duration_s for r in records), job.name
     assert seen == set(hosts)  # both machines took part
