@@ -95,6 +95,15 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, value
 
 
+def cpu_busy() -> float:
+    """CPU-seconds the whole machine has been busy since boot (every process: user, system,
+    interrupts; not idle, I/O wait or time the hypervisor gave to other guests)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     cells = [[_fmt(c) for c in row] for row in rows]
     widths = [
