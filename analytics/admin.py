@@ -12,6 +12,7 @@ from analytics.contribution_models import COLUMNS
 from analytics.jobs import JOBS, TRIGGERS
 from analytics.models import (
     BatchJob,
+    BatchJobChunk,
     FactorDefinition,
     MarketRiskScenario,
     PortfolioAttribution,
@@ -216,6 +217,49 @@ class PositionContributionSetAdmin(ComputedAdmin):
         return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
 
 
+class BatchJobChunkInline(admin.TabularInline):
+    """A job's finished chunks from their records: which worker computed each, how long it took,
+    its retries and failed portfolios (carried: finished by the killed run this one resumed)."""
+
+    model = BatchJobChunk
+    extra = 0
+    can_delete = False
+    ordering = ("first_portfolio_id",)
+    fields = readonly_fields = (
+        "first_portfolio_id",
+        "portfolios",
+        "worker",
+        "seconds",
+        "retries",
+        "failed",
+        "carried",
+        "created_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="portfolios")
+    def portfolios(self, chunk: BatchJobChunk) -> int:
+        return len(chunk.portfolio_ids)
+
+    @admin.display(description="worker")
+    def worker(self, chunk: BatchJobChunk) -> str:
+        return chunk.result.get("worker") or "in process (the job's owner)"
+
+    @admin.display(description="seconds")
+    def seconds(self, chunk: BatchJobChunk) -> float | None:
+        return chunk.result.get("seconds")
+
+    @admin.display(description="retries")
+    def retries(self, chunk: BatchJobChunk) -> int:
+        return int(chunk.result.get("retries", 0))
+
+    @admin.display(description="failed portfolios")
+    def failed(self, chunk: BatchJobChunk) -> int:
+        return len(chunk.result.get("failed", {}))
+
+
 @admin.register(BatchJob)
 class BatchJobAdmin(admin.ModelAdmin):
     list_display = (
@@ -234,6 +278,7 @@ class BatchJobAdmin(admin.ModelAdmin):
     ordering = ("-id",)
     actions = ["rerun"]
     readonly_fields = [f.name for f in BatchJob._meta.fields]
+    inlines = [BatchJobChunkInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

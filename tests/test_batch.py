@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 from dataclasses import replace
 from datetime import date
 
@@ -147,9 +148,23 @@ def test_batch_admin_lists_jobs(client, books):
     assert '<td class="field-name">greeks</td>' in html
     assert '<td class="field-status">Succeeded</td>' in html
     assert "Nov. 20, 2026" in html  # the run date
-    client.force_login(books[0].owner)  # a user, not staff: sent to the admin login
-    refused = client.get("/admin/analytics/batchjob/")
-    assert refused.status_code == 302 and refused["Location"].startswith("/admin/login/")
+    # The job's page lists its chunks from their records: portfolios, worker, time, retries.
+    detail = client.get(f"/admin/analytics/batchjob/{job.pk}/change/")
+    assert detail.status_code == 200
+    html = detail.content.decode()
+
+    def cells(field: str) -> list[str]:
+        return re.findall(rf'<td class="field-{field}">\s*<p>(.*?)</p>', html)
+
+    (record,) = job.chunk_records.all()  # both books in one chunk
+    assert cells("seconds") == [str(record.result["seconds"])]
+    assert cells("portfolios") == ["2"] and cells("retries") == ["0"] == cells("failed")
+    assert cells("worker") == ["in process (the job&#x27;s owner)"]  # run_batch: no worker
+    assert 'name="chunk_records-0-first_portfolio_id"' not in html  # read-only, no inputs
+    for url in ("/admin/analytics/batchjob/", f"/admin/analytics/batchjob/{job.pk}/change/"):
+        client.force_login(books[0].owner)  # a user, not staff: sent to the admin login
+        refused = client.get(url)
+        assert refused.status_code == 302 and refused["Location"].startswith("/admin/login/")
 
 
 @pytest.mark.redis
