@@ -248,8 +248,8 @@ class BatchJobChunkInline(admin.TabularInline):
         return chunk.result.get("worker") or "in process (the job's owner)"
 
     @admin.display(description="seconds")
-    def seconds(self, chunk: BatchJobChunk) -> float | None:
-        return chunk.result.get("seconds")
+    def seconds(self, chunk: BatchJobChunk) -> float | str:
+        return chunk.result.get("seconds", "-")  # not timed: recorded before chunks were
 
     @admin.display(description="retries")
     def retries(self, chunk: BatchJobChunk) -> int:
